@@ -1,0 +1,39 @@
+# HESO: `make run` to start it, `make test` to test it. `make help` lists every target.
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PLUGINS := $(wildcard plugins/channels/*/setup.cfg plugins/policy_sources/*/setup.cfg)
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): setup.cfg pyproject.toml $(PLUGINS)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test]'
+	for plugin in $(dir $(PLUGINS)); do $(PIP) install -q -e $$plugin || exit 1; done
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install HESO, its built-in plugins and test tools
+
+run: install ## Migrate the database and run web + worker + scheduler (Ctrl-C stops all)
+	$(VENV)/bin/heso run
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check .
+
+test: install ## Lint, then the whole test suite (fails if no test ran)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	exit $$status
+
+bench: install ## Run the benchmarks (see benchmarks/README.md)
+	$(PY) benchmarks/decisions.py
+
+clean: ## Remove .venv and the local database
+	rm -rf $(VENV) instance

@@ -1,0 +1,3 @@
+from heso import create_app
+
+app = create_app()

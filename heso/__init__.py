@@ -1,0 +1,58 @@
+"""HESO: a self-hosted human approval gateway for AI agents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+
+def _sqlalchemy_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling the operator gave."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build an app: defaults, then ``HESO_*`` environment variables, then ``config``."""
+    from heso.config import PROJECT_ROOT, from_env
+
+    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    settings = from_env()
+    settings.update(config or {})
+    app.config.update(settings)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=_sqlalchemy_url(settings["DATABASE_URL"]),
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        MAX_CONTENT_LENGTH=settings["MAX_BODY_BYTES"],
+        API_TITLE="HESO",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+    )
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        (PROJECT_ROOT / "instance").mkdir(exist_ok=True)
+
+    from heso import errors, extensions
+
+    extensions.db.init_app(app)
+    extensions.migrate.init_app(app, extensions.db)
+    extensions.init_redis(app)
+    errors.init_app(app)
+    api = extensions.init_api(app)
+
+    from heso.auth.routes import blp as keys_blp
+    from heso.decisions.routes import blp as decisions_blp
+    from heso.health import blp as health_blp
+    from heso.ledger.routes import blp as audit_blp
+
+    for blueprint in (decisions_blp, audit_blp, keys_blp, health_blp):
+        api.register_blueprint(blueprint)
+    return app

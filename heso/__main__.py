@@ -1,0 +1,3 @@
+from heso.cli import main
+
+main()

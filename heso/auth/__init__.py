@@ -1,0 +1,1 @@
+"""Teams, API keys and scopes: who is calling, and on behalf of which team."""

@@ -1,0 +1,52 @@
+"""``/v1/keys``: admins manage their team's API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from heso.auth import service
+from heso.auth.access import current_principal, require
+from heso.auth.schemas import KeyCreatedSchema, KeyCreateSchema, KeyPageSchema, KeySchema
+from heso.extensions import db
+
+blp = Blueprint("keys", __name__, url_prefix="/v1/keys", description="API keys of your team (admin scope).")
+
+
+@blp.route("")
+class Keys(MethodView):
+    @require("admin")
+    @blp.response(200, KeyPageSchema)
+    def get(self) -> dict[str, Any]:
+        """List the team's API keys (never their secrets)."""
+        keys = service.list_keys(current_principal().team_id)
+        return {"data": keys, "has_more": False, "next_cursor": None}
+
+    @require("admin")
+    @blp.arguments(KeyCreateSchema)
+    @blp.response(201, KeyCreatedSchema)
+    def post(self, data: dict) -> Any:
+        """Create a key. The response holds the key itself, shown this once only."""
+        key, token = service.create_key(current_principal().team_id, **data)
+        db.session.commit()
+        key.key = token
+        return key
+
+
+@blp.route("/<key_id>")
+class KeyById(MethodView):
+    @require("admin")
+    @blp.response(200, KeySchema)
+    def get(self, key_id: str) -> Any:
+        """One key."""
+        return service.get_key(current_principal().team_id, key_id)
+
+    @require("admin")
+    @blp.response(200, KeySchema)
+    def delete(self, key_id: str) -> Any:
+        """Revoke a key: it answers 401 KEY_REVOKED from now on."""
+        key = service.revoke_key(current_principal().team_id, key_id)
+        db.session.commit()
+        return key

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import marshmallow as ma
+
+from heso.auth.service import SCOPES
+from heso.schemas import StrictSchema, UTCTime, page_schema
+
+
+class KeyCreateSchema(StrictSchema):
+    name = ma.fields.String(load_default="", validate=ma.validate.Length(max=200))
+    scopes = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(SCOPES)), required=True,
+                            validate=ma.validate.Length(min=1, max=len(SCOPES)))
+    expires_at = UTCTime(load_default=None, allow_none=True)
+
+
+class KeySchema(ma.Schema):
+    id = ma.fields.String()
+    team_id = ma.fields.String()
+    prefix = ma.fields.String()
+    name = ma.fields.String()
+    scopes = ma.fields.List(ma.fields.String(), attribute="scope_list")
+    created_at = UTCTime()
+    expires_at = UTCTime(allow_none=True)
+    last_used_at = UTCTime(allow_none=True)
+    revoked_at = UTCTime(allow_none=True)
+
+
+class KeyCreatedSchema(KeySchema):
+    key = ma.fields.String(metadata={"description": "The API key. Shown once: store it now."})
+
+
+KeyPageSchema = page_schema(KeySchema, "KeyPage")

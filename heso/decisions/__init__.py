@@ -1,0 +1,1 @@
+"""Decisions: an agent asks, a human answers, the lifecycle state machine decides."""

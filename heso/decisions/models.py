@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from heso.extensions import db
+from heso.models_base import JSONDoc, UTCDateTime
+from heso.timeutil import utcnow
+
+OPEN = ("pending", "escalated")
+"""States in which a decision still waits for a human; every other state is final."""
+
+FINAL = ("approved", "denied", "modified", "expired", "cancelled")
+STATUSES = OPEN + FINAL
+URGENCIES = ("low", "medium", "high", "critical")
+OPTIONS = ("approve", "deny", "modify")
+OUTCOME_OF = {"approve": "approved", "deny": "denied", "modify": "modified"}
+
+
+class Decision(db.Model):
+    __tablename__ = "decisions"
+    __table_args__ = (
+        UniqueConstraint("team_id", "idempotency_key"),
+        Index("ix_decisions_open_deadline", "status", "expires_at"),
+        Index("ix_decisions_open_escalation", "status", "escalate_at"),
+        Index("ix_decisions_team_list", "team_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    action: Mapped[str] = mapped_column(Text)
+    context: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
+    approver: Mapped[str] = mapped_column(String(320))
+    approvers: Mapped[list[str]] = mapped_column(JSONDoc)
+    # "\n"-delimited copy of ``approvers`` so the list filter is a portable LIKE, not JSON SQL.
+    approvers_index: Mapped[str] = mapped_column(Text)
+    quorum: Mapped[int] = mapped_column(Integer, default=1)
+    approve_votes: Mapped[int] = mapped_column(Integer, default=0)
+    urgency: Mapped[str] = mapped_column(String(16), default="medium")
+    timeout_minutes: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    options: Mapped[list[str]] = mapped_column(JSONDoc)
+    callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    escalate_to: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    escalate_after_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    escalate_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    response_notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    modified_action: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(16))
+
+
+class DecisionVote(db.Model):
+    """One approver's approval of a decision that needs a quorum of several."""
+
+    __tablename__ = "decision_votes"
+
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.id"), primary_key=True)
+    approver: Mapped[str] = mapped_column(String(320), primary_key=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,98 @@
+"""``/v1/decisions``: create, read, long-poll, list, resolve and cancel decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from heso import errors
+from heso.auth.access import current_principal, require
+from heso.decisions import notify, service
+from heso.decisions.models import OPEN
+from heso.decisions.schemas import (
+    CancelSchema,
+    DecisionCreateSchema,
+    DecisionPageSchema,
+    DecisionQuerySchema,
+    DecisionSchema,
+    IdempotencyHeaderSchema,
+    ResolveSchema,
+    WaitQuerySchema,
+)
+from heso.extensions import db
+from heso.pagination import page, page_limit, since_arg
+
+blp = Blueprint("decisions", __name__, url_prefix="/v1/decisions",
+                description="Ask a human before acting; poll or long-poll for the answer.")
+
+
+@blp.route("")
+class Decisions(MethodView):
+    @require("agent")
+    @blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
+    @blp.arguments(DecisionCreateSchema)
+    @blp.response(201, DecisionSchema)
+    @blp.alt_response(200, schema=DecisionSchema, description="Replay of an earlier request with the same Idempotency-Key")
+    def post(self, data: dict[str, Any], idempotency_key: str | None) -> Any:
+        """Create a decision and notify its approver(s)."""
+        decision, replayed = service.create(current_principal(), data, idempotency_key)
+        if replayed:
+            return decision, 200, {"Idempotent-Replayed": "true"}
+        return decision
+
+    @require("agent", "approver", "ops")
+    @blp.arguments(DecisionQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, DecisionPageSchema)
+    def get(self, limit: int | None, cursor: str | None, since: str | None, **filters: Any) -> dict:
+        """List decisions, newest first, with filters and a cursor."""
+        if cursor is not None and not cursor.startswith("dec_"):
+            raise errors.ValidationFailed(f"cursor must be a next_cursor value, got {cursor!r}.",
+                                          details={"query": {"cursor": ["Not a valid cursor."]}})
+        decisions, has_more = service.list_decisions(
+            current_principal().team_id, limit=page_limit(limit), cursor=cursor, since=since_arg(since), **filters
+        )
+        return page(decisions, has_more, lambda decision: decision.id)
+
+
+@blp.route("/<decision_id>")
+class DecisionById(MethodView):
+    @require("agent", "approver", "ops")
+    @blp.arguments(WaitQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, DecisionSchema)
+    def get(self, decision_id: str, wait: int) -> Any:
+        """Read a decision; with ``?wait=N`` return as soon as it settles (at most N seconds)."""
+        team_id = current_principal().team_id
+        decision = service.get(team_id, decision_id)
+        if wait and decision.status in OPEN:
+            db.session.rollback()  # end the read transaction while we wait
+
+            def settled() -> bool:
+                status = service.get(team_id, decision_id).status
+                db.session.rollback()
+                return status not in OPEN
+
+            notify.wait_until(decision_id, settled, wait)
+            decision = service.get(team_id, decision_id)
+        return decision
+
+
+@blp.route("/<decision_id>/resolve")
+class ResolveDecision(MethodView):
+    @require("approver")
+    @blp.arguments(ResolveSchema)
+    @blp.response(200, DecisionSchema)
+    def post(self, data: dict[str, Any], decision_id: str) -> Any:
+        """Approve, deny or modify a pending decision (409 if already settled, 410 if expired)."""
+        return service.resolve(current_principal(), decision_id, **data)
+
+
+@blp.route("/<decision_id>/cancel")
+class CancelDecision(MethodView):
+    @require("agent")
+    @blp.arguments(CancelSchema)
+    @blp.response(200, DecisionSchema)
+    def post(self, data: dict[str, Any], decision_id: str) -> Any:
+        """Withdraw a pending decision."""
+        return service.cancel(current_principal(), decision_id, **data)

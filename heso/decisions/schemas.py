@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+
+from heso.decisions.models import OPTIONS, STATUSES, URGENCIES
+from heso.schemas import PageQuerySchema, StrictInteger, StrictSchema, TextOrObject, UTCTime, page_schema
+
+
+class DecisionCreateSchema(StrictSchema):
+    action = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=10_000),
+                              metadata={"description": "What the agent wants to do"})
+    context = TextOrObject(load_default=None, allow_none=True,
+                           metadata={"description": "Text or a JSON object to help the approver decide"})
+    approver = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=320),
+                                metadata={"description": "Who decides (email or channel identity)"})
+    approvers = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=320)),
+                               load_default=None, validate=ma.validate.Length(min=1, max=50),
+                               metadata={"description": "Several approvers; `quorum` of them must approve"})
+    quorum = StrictInteger(load_default=1, validate=ma.validate.Range(min=1, max=50))
+    urgency = ma.fields.String(load_default="medium", validate=ma.validate.OneOf(URGENCIES))
+    timeout_minutes = StrictInteger(load_default=None, validate=ma.validate.Range(min=1, max=30 * 24 * 60),
+                                    metadata={"description": "Minutes before the decision expires (default 60)"})
+    channel = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=64),
+                               metadata={"description": "An installed channel plugin, e.g. email"})
+    options = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(OPTIONS)),
+                             load_default=lambda: list(OPTIONS), validate=ma.validate.Length(min=1, max=3))
+    callback_url = ma.fields.Url(load_default=None, allow_none=True, schemes={"http", "https"},
+                                 require_tld=False, validate=ma.validate.Length(max=2048))
+    escalate_to = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=320))
+    escalate_after_minutes = StrictInteger(load_default=None, allow_none=True,
+                                           validate=ma.validate.Range(min=1, max=30 * 24 * 60))
+
+    @ma.validates_schema
+    def _check_routing(self, data: dict[str, Any], **kwargs: Any) -> None:
+        problems: dict[str, list[str]] = {}
+        if not data.get("approver") and not data.get("approvers"):
+            problems["approver"] = ["Give an approver or a list of approvers."]
+        approvers = approver_list(data)
+        if len(set(approvers)) != len(approvers):
+            problems["approvers"] = ["Approvers must be distinct."]
+        if data["quorum"] > len(set(approvers)):
+            problems["quorum"] = [f"Quorum {data['quorum']} exceeds the {len(set(approvers))} approver(s)."]
+        if len(set(data["options"])) != len(data["options"]):
+            problems["options"] = ["Options must be distinct."]
+        if (data.get("escalate_to") is None) != (data.get("escalate_after_minutes") is None):
+            problems["escalate_after_minutes"] = ["escalate_to and escalate_after_minutes go together."]
+        timeout = data.get("timeout_minutes") or 60
+        if data.get("escalate_after_minutes") and data["escalate_after_minutes"] >= timeout:
+            problems["escalate_after_minutes"] = [f"Must be less than timeout_minutes ({timeout})."]
+        if problems:
+            raise ma.ValidationError(problems)
+
+
+def approver_list(data: dict[str, Any]) -> list[str]:
+    approvers = list(data.get("approvers") or [])
+    if data.get("approver") and data["approver"] not in approvers:
+        approvers.insert(0, data["approver"])
+    return approvers
+
+
+class IdempotencyHeaderSchema(ma.Schema):
+    idempotency_key = ma.fields.String(
+        data_key="Idempotency-Key", load_default=None,
+        validate=[ma.validate.Length(min=1, max=255), ma.validate.Regexp(r"^[\x21-\x7e]+$")],
+        metadata={"description": "Same key + same body returns the same decision; a different body is 409"},
+    )
+
+
+class ResolveSchema(StrictSchema):
+    action = ma.fields.String(required=True, validate=ma.validate.OneOf(OPTIONS))
+    notes = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=10_000))
+    resolved_by = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=320),
+                                   metadata={"description": "Who resolved it; defaults to the approver"})
+    modified_action = TextOrObject(load_default=None, allow_none=True,
+                                   metadata={"description": "With action=modify: what the agent should do instead"})
+
+
+class CancelSchema(StrictSchema):
+    reason = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=2_000))
+
+
+class WaitQuerySchema(StrictSchema):
+    wait = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=60),
+                             metadata={"description": "Long-poll: seconds (≤ 60) to wait for the decision to settle"})
+
+
+class DecisionQuerySchema(PageQuerySchema):
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(STATUSES))
+    urgency = ma.fields.String(load_default=None, validate=ma.validate.OneOf(URGENCIES))
+    approver = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=320))
+    since = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40),
+                             metadata={"description": "Created since: '10m', '1h', '2d' or an ISO 8601 time"})
+
+
+class DecisionSchema(ma.Schema):
+    id = ma.fields.String()
+    status = ma.fields.String(metadata={"description": " | ".join(STATUSES)})
+    action = ma.fields.String()
+    context = ma.fields.Raw(allow_none=True)
+    approver = ma.fields.String()
+    approvers = ma.fields.List(ma.fields.String())
+    quorum = ma.fields.Integer()
+    approve_votes = ma.fields.Integer()
+    urgency = ma.fields.String()
+    timeout_minutes = ma.fields.Integer()
+    channel = ma.fields.String(allow_none=True)
+    options = ma.fields.List(ma.fields.String())
+    callback_url = ma.fields.String(allow_none=True)
+    escalate_to = ma.fields.String(allow_none=True)
+    escalate_after_minutes = ma.fields.Integer(allow_none=True)
+    escalated_at = UTCTime(allow_none=True)
+    created_at = UTCTime()
+    expires_at = UTCTime()
+    resolved_at = UTCTime(allow_none=True)
+    resolved_by = ma.fields.String(allow_none=True)
+    response_notes = ma.fields.String(allow_none=True)
+    modified_action = ma.fields.Raw(allow_none=True)
+
+
+DecisionPageSchema = page_schema(DecisionSchema, "DecisionPage")

@@ -1,0 +1,332 @@
+"""The decision lifecycle.
+
+Every transition is one conditional UPDATE (``WHERE status IN ('pending', 'escalated')``),
+so two approvers, an email click and the expiry job can race: the database lets exactly one
+of them win, and the losers are told what happened instead. The ledger entry of a
+transition is written in the same transaction as the transition itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from heso import errors
+from heso.auth.service import Principal
+from heso.canonical import blake3_hex, canonical_json
+from heso.channels.registry import installed_channel_names
+from heso.decisions import notify
+from heso.decisions.models import FINAL, OPEN, OUTCOME_OF, Decision, DecisionVote
+from heso.decisions.schemas import approver_list
+from heso.extensions import db
+from heso.ids import new_id
+from heso.ledger import service as ledger
+from heso.timeutil import isoformat, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def _index(approvers: Iterable[str]) -> str:
+    return "\n" + "\n".join(approvers) + "\n"
+
+
+def _request_hash(data: dict[str, Any]) -> str:
+    try:
+        return blake3_hex(canonical_json(data))
+    except ValueError as exc:
+        # NaN/Infinity, integers beyond 2^53-1 and lone surrogates cannot be canonicalised,
+        # and so could never be put in the ledger or a receipt: refuse them at the door.
+        raise errors.ValidationFailed(f"The body cannot be canonicalised (RFC 8785): {exc}",
+                                      details={"json": {"_schema": [str(exc)]}}) from None
+
+
+def create(principal: Principal, data: dict[str, Any], idempotency_key: str | None = None,
+           now: datetime | None = None) -> tuple[Decision, bool]:
+    """Create a decision; return ``(decision, replayed)``.
+
+    ``replayed`` is true when ``idempotency_key`` matched an earlier request with the same
+    body; the same key with a different body is a 409 CONFLICT.
+    """
+    request_hash = _request_hash(data)
+    if idempotency_key:
+        existing = _by_idempotency_key(principal.team_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, request_hash), True
+    if data.get("channel") and data["channel"] not in installed_channel_names():
+        raise errors.UnsupportedChannel(
+            f"Channel {data['channel']!r} is not installed; installed: {sorted(installed_channel_names())}.",
+            details={"channel": data["channel"]},
+        )
+    now = now or utcnow()
+    approvers = approver_list(data)
+    timeout = data.get("timeout_minutes") or current_app.config["DEFAULT_TIMEOUT_MINUTES"]
+    escalate_after = data.get("escalate_after_minutes")
+    decision = Decision(
+        id=new_id("dec"), team_id=principal.team_id, status="pending", action=data["action"],
+        context=data.get("context"), approver=approvers[0], approvers=approvers,
+        approvers_index=_index(approvers), quorum=data["quorum"], approve_votes=0,
+        urgency=data["urgency"], timeout_minutes=timeout, channel=data.get("channel"),
+        options=data["options"], callback_url=data.get("callback_url"),
+        escalate_to=data.get("escalate_to"), escalate_after_minutes=escalate_after,
+        escalate_at=now + timedelta(minutes=escalate_after) if escalate_after else None,
+        created_at=now, expires_at=now + timedelta(minutes=timeout),
+        idempotency_key=idempotency_key, request_hash=request_hash, created_by=principal.key_id,
+    )
+    db.session.add(decision)
+    ledger.append(principal.team_id, "decision.created", decision.id, actor=principal.key_id, at=now, data={
+        "request_hash": request_hash, "approvers": approvers, "quorum": decision.quorum,
+        "urgency": decision.urgency, "expires_at": isoformat(decision.expires_at),
+    })
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        existing = _by_idempotency_key(principal.team_id, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return _replay(existing, request_hash), True
+    notify.schedule_deadlines(decision)
+    return decision, False
+
+
+def _by_idempotency_key(team_id: str, key: str) -> Decision | None:
+    return db.session.scalars(
+        select(Decision).where(Decision.team_id == team_id, Decision.idempotency_key == key)
+    ).one_or_none()
+
+
+def _replay(existing: Decision, request_hash: str) -> Decision:
+    if existing.request_hash != request_hash:
+        raise errors.Conflict(
+            "This Idempotency-Key was already used with a different request body.",
+            details={"decision_id": existing.id},
+        )
+    return existing
+
+
+def get(team_id: str, decision_id: str) -> Decision:
+    """The team's decision, or 404 (another team's decision is indistinguishable from none)."""
+    decision = db.session.get(Decision, decision_id, populate_existing=True)
+    if decision is None or decision.team_id != team_id:
+        raise errors.NotFound(f"No decision {decision_id!r}.")
+    return decision
+
+
+def list_decisions(team_id: str, *, status: str | None = None, urgency: str | None = None,
+                   approver: str | None = None, since: datetime | None = None, limit: int = 50,
+                   cursor: str | None = None) -> tuple[list[Decision], bool]:
+    """Newest first; returns ``(decisions, has_more)``."""
+    query = select(Decision).where(Decision.team_id == team_id)
+    if status:
+        query = query.where(Decision.status == status)
+    if urgency:
+        query = query.where(Decision.urgency == urgency)
+    if approver:
+        escaped = approver.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Decision.approvers_index.like(f"%\n{escaped}\n%", escape="\\"))
+    if since:
+        query = query.where(Decision.created_at >= since)
+    if cursor:
+        query = query.where(Decision.id < cursor)
+    decisions = list(db.session.scalars(query.order_by(Decision.id.desc()).limit(limit + 1)))
+    return decisions[:limit], len(decisions) > limit
+
+
+def _refuse_if_settled(decision: Decision, now: datetime) -> None:
+    """Raise 409 ALREADY_RESOLVED / 410 EXPIRED for a decision that can no longer change."""
+    if decision.status in OPEN and decision.expires_at <= now:
+        expire_one(decision.id, now)
+        decision = db.session.get(Decision, decision.id, populate_existing=True)
+    if decision.status == "expired":
+        raise errors.Expired(f"Decision {decision.id} expired at {isoformat(decision.expires_at)}.",
+                             details={"status": "expired", "expired_at": isoformat(decision.resolved_at)})
+    if decision.status in FINAL:
+        by = f" by {decision.resolved_by}" if decision.resolved_by else ""
+        raise errors.AlreadyResolved(
+            f"Decision {decision.id} was already {decision.status}{by}.",
+            details={"status": decision.status, "resolved_by": decision.resolved_by,
+                     "resolved_at": isoformat(decision.resolved_at)},
+        )
+
+
+def _transition(decision_id: str, to: str, *conditions: Any, **values: Any) -> bool:
+    """The one conditional UPDATE: true when this caller won the race."""
+    result = db.session.execute(
+        update(Decision)
+        .where(Decision.id == decision_id, Decision.status.in_(OPEN), *conditions)
+        .values(status=to, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _lost_race(decision: Decision, now: datetime) -> None:
+    db.session.rollback()
+    _refuse_if_settled(get(decision.team_id, decision.id), now)
+    raise errors.Conflict("The decision changed while this request ran; retry.")
+
+
+def resolve(principal: Principal, decision_id: str, action: str, notes: str | None = None,
+            resolved_by: str | None = None, modified_action: Any = None,
+            now: datetime | None = None) -> Decision:
+    """Answer a decision: approve, deny or modify (approve counts a vote when quorum > 1)."""
+    now = now or utcnow()
+    decision = get(principal.team_id, decision_id)
+    _refuse_if_settled(decision, now)
+    if action not in decision.options:
+        raise errors.ValidationFailed(
+            f"{action!r} is not an option of this decision; options are {decision.options}.",
+            details={"json": {"action": [f"Must be one of {decision.options}."]}},
+        )
+    if modified_action is not None and action != "modify":
+        raise errors.ValidationFailed("modified_action is only allowed with action 'modify'.",
+                                      details={"json": {"modified_action": ["Only with action 'modify'."]}})
+    actor = resolved_by or decision.approver
+    if action == "approve" and decision.quorum > 1:
+        return _vote(decision, actor, notes, now)
+    status = OUTCOME_OF[action]
+    won = _transition(decision.id, status, Decision.expires_at > now, resolved_at=now, resolved_by=actor,
+                      response_notes=notes, modified_action=modified_action)
+    if not won:
+        _lost_race(decision, now)
+    ledger.append(decision.team_id, "decision.resolved", decision.id, actor=actor, at=now,
+                  data={"status": status, "resolved_by": actor, "notes": notes, "modified_action": modified_action})
+    db.session.commit()
+    notify.settled([decision.id])
+    return get(principal.team_id, decision.id)
+
+
+def _vote(decision: Decision, actor: str, notes: str | None, now: datetime) -> Decision:
+    if actor not in decision.approvers:
+        raise errors.Forbidden(f"{actor!r} is not an approver of this decision.",
+                               details={"approvers": decision.approvers})
+    db.session.add(DecisionVote(decision_id=decision.id, approver=actor, notes=notes, created_at=now))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise errors.Conflict(f"{actor} has already approved this decision.") from None
+    counted = db.session.execute(
+        update(Decision)
+        .where(Decision.id == decision.id, Decision.status.in_(OPEN), Decision.expires_at > now)
+        .values(approve_votes=Decision.approve_votes + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if not counted:
+        _lost_race(decision, now)
+    ledger.append(decision.team_id, "decision.vote", decision.id, actor=actor, at=now,
+                  data={"approver": actor, "notes": notes})
+    if _transition(decision.id, "approved", Decision.approve_votes >= Decision.quorum,
+                   resolved_at=now, resolved_by=actor, response_notes=notes):
+        ledger.append(decision.team_id, "decision.resolved", decision.id, actor=actor, at=now,
+                      data={"status": "approved", "resolved_by": actor, "notes": notes, "modified_action": None})
+    db.session.commit()
+    notify.settled([decision.id])
+    return get(decision.team_id, decision.id)
+
+
+def cancel(principal: Principal, decision_id: str, reason: str | None = None,
+           now: datetime | None = None) -> Decision:
+    """Withdraw a decision the agent no longer needs."""
+    now = now or utcnow()
+    decision = get(principal.team_id, decision_id)
+    _refuse_if_settled(decision, now)
+    if not _transition(decision.id, "cancelled", resolved_at=now, resolved_by=principal.key_id,
+                       response_notes=reason):
+        _lost_race(decision, now)
+    ledger.append(decision.team_id, "decision.cancelled", decision.id, actor=principal.key_id, at=now,
+                  data={"status": "cancelled", "reason": reason})
+    db.session.commit()
+    notify.settled([decision.id])
+    return get(principal.team_id, decision.id)
+
+
+def expire_one(decision_id: str, now: datetime | None = None) -> bool:
+    """Expire one decision if it is open and past its deadline; true if this call did it."""
+    now = now or utcnow()
+    row = db.session.execute(
+        update(Decision)
+        .where(Decision.id == decision_id, Decision.status.in_(OPEN), Decision.expires_at <= now)
+        .values(status="expired", resolved_at=now)
+        .returning(Decision.team_id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        db.session.rollback()
+        return False
+    ledger.append(row.team_id, "decision.expired", decision_id, actor="heso", at=now, data={"status": "expired"})
+    db.session.commit()
+    notify.settled([decision_id])
+    return True
+
+
+def escalate_one(decision_id: str, now: datetime | None = None) -> bool:
+    """Re-route a pending decision to its backup approver once ``escalate_at`` has passed."""
+    now = now or utcnow()
+    row = db.session.execute(
+        update(Decision)
+        .where(Decision.id == decision_id, Decision.status == "pending", Decision.escalate_at <= now,
+               Decision.escalate_to.is_not(None), Decision.expires_at > now)
+        .values(status="escalated", escalated_at=now)
+        .returning(Decision.team_id, Decision.escalate_to)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        db.session.rollback()
+        return False
+    # Still inside the winning transaction (its row lock held): re-route to the backup.
+    db.session.execute(
+        update(Decision).where(Decision.id == decision_id)
+        .values(approver=row.escalate_to, approvers=[row.escalate_to], approvers_index=_index([row.escalate_to]),
+                quorum=1)
+        .execution_options(synchronize_session=False)
+    )
+    ledger.append(row.team_id, "decision.escalated", decision_id, actor="heso", at=now,
+                  data={"status": "escalated", "escalated_to": row.escalate_to})
+    db.session.commit()
+    notify.settled([decision_id])
+    return True
+
+
+def sweep(now: datetime | None = None, batch_size: int | None = None) -> dict[str, int]:
+    """The safety net behind the per-decision jobs: expire and escalate everything overdue.
+
+    Expiry runs in batches, each one statement (UPDATE … WHERE id IN (SELECT … LIMIT n)
+    RETURNING) plus one multi-row ledger INSERT, so 100,000 overdue decisions cost a few
+    hundred round trips, not 100,000.
+    """
+    now = now or utcnow()
+    batch_size = batch_size or current_app.config["SWEEP_BATCH_SIZE"]
+    expired = 0
+    while True:
+        overdue = (select(Decision.id).where(Decision.status.in_(OPEN), Decision.expires_at <= now)
+                   .order_by(Decision.expires_at).limit(batch_size))
+        rows = db.session.execute(
+            update(Decision)
+            .where(Decision.id.in_(overdue.scalar_subquery()), Decision.status.in_(OPEN),
+                   Decision.expires_at <= now)
+            .values(status="expired", resolved_at=now)
+            .returning(Decision.id, Decision.team_id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        if not rows:
+            db.session.rollback()
+            break
+        ledger.append_many({"team_id": row.team_id, "event": "decision.expired", "subject_id": row.id,
+                            "actor": "heso", "data": {"status": "expired"}, "created_at": now} for row in rows)
+        db.session.commit()
+        notify.settled([row.id for row in rows])
+        expired += len(rows)
+    due = db.session.scalars(
+        select(Decision.id).where(Decision.status == "pending", Decision.escalate_at <= now,
+                                  Decision.escalate_to.is_not(None)).limit(batch_size)
+    ).all()
+    db.session.rollback()
+    escalated = sum(escalate_one(decision_id, now) for decision_id in due)
+    return {"expired": expired, "escalated": escalated}

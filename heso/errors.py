@@ -1,0 +1,157 @@
+"""The one error envelope, and the typed exceptions services raise.
+
+Every error HESO answers, from a bad key to an unknown route or a crash, has the shape
+``{"error": "<CODE>", "message": "...", "details": {...}}``. Services raise a
+:class:`HesoError` subclass; the API turns it, and any werkzeug ``HTTPException``, into the
+envelope here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import flask_smorest
+import marshmallow as ma
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class HesoError(Exception):
+    """An error with a stable code, an HTTP status and optional details."""
+
+    code = "INTERNAL_ERROR"
+    status = 500
+    message = "Internal error."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+def _error(code: str, status: int, message: str) -> type[HesoError]:
+    return type(code.title().replace("_", ""), (HesoError,), {"code": code, "status": status, "message": message})
+
+
+Unauthorized = _error("UNAUTHORIZED", 401, "Missing Authorization: Bearer <api key> header.")
+InvalidKey = _error("INVALID_KEY", 401, "API key not recognised.")
+KeyRevoked = _error("KEY_REVOKED", 401, "API key has been revoked.")
+KeyExpired = _error("KEY_EXPIRED", 401, "API key has expired.")
+Forbidden = _error("FORBIDDEN", 403, "This API key's scopes do not allow this operation.")
+NotFound = _error("NOT_FOUND", 404, "Not found.")
+ValidationFailed = _error("VALIDATION_ERROR", 422, "Invalid request.")
+Conflict = _error("CONFLICT", 409, "Conflict.")
+AlreadyResolved = _error("ALREADY_RESOLVED", 409, "Decision is no longer pending.")
+Expired = _error("EXPIRED", 410, "Decision has expired.")
+UnsupportedChannel = _error("UNSUPPORTED_CHANNEL", 400, "Channel not available.")
+RateLimited = _error("RATE_LIMITED", 429, "Too many requests.")
+ServiceUnavailable = _error("SERVICE_UNAVAILABLE", 503, "Service unavailable.")
+
+#: Codes for plain HTTP errors raised by Flask/werkzeug (routing, body size, ...).
+HTTP_STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+}
+
+
+class ErrorEnvelopeSchema(ma.Schema):
+    """The error envelope, for the OpenAPI description."""
+
+    error = ma.fields.String(required=True, metadata={"description": "Stable error code, e.g. NOT_FOUND"})
+    message = ma.fields.String(required=True, metadata={"description": "Human-readable explanation"})
+    details = ma.fields.Dict(metadata={"description": "Machine-readable specifics, e.g. invalid fields"})
+
+
+def envelope(code: str, status: int, message: str, details: dict | None = None,
+             headers: dict[str, str] | None = None) -> Response:
+    """Build the JSON error response."""
+    response = jsonify({"error": code, "message": message, "details": details or {}})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _validation_message(messages: dict) -> str:
+    fields = sorted({name for location in messages.values() if isinstance(location, dict) for name in location})
+    return f"Invalid request: {', '.join(fields)}." if fields else "Invalid request body."
+
+
+class HesoApi(flask_smorest.Api):
+    """flask-smorest's Api with HESO's error envelope instead of its default payload."""
+
+    ERROR_SCHEMA = ErrorEnvelopeSchema
+
+    def _register_error_handlers(self) -> None:
+        self._app.register_error_handler(HesoError, self.handle_heso_error)
+        self._app.register_error_handler(HTTPException, self.handle_http_exception)
+        self._app.register_error_handler(Exception, self.handle_unexpected)
+
+    @staticmethod
+    def handle_heso_error(error: HesoError) -> Response:
+        return envelope(error.code, error.status, error.message, error.details, error.headers)
+
+    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+        data = getattr(error, "data", None) or {}
+        messages = data.get("messages") or data.get("errors")
+        if messages and error.code in (400, 422):
+            # webargs reports malformed JSON as 400 and schema errors as 422; to a client both
+            # are "your body does not validate", so both answer 422 VALIDATION_ERROR.
+            return envelope("VALIDATION_ERROR", 422, _validation_message(messages), dict(messages))
+        status = error.code or 500
+        code = HTTP_STATUS_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
+        message = data.get("message") or error.description or error.name
+        response = envelope(code, status, message)
+        if status == 405 and error.get_response().headers.get("Allow"):
+            response.headers["Allow"] = error.get_response().headers["Allow"]
+        return response
+
+    @staticmethod
+    def handle_unexpected(error: Exception) -> Response:
+        log.exception("Unhandled error", exc_info=error)
+        return envelope("INTERNAL_ERROR", 500, "Internal error. It has been logged.")
+
+
+JSON_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def check_request_body() -> Response | None:
+    """Refuse oversized and non-JSON bodies before any view reads them.
+
+    werkzeug only enforces ``MAX_CONTENT_LENGTH`` when a view reads the body, and webargs
+    silently ignores a body that is not JSON; both deserve a precise answer instead.
+    """
+    from flask import current_app, request
+
+    if request.method not in JSON_METHODS:
+        return None
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        return envelope("PAYLOAD_TOO_LARGE", 413, f"Request body is larger than {limit} bytes.",
+                        {"max_bytes": limit, "content_length": request.content_length})
+    if request.path.startswith("/v1/") and request.content_length and not request.is_json:
+        return envelope("UNSUPPORTED_MEDIA_TYPE", 415,
+                        f"Send JSON with Content-Type: application/json, not {request.mimetype!r}.")
+    return None
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(check_request_body)

@@ -1,0 +1,1 @@
+"""The per-team hash-chained audit ledger."""

