@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -44,7 +45,7 @@ class Decisions(MethodView):
         return decision
 
     @require("agent", "approver", "ops")
-    @blp.arguments(DecisionQuerySchema, location="query", as_kwargs=True)
+    @blp.arguments(DecisionQuerySchema, location="query", as_kwargs=True, unknown=ma.RAISE)
     @blp.response(200, DecisionPageSchema)
     def get(self, limit: int | None, cursor: str | None, since: str | None, **filters: Any) -> dict:
         """List decisions, newest first, with filters and a cursor."""
@@ -60,7 +61,7 @@ class Decisions(MethodView):
 @blp.route("/<decision_id>")
 class DecisionById(MethodView):
     @require("agent", "approver", "ops")
-    @blp.arguments(WaitQuerySchema, location="query", as_kwargs=True)
+    @blp.arguments(WaitQuerySchema, location="query", as_kwargs=True, unknown=ma.RAISE)
     @blp.response(200, DecisionSchema)
     def get(self, decision_id: str, wait: int) -> Any:
         """Read a decision; with ``?wait=N`` return as soon as it settles (at most N seconds)."""

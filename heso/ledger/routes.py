@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -19,7 +20,7 @@ blp = Blueprint("audit", __name__, url_prefix="/v1/audit", description="The team
 @blp.route("")
 class Audit(MethodView):
     @require("ops")
-    @blp.arguments(AuditQuerySchema, location="query", as_kwargs=True)
+    @blp.arguments(AuditQuerySchema, location="query", as_kwargs=True, unknown=ma.RAISE)
     @blp.response(200, AuditPageSchema)
     def get(self, limit: int | None, cursor: str | None, since: str | None, **filters: Any) -> dict:
         """Ledger entries, newest first. Entries are sealed into the chain before they are read."""

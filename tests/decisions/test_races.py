@@ -1,0 +1,101 @@
+"""Concurrent resolvers, cancellers and long-polls: exactly one transition wins."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.factories import create_decision
+
+
+def _race(app, calls):
+    """Run ``calls`` (functions of a test client) at the same moment; return their responses."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        client = app.test_client()
+        barrier.wait(timeout=10)
+        return call(client)
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_ten_concurrent_resolvers_exactly_one_wins(app, client, team):
+    decision = create_decision(client, team)
+    url = f"/v1/decisions/{decision['id']}/resolve"
+    actions = ["approve", "deny"] * 5
+    responses = _race(app, [
+        (lambda c, a=a, i=i: c.post(url, json={"action": a, "resolved_by": f"user{i}@x.com"},
+                                    headers=team.headers("approver")))
+        for i, a in enumerate(actions)
+    ])
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [409] * 9, [r.json for r in responses]
+    winner = next(r.json for r in responses if r.status_code == 200)
+    for loser in (r.json for r in responses if r.status_code == 409):
+        assert loser["error"] == "ALREADY_RESOLVED"
+        assert loser["details"]["resolved_by"] == winner["resolved_by"]
+    audit = client.get(f"/v1/audit?subject_id={decision['id']}", headers=team.headers()).json["data"]
+    assert [entry["event"] for entry in audit].count("decision.resolved") == 1
+
+
+def test_resolve_and_cancel_race_has_one_outcome(app, client, team):
+    decision = create_decision(client, team)
+    responses = _race(app, [
+        lambda c: c.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "approve"},
+                         headers=team.headers("approver")),
+        lambda c: c.post(f"/v1/decisions/{decision['id']}/cancel", json={}, headers=team.headers("agent")),
+    ] * 3)
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 5
+    final = client.get(f"/v1/decisions/{decision['id']}", headers=team.headers()).json["status"]
+    assert final in ("approved", "cancelled")
+    audit = client.get(f"/v1/audit?subject_id={decision['id']}", headers=team.headers()).json["data"]
+    assert len([e for e in audit if e["event"] in ("decision.resolved", "decision.cancelled")]) == 1
+
+
+def test_quorum_votes_in_parallel_settle_exactly_once(app, client, team):
+    approvers = [f"a{i}@x.com" for i in range(6)]
+    decision = create_decision(client, team, approver=None, approvers=approvers, quorum=3)
+    url = f"/v1/decisions/{decision['id']}/resolve"
+    responses = _race(app, [
+        (lambda c, who=who: c.post(url, json={"action": "approve", "resolved_by": who},
+                                   headers=team.headers("approver")))
+        for who in approvers
+    ])
+    final = client.get(f"/v1/decisions/{decision['id']}", headers=team.headers()).json
+    assert final["status"] == "approved"
+    assert final["approve_votes"] == 3
+    assert sum(r.status_code == 200 for r in responses) == 3
+    audit = client.get(f"/v1/audit?subject_id={decision['id']}", headers=team.headers()).json["data"]
+    assert [e["event"] for e in audit].count("decision.resolved") == 1
+
+
+def test_long_poll_returns_as_soon_as_the_decision_settles(app, client, team):
+    decision = create_decision(client, team)
+    result = {}
+
+    def poll():
+        started = time.monotonic()
+        response = app.test_client().get(f"/v1/decisions/{decision['id']}?wait=30", headers=team.headers("agent"))
+        result["elapsed"], result["body"] = time.monotonic() - started, response.json
+
+    waiter = threading.Thread(target=poll)
+    waiter.start()
+    # Resolve only once the poll is parked on the Redis channel, so the signal is what wakes it.
+    redis = app.extensions["heso"].redis
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not redis.pubsub_numsub(f"heso:decision:{decision['id']}")[0][1]:
+        time.sleep(0.01)
+    assert client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "deny"},
+                       headers=team.headers("approver")).status_code == 200
+    waiter.join(timeout=35)
+    assert result["body"]["status"] == "denied"
+    assert result["elapsed"] < 5
+
+
+def test_long_poll_times_out_with_the_pending_decision(client, team):
+    decision = create_decision(client, team)
+    started = time.monotonic()
+    response = client.get(f"/v1/decisions/{decision['id']}?wait=1", headers=team.headers("agent"))
+    assert response.json["status"] == "pending"
+    assert 0.9 <= time.monotonic() - started < 5
