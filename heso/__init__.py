@@ -35,17 +35,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
     )
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         (PROJECT_ROOT / "instance").mkdir(exist_ok=True)
 
-    from heso import errors, extensions
+    from heso import docs_ui, errors, extensions
 
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db)
     extensions.init_redis(app)
     errors.init_app(app)
+    docs_ui.init_app(app)
     api = extensions.init_api(app)
 
     from heso.auth.routes import blp as keys_blp
