@@ -29,7 +29,9 @@ def isoformat(value: datetime | None) -> str | None:
     if value is None:
         return None
     value = aware(value).astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # strftime's %Y does not zero-pad years before 1000; ISO 8601 needs four digits.
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+            f"{value.second:02d}.{value.microsecond // 1000:03d}Z")
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask
 from rq import Queue, SimpleWorker, Worker
@@ -17,9 +18,10 @@ class _AppContextMixin:
 
     flask_app: Flask
 
-    def perform_job(self, job: Job, queue: Queue) -> bool:
+    def perform_job(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> bool:
+        # RQ 3.0 passes the job's Execution as a third argument; pass through whatever RQ gives.
         with self.flask_app.app_context():
-            return super().perform_job(job, queue)  # type: ignore[misc]  # resolved on the RQ class
+            return super().perform_job(job, queue, *args, **kwargs)  # type: ignore[misc]  # on the RQ class
 
 
 class HesoWorker(_AppContextMixin, Worker):

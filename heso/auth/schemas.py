@@ -1,16 +1,24 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 import marshmallow as ma
 
 from heso.auth.service import SCOPES
 from heso.schemas import StrictSchema, UTCTime, page_schema
+from heso.timeutil import isoformat, utcnow
+
+
+def _in_future(value: datetime | None) -> None:
+    if value is not None and value <= utcnow():
+        raise ma.ValidationError(f"expires_at must be in the future, got {isoformat(value)!r}.")
 
 
 class KeyCreateSchema(StrictSchema):
     name = ma.fields.String(load_default="", validate=ma.validate.Length(max=200))
     scopes = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(SCOPES)), required=True,
                             validate=ma.validate.Length(min=1, max=len(SCOPES)))
-    expires_at = UTCTime(load_default=None, allow_none=True)
+    expires_at = UTCTime(load_default=None, allow_none=True, validate=_in_future)
 
 
 class KeySchema(ma.Schema):

@@ -8,7 +8,6 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from heso import errors
 from heso.auth.access import current_principal, require
 from heso.decisions import notify, service
 from heso.decisions.models import OPEN
@@ -49,9 +48,6 @@ class Decisions(MethodView):
     @blp.response(200, DecisionPageSchema)
     def get(self, limit: int | None, cursor: str | None, since: str | None, **filters: Any) -> dict:
         """List decisions, newest first, with filters and a cursor."""
-        if cursor is not None and not cursor.startswith("dec_"):
-            raise errors.ValidationFailed(f"cursor must be a next_cursor value, got {cursor!r}.",
-                                          details={"query": {"cursor": ["Not a valid cursor."]}})
         decisions, has_more = service.list_decisions(
             current_principal().team_id, limit=page_limit(limit), cursor=cursor, since=since_arg(since), **filters
         )

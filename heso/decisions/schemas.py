@@ -87,6 +87,8 @@ class WaitQuerySchema(StrictSchema):
 
 
 class DecisionQuerySchema(PageQuerySchema):
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^dec_[0-9A-Z]{26}$"),
+                              metadata={"description": "next_cursor from the previous page"})
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(STATUSES))
     urgency = ma.fields.String(load_default=None, validate=ma.validate.OneOf(URGENCIES))
     approver = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=320))

@@ -6,6 +6,8 @@ from heso.schemas import PageQuerySchema, UTCTime, page_schema
 
 
 class AuditQuerySchema(PageQuerySchema):
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^[0-9]{1,18}$"),
+                              metadata={"description": "next_cursor from the previous page"})
     event = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64),
                              metadata={"description": "e.g. decision.resolved"})
     subject_id = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64),
