@@ -17,6 +17,32 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
+def _instance_secret_key(instance_path: str) -> str:
+    """A random signing key kept in ``instance/secret_key`` (mode 0600), made on first start.
+
+    Written to a temporary file and hard-linked into place, so processes starting together
+    all end up with the one key that won.
+    """
+    import os
+    import secrets
+    import tempfile
+
+    os.makedirs(instance_path, exist_ok=True)
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        descriptor, temporary = tempfile.mkstemp(dir=instance_path)  # created with mode 0600
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+    with open(path) as existing:
+        return existing.read().strip()
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build an app: defaults, then ``HESO_*`` environment variables, then ``config``."""
     from heso.config import PROJECT_ROOT, from_env
@@ -38,6 +64,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         (PROJECT_ROOT / "instance").mkdir(exist_ok=True)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
 
     from heso import docs_ui, errors, extensions
 

@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "JOB_TIMEOUT_SECONDS": 300,
     # Keys
     "KEY_LAST_USED_RESOLUTION_SECONDS": 60,
+    # Signing: links and action tokens. Empty: a random key kept in instance/secret_key,
+    # shared by every process on this machine; set it explicitly when running several.
+    "SECRET_KEY": "",
     # Logging
     "LOG_LEVEL": "INFO",
 }

@@ -39,8 +39,12 @@ class HesoError(Exception):
         self.headers = headers or {}
 
 
-def _error(code: str, status: int, message: str) -> type[HesoError]:
+def error_type(code: str, status: int, message: str) -> type[HesoError]:
+    """Declare a typed error: ``Expired = error_type("EXPIRED", 410, "...")``."""
     return type(code.title().replace("_", ""), (HesoError,), {"code": code, "status": status, "message": message})
+
+
+_error = error_type
 
 
 Unauthorized = _error("UNAUTHORIZED", 401, "Missing Authorization: Bearer <api key> header.")

@@ -1,0 +1,78 @@
+"""The interface every approval channel implements: one class, three members.
+
+A channel is a distribution that declares an entry point in the group ``heso.channels``
+pointing at a :class:`ChannelPlugin` subclass. HESO finds it there and nowhere else; the
+built-in email, webhook and Slack channels take the same path as a team's own.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import marshmallow as ma
+from flask import Blueprint
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What a channel is asked to deliver.
+
+    ``delivery_id`` is stable across every retry of the same notification: use it as the
+    message id a receiver de-duplicates on (the webhook channel sends it as ``webhook-id``).
+    """
+
+    delivery_id: str
+    event: str  # decision.created | decision.resolved | decision.expired | decision.escalated | decision.cancelled
+    attempt: int  # 1 for the first attempt
+    team_id: str
+    decision: dict[str, Any]  # the decision as the REST API shows it
+    config: dict[str, Any]  # this team's configuration of the channel, validated by config_schema
+    action_token: str  # lets the recipient answer: POST /v1/decisions/{id}/respond {"token", "action"}
+    respond_url: str  # absolute URL of that endpoint
+    created_at: datetime = field(repr=False, default=None)  # type: ignore[assignment]  # set by the outbox
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What happened. ``ok=False`` is retried on the schedule unless ``permanent`` is set."""
+
+    ok: bool
+    status_code: int | None = None
+    error: str | None = None
+    retry_after: float | None = None  # seconds; honoured if later than the scheduled retry
+    permanent: bool = False  # do not retry (e.g. HTTP 410 Gone, an address that is not allowed)
+    response_excerpt: str | None = None  # first bytes of the answer, for the deliveries API
+
+
+class ChannelPlugin(ABC):
+    """Base class of an approval channel.
+
+    Subclasses set :attr:`name` and :attr:`config_schema` and implement :meth:`send`. HESO
+    instantiates the class once per process with no arguments.
+    """
+
+    #: The name used in ``"channel": "<name>"`` and ``/v1/channels/<name>/config``.
+    name: ClassVar[str]
+    #: A marshmallow schema validating a team's configuration (``PUT /v1/channels/<name>/config``).
+    config_schema: ClassVar[type[ma.Schema]]
+    #: Configuration fields that are secrets: stored, used, never returned by the API.
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def send(self, notification: Notification) -> DeliveryResult:
+        """Deliver one notification, synchronously, within the worker's job timeout.
+
+        Return a :class:`DeliveryResult`; do not raise for delivery failures (an exception
+        is recorded as a failed attempt and retried like ``ok=False``).
+        """
+
+    def blueprint(self) -> Blueprint | None:
+        """An optional Flask blueprint for inbound interactions (button clicks, landing pages).
+
+        It is registered under ``/channels/<name>/``; answer a decision from it with
+        :func:`heso.channels.interactions.respond`.
+        """
+        return None
