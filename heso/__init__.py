@@ -77,10 +77,29 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api = extensions.init_api(app)
 
     from heso.auth.routes import blp as keys_blp
+    from heso.channels.routes import channels_blp, deliveries_blp
     from heso.decisions.routes import blp as decisions_blp
     from heso.health import blp as health_blp
     from heso.ledger.routes import blp as audit_blp
 
-    for blueprint in (decisions_blp, audit_blp, keys_blp, health_blp):
+    for blueprint in (decisions_blp, audit_blp, keys_blp, channels_blp, deliveries_blp, health_blp):
         api.register_blueprint(blueprint)
+    _register_channel_blueprints(app)
     return app
+
+
+def _register_channel_blueprints(app: Flask) -> None:
+    """Each channel plugin's inbound blueprint (clicks, landing pages) at ``/channels/<name>``."""
+    import logging
+
+    from heso.channels import registry
+
+    for name, loaded in registry.channels().items():
+        if loaded.plugin is None:
+            continue
+        try:
+            blueprint = loaded.plugin.blueprint()
+            if blueprint is not None:
+                app.register_blueprint(blueprint, url_prefix=f"/channels/{name}", name=f"channel_{name}")
+        except Exception:  # noqa: BLE001 - a broken plugin must not take the service down
+            logging.getLogger(__name__).exception("Channel %r: its blueprint failed to register", name)

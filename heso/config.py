@@ -31,6 +31,14 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_INTERVAL_SECONDS": 5,
     "SWEEP_BATCH_SIZE": 2000,
     "JOB_TIMEOUT_SECONDS": 300,
+    # Deliveries (channels and callback_url): seconds before attempt 2, 3, …; then dead-letter.
+    "DELIVERY_RETRY_SCHEDULE": "5,30,300,1800,7200,21600,43200",
+    "DELIVERY_LEASE_SECONDS": 60,
+    "DELIVERY_RECOVER_AFTER_SECONDS": 30,
+    # Email channel: the SMTP server is the operator's, one per installation
+    "SMTP_URL": "smtp://127.0.0.1:25",  # smtp://user:pass@host:587?starttls=true, smtps://host:465
+    "SMTP_FROM": "heso@localhost",  # a team's email channel config may override it
+    "SMTP_TIMEOUT_SECONDS": 10,
     # Keys
     "KEY_LAST_USED_RESOLUTION_SECONDS": 60,
     # Signing: links and action tokens. Empty: a random key kept in instance/secret_key,

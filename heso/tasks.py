@@ -6,6 +6,7 @@ The worker (``heso worker``) pushes a fresh app context around every job; the sc
 
 from __future__ import annotations
 
+from heso.channels import outbox
 from heso.decisions import service as decisions
 from heso.ledger import service as ledger
 
@@ -20,8 +21,15 @@ def escalate_decision(decision_id: str) -> bool:
     return decisions.escalate_one(decision_id)
 
 
+def deliver(delivery_id: str) -> str:
+    """One attempt of one outbox delivery."""
+    return outbox.deliver(delivery_id)
+
+
 def sweep() -> dict[str, int]:
-    """The safety net: expire and escalate whatever the per-decision jobs missed, then seal."""
+    """The safety net: expire and escalate whatever the per-decision jobs missed, re-enqueue
+    deliveries whose job was lost, then seal the ledgers."""
     result = decisions.sweep()
+    result["redelivered"] = outbox.recover()
     result["sealed"] = ledger.seal_all()
     return result

@@ -53,5 +53,5 @@ def respond(team_id: str, decision_id: str, action: str, resolved_by: str, *, vi
     from heso.decisions import service
 
     principal = Principal(team_id=team_id, key_id=f"channel:{via}"[:16], scopes=frozenset({"approver"}))
-    return service.resolve(principal, decision_id, action, notes=notes, resolved_by=resolved_by,
+    return service.resolve(principal, decision_id, action, notes=notes, resolved_by=resolved_by or None,
                            modified_action=modified_action)

@@ -95,3 +95,10 @@ def reset() -> None:
     """Forget loaded plugins (tests install and remove plugins at run time)."""
     global _cache
     _cache = None
+
+
+def callback_channel() -> ChannelPlugin:
+    """The core's callback_url channel (not an entry point: every decision may use it)."""
+    from heso.channels.callback import CallbackChannel
+
+    return CallbackChannel()

@@ -9,6 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from heso.auth.access import current_principal, require
+from heso.channels import interactions
 from heso.decisions import notify, service
 from heso.decisions.models import OPEN
 from heso.decisions.schemas import (
@@ -19,6 +20,7 @@ from heso.decisions.schemas import (
     DecisionSchema,
     IdempotencyHeaderSchema,
     ResolveSchema,
+    RespondSchema,
     WaitQuerySchema,
 )
 from heso.extensions import db
@@ -84,6 +86,21 @@ class ResolveDecision(MethodView):
     def post(self, data: dict[str, Any], decision_id: str) -> Any:
         """Approve, deny or modify a pending decision (409 if already settled, 410 if expired)."""
         return service.resolve(current_principal(), decision_id, **data)
+
+
+@blp.route("/<decision_id>/respond")
+class RespondToDecision(MethodView):
+    @blp.doc(security=[])
+    @blp.arguments(RespondSchema)
+    @blp.response(200, DecisionSchema)
+    def post(self, data: dict[str, Any], decision_id: str) -> Any:
+        """Answer with the action token a channel delivered (webhook receivers, custom UIs); no API key."""
+        claims = interactions.read_action_token(data.pop("token"), decision_id)
+        recipient = claims["r"] if claims["r"] != "*" else None
+        resolved_by = recipient or data.pop("resolved_by", None) or None
+        data.pop("resolved_by", None)
+        return interactions.respond(claims["t"], decision_id, data.pop("action"), resolved_by or "",
+                                    via="token", **data)
 
 
 @blp.route("/<decision_id>/cancel")

@@ -77,6 +77,11 @@ class ResolveSchema(StrictSchema):
                                    metadata={"description": "With action=modify: what the agent should do instead"})
 
 
+class RespondSchema(ResolveSchema):
+    token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000),
+                             metadata={"description": "The action_token a channel delivered with the decision"})
+
+
 class CancelSchema(StrictSchema):
     reason = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=2_000))
 

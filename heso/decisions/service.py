@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from heso import errors
 from heso.auth.service import Principal
 from heso.canonical import blake3_hex, canonical_json
+from heso.channels import outbox
 from heso.channels.registry import installed_channel_names
 from heso.decisions import notify
 from heso.decisions.models import FINAL, OPEN, OUTCOME_OF, Decision, DecisionVote
@@ -79,6 +80,8 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
         idempotency_key=idempotency_key, request_hash=request_hash, created_by=principal.key_id,
     )
     db.session.add(decision)
+    deliveries = outbox.stage([(principal.team_id, decision.id, decision.channel, decision.callback_url)],
+                              "decision.created", now)
     ledger.append(principal.team_id, "decision.created", decision.id, actor=principal.key_id, at=now, data={
         "request_hash": request_hash, "approvers": approvers, "quorum": decision.quorum,
         "urgency": decision.urgency, "expires_at": isoformat(decision.expires_at),
@@ -92,6 +95,7 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
             raise
         return _replay(existing, request_hash), True
     notify.schedule_deadlines(decision)
+    outbox.enqueue(deliveries)
     return decision, False
 
 
@@ -166,6 +170,15 @@ def _transition(decision_id: str, to: str, *conditions: Any, **values: Any) -> b
     return result.rowcount == 1
 
 
+def _commit_transition(team_id: str, decision_id: str, event: str, now: datetime,
+                       channel: str | None, callback_url: str | None) -> None:
+    """Stage the change's deliveries, commit it with its ledger entry, then wake listeners."""
+    deliveries = outbox.stage([(team_id, decision_id, channel, callback_url)], event, now)
+    db.session.commit()
+    notify.settled([decision_id])
+    outbox.enqueue(deliveries)
+
+
 def _lost_race(decision: Decision, now: datetime) -> None:
     db.session.rollback()
     _refuse_if_settled(get(decision.team_id, decision.id), now)
@@ -197,8 +210,7 @@ def resolve(principal: Principal, decision_id: str, action: str, notes: str | No
         _lost_race(decision, now)
     ledger.append(decision.team_id, "decision.resolved", decision.id, actor=actor, at=now,
                   data={"status": status, "resolved_by": actor, "notes": notes, "modified_action": modified_action})
-    db.session.commit()
-    notify.settled([decision.id])
+    _commit_transition(decision.team_id, decision.id, "decision.resolved", now, decision.channel, decision.callback_url)
     return get(principal.team_id, decision.id)
 
 
@@ -226,8 +238,10 @@ def _vote(decision: Decision, actor: str, notes: str | None, now: datetime) -> D
                    resolved_at=now, resolved_by=actor, response_notes=notes):
         ledger.append(decision.team_id, "decision.resolved", decision.id, actor=actor, at=now,
                       data={"status": "approved", "resolved_by": actor, "notes": notes, "modified_action": None})
-    db.session.commit()
-    notify.settled([decision.id])
+        _commit_transition(decision.team_id, decision.id, "decision.resolved", now, decision.channel,
+                           decision.callback_url)
+    else:
+        db.session.commit()
     return get(decision.team_id, decision.id)
 
 
@@ -242,8 +256,8 @@ def cancel(principal: Principal, decision_id: str, reason: str | None = None,
         _lost_race(decision, now)
     ledger.append(decision.team_id, "decision.cancelled", decision.id, actor=principal.key_id, at=now,
                   data={"status": "cancelled", "reason": reason})
-    db.session.commit()
-    notify.settled([decision.id])
+    _commit_transition(decision.team_id, decision.id, "decision.cancelled", now, decision.channel,
+                       decision.callback_url)
     return get(principal.team_id, decision.id)
 
 
@@ -254,15 +268,14 @@ def expire_one(decision_id: str, now: datetime | None = None) -> bool:
         update(Decision)
         .where(Decision.id == decision_id, Decision.status.in_(OPEN), Decision.expires_at <= now)
         .values(status="expired", resolved_at=now)
-        .returning(Decision.team_id)
+        .returning(Decision.team_id, Decision.channel, Decision.callback_url)
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
         db.session.rollback()
         return False
     ledger.append(row.team_id, "decision.expired", decision_id, actor="heso", at=now, data={"status": "expired"})
-    db.session.commit()
-    notify.settled([decision_id])
+    _commit_transition(row.team_id, decision_id, "decision.expired", now, row.channel, row.callback_url)
     return True
 
 
@@ -274,7 +287,7 @@ def escalate_one(decision_id: str, now: datetime | None = None) -> bool:
         .where(Decision.id == decision_id, Decision.status == "pending", Decision.escalate_at <= now,
                Decision.escalate_to.is_not(None), Decision.expires_at > now)
         .values(status="escalated", escalated_at=now)
-        .returning(Decision.team_id, Decision.escalate_to)
+        .returning(Decision.team_id, Decision.escalate_to, Decision.channel, Decision.callback_url)
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
@@ -289,8 +302,7 @@ def escalate_one(decision_id: str, now: datetime | None = None) -> bool:
     )
     ledger.append(row.team_id, "decision.escalated", decision_id, actor="heso", at=now,
                   data={"status": "escalated", "escalated_to": row.escalate_to})
-    db.session.commit()
-    notify.settled([decision_id])
+    _commit_transition(row.team_id, decision_id, "decision.escalated", now, row.channel, row.callback_url)
     return True
 
 
@@ -312,7 +324,7 @@ def sweep(now: datetime | None = None, batch_size: int | None = None) -> dict[st
             .where(Decision.id.in_(overdue.scalar_subquery()), Decision.status.in_(OPEN),
                    Decision.expires_at <= now)
             .values(status="expired", resolved_at=now)
-            .returning(Decision.id, Decision.team_id)
+            .returning(Decision.id, Decision.team_id, Decision.channel, Decision.callback_url)
             .execution_options(synchronize_session=False)
         ).all()
         if not rows:
@@ -320,8 +332,11 @@ def sweep(now: datetime | None = None, batch_size: int | None = None) -> dict[st
             break
         ledger.append_many({"team_id": row.team_id, "event": "decision.expired", "subject_id": row.id,
                             "actor": "heso", "data": {"status": "expired"}, "created_at": now} for row in rows)
+        deliveries = outbox.stage([(row.team_id, row.id, row.channel, row.callback_url) for row in rows],
+                                  "decision.expired", now)
         db.session.commit()
         notify.settled([row.id for row in rows])
+        outbox.enqueue(deliveries)
         expired += len(rows)
     due = db.session.scalars(
         select(Decision.id).where(Decision.status == "pending", Decision.escalate_at <= now,
