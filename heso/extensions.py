@@ -52,6 +52,7 @@ def init_api(app: Flask) -> HesoApi:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "heso_<id>_<secret> API key"}
     )
+    app.extensions["heso.api"] = api
     return api
 
 

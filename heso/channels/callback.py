@@ -56,4 +56,4 @@ def result_of(outcome: safe_http.HttpOutcome) -> DeliveryResult:
     error = outcome.error or (f"HTTP {status}" + (" (redirects are not followed)" if status and 300 <= status < 400
                                                    else ""))
     return DeliveryResult(ok=False, status_code=status, error=error, retry_after=retry_after,
-                          permanent=status == 410, response_excerpt=excerpt)
+                          permanent=status == 410 or outcome.refused, response_excerpt=excerpt)

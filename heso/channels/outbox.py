@@ -68,7 +68,7 @@ def enqueue(delivery_ids: list[str]) -> None:
     try:
         queue.enqueue_many([
             Queue.prepare_data(tasks.deliver, args=(delivery_id,), result_ttl=0,
-                               job_timeout=current_app.config["DELIVERY_LEASE_SECONDS"])
+                               timeout=current_app.config["DELIVERY_LEASE_SECONDS"])
             for delivery_id in delivery_ids
         ])
     except RedisError:
@@ -99,7 +99,7 @@ def _claim(delivery_id: str, now: datetime) -> Delivery | None:
     claimed = db.session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id,
-               or_((Delivery.status == "pending") & (Delivery.next_attempt_at <= now + timedelta(seconds=1)),
+               or_((Delivery.status == "pending") & (Delivery.next_attempt_at <= now),
                    (Delivery.status == "sending") & (Delivery.lease_until < now)))
         .values(status="sending", lease_until=now + lease, attempts=Delivery.attempts + 1, updated_at=now)
         .execution_options(synchronize_session=False)
@@ -124,18 +124,32 @@ def build_notification(delivery: Delivery) -> Notification:
     )
 
 
-def _send(delivery: Delivery) -> tuple[DeliveryResult, int]:
-    plugin = registry.callback_channel() if delivery.channel == CALLBACK else registry.get(delivery.channel)
+def _send(channel: str, notification: Notification) -> tuple[DeliveryResult, int]:
+    plugin = registry.callback_channel() if channel == CALLBACK else registry.get(channel)
     started = time.monotonic()
     if plugin is None:
-        result = DeliveryResult(ok=False, error=f"channel {delivery.channel!r} is not installed")
+        result = DeliveryResult(ok=False, error=f"channel {channel!r} is not installed")
     else:
         try:
-            result = plugin.send(build_notification(delivery))
+            result = plugin.send(notification)
         except Exception as exc:  # noqa: BLE001 - a plugin bug is a failed attempt, not a dead worker
-            log.exception("Channel %s raised while sending %s", delivery.channel, delivery.id)
+            log.exception("Channel %s raised while sending %s", channel, notification.delivery_id)
             result = DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}")
     return result, int((time.monotonic() - started) * 1000)
+
+
+def _outcome(result: DeliveryResult, attempts: int, finished: datetime) -> tuple[dict[str, Any], float | None]:
+    """The delivery's new column values after an attempt, and the delay before the next one."""
+    values: dict[str, Any] = {"lease_until": None, "updated_at": finished, "last_status_code": result.status_code,
+                              "last_error": result.error}
+    if result.ok:
+        return dict(values, status="delivered", delivered_at=finished), None
+    if result.permanent:
+        return dict(values, status="failed"), None
+    delay = next_delay(attempts, result.retry_after)
+    if delay is None:
+        return dict(values, status="dead"), None
+    return dict(values, status="pending", next_attempt_at=finished + timedelta(seconds=delay)), delay
 
 
 def deliver(delivery_id: str) -> str:
@@ -144,39 +158,31 @@ def deliver(delivery_id: str) -> str:
     delivery = _claim(delivery_id, now)
     if delivery is None:
         return "skipped"
-    result, latency_ms = _send(delivery)
+    notification = build_notification(delivery)
+    team_id, decision_id, channel, attempts = delivery.team_id, delivery.decision_id, delivery.channel, \
+        delivery.attempts
+    db.session.rollback()  # hold no transaction (on SQLite: no write lock) while the channel talks to the world
+    result, latency_ms = _send(channel, notification)
     finished = utcnow()
     db.session.add(DeliveryAttempt(
-        delivery_id=delivery.id, number=delivery.attempts, started_at=now, latency_ms=latency_ms, ok=result.ok,
+        delivery_id=delivery_id, number=attempts, started_at=now, latency_ms=latency_ms, ok=result.ok,
         status_code=result.status_code, error=(result.error or "")[:2000] or None,
         response_excerpt=(result.response_excerpt or "")[:2000] or None,
     ))
-    values: dict[str, Any] = {"lease_until": None, "updated_at": finished, "last_status_code": result.status_code,
-                              "last_error": result.error}
-    delay = None
-    if result.ok:
-        values.update(status="delivered", delivered_at=finished)
-    elif result.permanent:
-        values.update(status="failed")
-    else:
-        delay = next_delay(delivery.attempts, result.retry_after)
-        if delay is None:
-            values.update(status="dead")
-        else:
-            values.update(status="pending", next_attempt_at=finished + timedelta(seconds=delay))
+    values, delay = _outcome(result, attempts, finished)
     # Only the attempt that still holds the lease may record an outcome.
-    db.session.execute(update(Delivery).where(Delivery.id == delivery.id, Delivery.status == "sending",
-                                              Delivery.attempts == delivery.attempts)
-                       .values(**values).execution_options(synchronize_session=False))
-    if values["status"] in ("dead", "failed"):
-        ledger.append(delivery.team_id, f"delivery.{'exhausted' if values['status'] == 'dead' else 'failed'}",
-                      delivery.decision_id, actor="heso", at=finished,
-                      data={"delivery_id": delivery.id, "channel": delivery.channel, "attempts": delivery.attempts,
+    recorded = db.session.execute(
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending", Delivery.attempts == attempts)
+        .values(**values).execution_options(synchronize_session=False)).rowcount == 1
+    if recorded and values["status"] in ("dead", "failed"):
+        ledger.append(team_id, "delivery.exhausted" if values["status"] == "dead" else "delivery.failed",
+                      decision_id, actor="heso", at=finished,
+                      data={"delivery_id": delivery_id, "channel": channel, "attempts": attempts,
                             "error": result.error})
     db.session.commit()
-    if delay is not None:
-        _enqueue_at(delivery.id, values["next_attempt_at"])
-    return values["status"]
+    if recorded and delay is not None:
+        _enqueue_at(delivery_id, values["next_attempt_at"])
+    return values["status"] if recorded else "superseded"
 
 
 def _enqueue_at(delivery_id: str, when: datetime) -> None:

@@ -29,8 +29,7 @@ def _plugin(name: str) -> ChannelPlugin:
 
 def json_schema(plugin: ChannelPlugin) -> dict[str, Any]:
     """The plugin's config schema as JSON Schema (what a UI or a user needs to fill it in)."""
-    return current_app.extensions["flask-smorest"]["ext_obj"].ma_plugin.converter.schema2jsonschema(
-        plugin.config_schema)
+    return current_app.extensions["heso.api"].ma_plugin.converter.schema2jsonschema(plugin.config_schema)
 
 
 def list_channels(team_id: str) -> list[dict[str, Any]]:
