@@ -64,6 +64,8 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
             f"Channel {data['channel']!r} is not installed; installed: {sorted(installed_channel_names())}.",
             details={"channel": data["channel"]},
         )
+    if data.get("callback_url"):
+        _check_callback_url(data["callback_url"])
     now = now or utcnow()
     approvers = approver_list(data)
     timeout = data.get("timeout_minutes") or current_app.config["DEFAULT_TIMEOUT_MINUTES"]
@@ -97,6 +99,17 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
     notify.schedule_deadlines(decision)
     outbox.enqueue(deliveries)
     return decision, False
+
+
+def _check_callback_url(url: str) -> None:
+    """Refuse, at registration, a callback_url that points inside the network (SSRF)."""
+    from heso.channels.safe_http import UnsafeUrl, check_url
+
+    try:
+        check_url(url)
+    except UnsafeUrl as exc:
+        raise errors.ValidationFailed(f"callback_url is not allowed: {exc}",
+                                      details={"json": {"callback_url": [str(exc)]}}) from None
 
 
 def _by_idempotency_key(team_id: str, key: str) -> Decision | None:
