@@ -1,0 +1,19 @@
+"""The plugin author's kit: contract tests for a channel, and a notification factory.
+
+Installed as a pytest plugin (entry point ``pytest11``), so a channel's own test suite
+can write::
+
+    from heso.testing import ChannelContract
+
+    class TestMyChannel(ChannelContract):
+        plugin_class = MyChannel
+        valid_config = {"url": "https://example.com/hook"}
+        unreachable_config = {"url": "https://127.0.0.1:9/never"}
+
+See docs/plugins.md.
+"""
+
+from heso.testing._contract import ChannelContract
+from heso.testing._notifications import make_notification
+
+__all__ = ["ChannelContract", "make_notification"]
