@@ -2,8 +2,9 @@
 
 import json
 
-from heso.testing import ChannelContract, make_notification
 from heso_channel_example import JsonLinesChannel
+
+from heso.testing import ChannelContract, make_notification
 
 
 class TestContract(ChannelContract):
