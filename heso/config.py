@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_URL": "smtp://127.0.0.1:25",  # smtp://user:pass@host:587?starttls=true, smtps://host:465
     "SMTP_FROM": "heso@localhost",  # a team's email channel config may override it
     "SMTP_TIMEOUT_SECONDS": 10,
+    # Webhooks and callback_url deliveries (heso/channels/safe_http.py)
+    "WEBHOOK_TIMEOUT_SECONDS": 10,  # connect + whole answer: a receiver that hangs is cut here
+    "WEBHOOK_MAX_RESPONSE_BYTES": 64 * 1024,  # read at most this much of an answer
+    "WEBHOOK_ALLOW_PRIVATE": "",  # comma-separated CIDRs let through the SSRF guard, e.g. 10.0.0.0/8
     # Keys
     "KEY_LAST_USED_RESOLUTION_SECONDS": 60,
     # Signing: links and action tokens. Empty: a random key kept in instance/secret_key,

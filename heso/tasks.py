@@ -1,12 +1,14 @@
 """RQ jobs: plain functions that take ids, run inside the app context, and call a service.
 
 The worker (``heso worker``) pushes a fresh app context around every job; the scheduler
-(``heso scheduler``) enqueues :func:`sweep` every ``HESO_SWEEP_INTERVAL_SECONDS``.
+(``heso scheduler``) enqueues :func:`dispatch_deadlines` every second and :func:`sweep`
+every ``HESO_SWEEP_INTERVAL_SECONDS``.
 """
 
 from __future__ import annotations
 
 from heso.channels import outbox
+from heso.decisions import deadlines
 from heso.decisions import service as decisions
 from heso.ledger import service as ledger
 
@@ -19,6 +21,11 @@ def expire_decision(decision_id: str) -> bool:
 def escalate_decision(decision_id: str) -> bool:
     """Hand a still-pending decision to its backup approver."""
     return decisions.escalate_one(decision_id)
+
+
+def dispatch_deadlines() -> dict[str, int]:
+    """Expire and escalate the decisions whose deadline timer is due (every second)."""
+    return deadlines.dispatch()
 
 
 def deliver(delivery_id: str) -> str:

@@ -51,6 +51,8 @@ def run_scheduler(app: Flask) -> None:
     logging.basicConfig(level=app.config["LOG_LEVEL"])
     heso = state()
     scheduler = CronScheduler(connection=heso.redis, name=f"heso-scheduler-{id(app)}")
+    scheduler.register(tasks.dispatch_deadlines, queue_name=heso.queue.name, interval=1,
+                       job_timeout=app.config["JOB_TIMEOUT_SECONDS"], result_ttl=0)
     scheduler.register(tasks.sweep, queue_name=heso.queue.name,
                        interval=app.config["SWEEP_INTERVAL_SECONDS"],
                        job_timeout=app.config["JOB_TIMEOUT_SECONDS"], result_ttl=60)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from redis import Redis
@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from heso import errors, tasks
 from heso.auth.service import authenticate
-from heso.decisions import service
+from heso.decisions import deadlines, service
 from heso.decisions.models import Decision
 from heso.extensions import db, state
 from heso.ledger.models import LedgerEntry
@@ -56,11 +56,28 @@ def run_worker(app):
         build_worker(app).work(burst=True, with_scheduler=True)
 
 
-def test_creating_a_decision_schedules_its_deadline_jobs(app, client, team):
+def test_creating_a_decision_schedules_its_deadline_timers(app, client, team):
     decision = create_decision(client, team, escalate_to="backup@example.com", escalate_after_minutes=30)
     with app.app_context():
-        scheduled = set(state().queue.scheduled_job_registry.get_job_ids())
-    assert {f"expire-{decision['id']}", f"escalate-{decision['id']}"} <= scheduled
+        timers = dict(state().redis.zrange(deadlines.KEY, 0, -1, withscores=True))
+    expires_at = datetime.fromisoformat(decision["expires_at"].replace("Z", "+00:00")).timestamp()
+    assert timers[f"expire:{decision['id']}".encode()] == pytest.approx(expires_at, abs=0.01)
+    assert f"escalate:{decision['id']}".encode() in timers
+
+
+def test_due_timers_are_dispatched_by_the_deadline_job_exactly_once(app, client, team):
+    decision = create_decision(client, team)
+    make_overdue(app, decision["id"])
+    with app.app_context():
+        state().redis.zadd(deadlines.KEY, {f"expire:{decision['id']}": utcnow().timestamp() - 1})
+        state().queue.enqueue(tasks.dispatch_deadlines)
+        state().queue.enqueue(tasks.dispatch_deadlines)  # two schedulers ticking at once
+    run_worker(app)
+    assert status_of(client, team, decision["id"])["status"] == "expired"
+    audit = client.get(f"/v1/audit?subject_id={decision['id']}&event=decision.expired", headers=team.headers())
+    assert len(audit.json["data"]) == 1
+    with app.app_context():
+        assert state().redis.zcard(deadlines.KEY) == 0
 
 
 def test_expire_job_run_by_a_worker_expires_the_decision_once(app, client, team):

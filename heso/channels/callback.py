@@ -39,21 +39,4 @@ class CallbackChannel(ChannelPlugin):
             headers.update(signing.webhook_headers(notification.delivery_id, body, secrets, now))
         else:
             headers["webhook-id"] = notification.delivery_id
-        return result_of(safe_http.post(decision["callback_url"], body.encode(), headers))
-
-
-def result_of(outcome: safe_http.HttpOutcome) -> DeliveryResult:
-    """Map an HTTP outcome to a delivery result: 2xx delivered, 410 gives up, Retry-After honoured."""
-    excerpt = outcome.body_excerpt.decode(errors="replace") if isinstance(outcome.body_excerpt, bytes) \
-        else outcome.body_excerpt
-    status = outcome.status_code
-    if status is not None and 200 <= status < 300:
-        return DeliveryResult(ok=True, status_code=status, response_excerpt=excerpt)
-    retry_after = None
-    raw_retry_after = (outcome.headers or {}).get("Retry-After") or (outcome.headers or {}).get("retry-after")
-    if raw_retry_after and str(raw_retry_after).strip().isdigit():
-        retry_after = float(raw_retry_after)
-    error = outcome.error or (f"HTTP {status}" + (" (redirects are not followed)" if status and 300 <= status < 400
-                                                   else ""))
-    return DeliveryResult(ok=False, status_code=status, error=error, retry_after=retry_after,
-                          permanent=status == 410 or outcome.refused, response_excerpt=excerpt)
+        return safe_http.delivery_result(safe_http.post(decision["callback_url"], body.encode(), headers))

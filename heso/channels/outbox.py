@@ -113,8 +113,8 @@ def build_notification(delivery: Delivery) -> Notification:
     from heso.decisions.models import Decision
     from heso.decisions.schemas import DecisionSchema
 
-    decision = db.session.get(Decision, delivery.decision_id)
-    config = db.session.get(ChannelConfig, (delivery.team_id, delivery.channel))
+    decision = db.session.get(Decision, delivery.decision_id, populate_existing=True)
+    config = db.session.get(ChannelConfig, (delivery.team_id, delivery.channel), populate_existing=True)
     base_url = current_app.config["PUBLIC_URL"].rstrip("/")
     return Notification(
         delivery_id=delivery.id, event=delivery.event, attempt=delivery.attempts, team_id=delivery.team_id,

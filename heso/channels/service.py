@@ -104,7 +104,7 @@ def _attach_attempts(deliveries: list[Delivery]) -> None:
 
 
 def get_delivery(team_id: str, delivery_id: str) -> Delivery:
-    delivery = db.session.get(Delivery, delivery_id)
+    delivery = db.session.get(Delivery, delivery_id, populate_existing=True)
     if delivery is None or delivery.team_id != team_id:
         raise errors.NotFound(f"No delivery {delivery_id!r}.")
     _attach_attempts([delivery])

@@ -1,8 +1,7 @@
-"""Side effects after a commit: deadline jobs in RQ and "settled" signals for long-polls.
+""""Settled" signals for long-polls, sent after a commit.
 
-Both are hints. If Redis is down or loses them, the sweeper still expires overdue
-decisions and a long-poll still re-reads the database every second; so failures here are
-logged, never raised into the request that already committed.
+A hint: if Redis is down or loses one, a long-poll still re-reads the database every
+second; so failures here are logged, never raised into the request that already committed.
 """
 
 from __future__ import annotations
@@ -13,28 +12,11 @@ from collections.abc import Callable, Iterable
 
 from redis.exceptions import RedisError
 
-from heso.decisions.models import Decision
 from heso.extensions import state
 
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "heso:decision:"
-
-
-def schedule_deadlines(decision: Decision) -> None:
-    """Enqueue the expiry job (and the escalation job) at the decision's deadlines."""
-    from heso import tasks
-
-    queue = state().queue
-    try:
-        queue.enqueue_at(decision.expires_at, tasks.expire_decision, decision.id,
-                         job_id=f"expire-{decision.id}", result_ttl=0)
-        if decision.escalate_at is not None:
-            queue.enqueue_at(decision.escalate_at, tasks.escalate_decision, decision.id,
-                             job_id=f"escalate-{decision.id}", result_ttl=0)
-    except RedisError:
-        log.warning("Could not schedule deadline jobs for %s; the sweeper will cover it",
-                    decision.id, exc_info=True)
 
 
 def settled(decision_ids: Iterable[str]) -> None:

@@ -51,6 +51,7 @@ def seal(team_id: str) -> int:
     while True:
         head = db.session.scalars(
             select(LedgerHead).where(LedgerHead.team_id == team_id).with_for_update()
+            .execution_options(populate_existing=True)  # the locked row as it is now, not as last seen
         ).one_or_none()
         if head is None:
             start_chain(team_id)

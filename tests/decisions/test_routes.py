@@ -53,7 +53,8 @@ def test_idempotency_key_replays_same_body_and_refuses_different_body(client, te
 
 
 def test_idempotency_keys_are_per_team(client, team, other_team):
-    first = client.post("/v1/decisions", json=decision_body(), headers=team.headers("agent", **{"Idempotency-Key": "k"}))
+    first = client.post("/v1/decisions", json=decision_body(),
+                        headers=team.headers("agent", **{"Idempotency-Key": "k"}))
     second = client.post("/v1/decisions", json=decision_body(),
                          headers=other_team.headers("agent", **{"Idempotency-Key": "k"}))
     assert first.status_code == second.status_code == 201
