@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from heso import errors
 from heso.auth import tokens
@@ -73,6 +73,12 @@ def revoke_key(team_id: str, key_id: str) -> ApiKey:
     return key
 
 
+_KEYS = ApiKey.__table__
+#: Built once: constructing a statement per request costs more than running it.
+_KEY_QUERY = select(_KEYS.c.id, _KEYS.c.team_id, _KEYS.c.scopes, _KEYS.c.secret_hash, _KEYS.c.revoked_at,
+                    _KEYS.c.expires_at, _KEYS.c.last_used_at).where(_KEYS.c.id == bindparam("key_id"))
+
+
 def authenticate(authorization: str | None) -> Principal:
     """Turn an ``Authorization`` header into a :class:`Principal`, or raise the precise 401."""
     if not authorization:
@@ -86,10 +92,7 @@ def authenticate(authorization: str | None) -> Principal:
         raise errors.InvalidKey()
     # Only the columns authentication needs, without the ORM's identity map: this runs on
     # every request.
-    key = db.session.execute(
-        select(ApiKey.id, ApiKey.team_id, ApiKey.scopes, ApiKey.secret_hash, ApiKey.revoked_at,
-               ApiKey.expires_at, ApiKey.last_used_at).where(ApiKey.id == key_id)
-    ).first()
+    key = db.session.execute(_KEY_QUERY, {"key_id": key_id}).first()
     if key is None or not hmac.compare_digest(key.secret_hash, tokens.digest(token)):
         raise errors.InvalidKey()
     now = utcnow()

@@ -24,7 +24,7 @@ from typing import Any
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import or_, select, update
 
 from heso.channels import registry
 from heso.channels.base import DeliveryResult, Notification
@@ -54,7 +54,7 @@ def stage(changes: Iterable[tuple[str, str, str | None, str | None]], event: str
         for name in targets(channel, callback_url, event)
     ]
     if rows:
-        db.session.execute(insert(Delivery), rows)
+        db.session.execute(Delivery.__table__.insert(), rows)
     return [row["id"] for row in rows]
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from heso import errors
@@ -81,9 +81,9 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
         created_at=now, expires_at=now + timedelta(minutes=timeout),
         idempotency_key=idempotency_key, request_hash=request_hash, created_by=principal.key_id,
     )
-    # A Core INSERT, not session.add(): the ORM's unit of work costs more than the whole
-    # round trip on this hot path. The transient Decision only carries the values back.
-    db.session.execute(insert(Decision).values(values))
+    # A Core INSERT on the table, not session.add(): the ORM's unit of work costs more than
+    # the round trip on this hot path. The transient Decision only carries the values back.
+    db.session.execute(Decision.__table__.insert(), values)
     decision = Decision(**values)
     deliveries = outbox.stage([(principal.team_id, decision.id, decision.channel, decision.callback_url)],
                               "decision.created", now)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from heso.extensions import db
 from heso.ledger.chain import GENESIS_HASH, entry_document, first_break, link
@@ -30,9 +30,10 @@ def append(team_id: str, event: str, subject_id: str, data: dict[str, Any], acto
 
 def append_many(rows: Iterable[dict[str, Any]]) -> None:
     """Record several state changes with one multi-row INSERT."""
-    rows = list(rows)
+    rows = [dict(row, sealed=False) for row in rows]
     if rows:
-        db.session.execute(insert(LedgerEntry), rows)
+        # The table's INSERT (Core): batched by the driver, no ORM bookkeeping per row.
+        db.session.execute(LedgerEntry.__table__.insert(), rows)
 
 
 def _document(entry: LedgerEntry | dict, seq: int) -> dict[str, Any]:

@@ -1,0 +1,138 @@
+"""The landing pages behind email links: look with GET, act only with a confirmed POST.
+
+Mail scanners (Outlook Safe Links and others) open every link in a message, some submit
+forms they find, and a HEAD is routed to the GET view. So GET and HEAD only show; a POST
+acts only with the nonce of a page we served for this link (15 minutes) *and* the name of
+the button a human pressed: ``form.submit()`` from a script sends no button, so an
+auto-submitted form acts on nothing.
+
+Every link that cannot be used, whatever the reason (tampered, another purpose, unknown
+decision, approver no longer asked, decision expired), gets one page, one status, one
+body; a decision someone already answered says by whom (409).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from heso import errors
+from heso.channels import interactions
+from heso.decisions import service
+from heso.decisions.models import OPEN, Decision, DecisionVote
+from heso.decisions.schemas import DecisionSchema
+from heso.extensions import db
+from heso.timeutil import aware, utcnow
+from heso_channel_email import links, throttle
+from heso_channel_email.render import OPTION_LABELS, decision_view, render
+
+MAX_NOTE = 10_000
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",  # a one-click approval must never be clickjacked
+    "Referrer-Policy": "no-referrer",  # the URL is the credential
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def make_blueprint() -> Blueprint:
+    """A fresh blueprint (tests build many apps; each registers its own)."""
+    blueprint = Blueprint("heso_channel_email", __name__)
+    blueprint.add_url_rule("/a/<token>", view_func=landing, methods=["GET", "POST"])
+    return blueprint
+
+
+def _page(template: str, code: int, headers: dict[str, str] | None = None, /, **values: Any) -> Response:
+    response = Response(render(template, **values), status=code, mimetype="text/html")
+    response.headers.update(HEADERS)
+    response.headers.update(headers or {})
+    return response
+
+
+def _invalid(address: str) -> Response:
+    """The one answer for every unusable link; it also counts toward the throttle."""
+    throttle.count_invalid(address)
+    return _page("pages/invalid.html", 404)
+
+
+def _settled(status: str, resolved_by: str | None) -> Response:
+    return _page("pages/settled.html", 409, status=status, resolved_by=resolved_by)
+
+
+def _usable(link: links.Link | None) -> Decision | None:
+    """The link's decision if the link may still be shown or used; None if it is invalid."""
+    if link is None:
+        return None
+    try:
+        decision = service.get(link.team_id, link.decision_id)
+    except errors.NotFound:
+        return None
+    if link.action not in decision.options or link.approver not in decision.approvers:
+        return None  # e.g. escalation re-routed the decision away from this approver
+    if decision.status == "expired" or (decision.status in OPEN and aware(decision.expires_at) <= utcnow()):
+        return None  # a link expires with its decision; the GET leaves the transition to the expiry job
+    return decision
+
+
+def _confirm(token: str, link: links.Link, decision: Decision, status: int = 200, error: str | None = None,
+             notes: str = "", modified_action: str = "") -> Response:
+    return _page("pages/confirm.html", status, d=decision_view(DecisionSchema().dump(decision)),
+                 action=link.action, label=OPTION_LABELS.get(link.action, link.action), approver=link.approver,
+                 nonce=links.make_nonce(token), error=error, notes=notes, modified_action=modified_action)
+
+
+def landing(token: str) -> Response:
+    """GET/HEAD: show the decision and a confirm button. POST: act, once, if confirmed."""
+    address = request.remote_addr or "unknown"
+    retry_after = throttle.blocked_for(address)
+    if retry_after is not None:
+        return _page("pages/throttled.html", 429, {"Retry-After": str(retry_after)}, minutes=-(-retry_after // 60))
+    link = links.read_token(token)
+    decision = _usable(link)
+    if link is None or decision is None:
+        return _invalid(address)
+    if decision.status not in OPEN:
+        return _settled(decision.status, decision.resolved_by)
+    if link.action == "approve" and decision.quorum > 1 and _has_voted(decision.id, link.approver):
+        return _page("pages/voted.html", 409, d=decision_view(DecisionSchema().dump(decision)))
+    if request.method != "POST":
+        return _confirm(token, link, decision)
+    return _answer(token, link, decision, address)
+
+
+def _has_voted(decision_id: str, approver: str) -> bool:
+    return db.session.get(DecisionVote, (decision_id, approver)) is not None
+
+
+def _answer(token: str, link: links.Link, decision: Decision, address: str) -> Response:
+    form = request.form
+    notes = form.get("notes", "").strip()
+    modified = form.get("modified_action", "").strip() if link.action == "modify" else ""
+    if not links.nonce_matches(form.get("nonce", ""), token) or form.get("confirm") != link.action:
+        return _confirm(token, link, decision, 400, "This page was open too long or was not submitted by its "
+                        "button. Nothing was recorded; confirm again below.", notes, modified)
+    if len(notes) > MAX_NOTE or len(modified) > MAX_NOTE:
+        return _confirm(token, link, decision, 422, f"Keep each text under {MAX_NOTE:,} characters.",
+                        notes[:MAX_NOTE], modified[:MAX_NOTE])
+    if link.action == "modify" and not (notes or modified):
+        return _confirm(token, link, decision, 422, "Say what should change.")
+    try:
+        result = interactions.respond(link.team_id, link.decision_id, link.action, link.approver, via="email",
+                                      notes=notes or None, modified_action=modified or None)
+    except errors.AlreadyResolved as exc:
+        return _settled(exc.details.get("status", "resolved"), exc.details.get("resolved_by"))
+    except (errors.Expired, errors.NotFound, errors.Forbidden):
+        return _invalid(address)
+    except errors.Conflict as exc:
+        if link.action == "approve" and decision.quorum > 1:  # this approver's vote was already counted
+            return _page("pages/voted.html", 409, d=decision_view(DecisionSchema().dump(decision)),
+                         message=exc.message)
+        return _confirm(token, link, decision, 409, f"{exc.message} Nothing was recorded.", notes, modified)
+    except errors.ValidationFailed as exc:
+        return _confirm(token, link, decision, 422, exc.message, notes, modified)
+    return _page("pages/done.html", 200, d=decision_view(DecisionSchema().dump(result)), action=link.action,
+                 approver=link.approver)
