@@ -13,6 +13,8 @@ from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rq import Queue
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
@@ -58,13 +60,23 @@ def init_api(app: Flask) -> HesoApi:
     return api
 
 
+def redis_client(url: str) -> Redis:
+    """A Redis client that fails fast when Redis is down.
+
+    Redis only holds hints here (the database is the truth), so a request must not wait
+    seconds on redis-py's default retries with backoff: one quick retry, then the caller
+    logs and moves on, and the sweeper repairs what was missed.
+    """
+    return Redis.from_url(url, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1))
+
+
 def init_redis(app: Flask) -> None:
     """Connect to Redis at ``HESO_REDIS_URL`` (resolved in ``heso.redis_url``)."""
     from heso.redis_url import resolve_redis_url
 
     url = resolve_redis_url(app.config["REDIS_URL"], app.instance_path)
     app.config["REDIS_URL"] = url
-    connection = Redis.from_url(url)
+    connection = redis_client(url)
     queue = Queue(app.config["QUEUE_NAME"], connection=connection)
     app.extensions["heso"] = HesoState(redis=connection, queue=queue)
 

@@ -81,19 +81,20 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
         created_at=now, expires_at=now + timedelta(minutes=timeout),
         idempotency_key=idempotency_key, request_hash=request_hash, created_by=principal.key_id,
     )
-    # A Core INSERT on the table, not session.add(): the ORM's unit of work costs more than
-    # the round trip on this hot path. The transient Decision only carries the values back.
-    db.session.execute(Decision.__table__.insert(), values)
-    decision = Decision(**values)
-    deliveries = outbox.stage([(principal.team_id, decision.id, decision.channel, decision.callback_url)],
-                              "decision.created", now)
-    ledger.append(principal.team_id, "decision.created", decision.id, actor=principal.key_id, at=now, data={
-        "request_hash": request_hash, "approvers": approvers, "quorum": decision.quorum,
-        "urgency": decision.urgency, "expires_at": isoformat(decision.expires_at),
-    })
     try:
+        # A Core INSERT on the table, not session.add(): the ORM's unit of work costs more than
+        # the round trip on this hot path. The transient Decision only carries the values back.
+        db.session.execute(Decision.__table__.insert(), values)
+        decision = Decision(**values)
+        deliveries = outbox.stage([(principal.team_id, decision.id, decision.channel, decision.callback_url)],
+                                  "decision.created", now)
+        ledger.append(principal.team_id, "decision.created", decision.id, actor=principal.key_id, at=now, data={
+            "request_hash": request_hash, "approvers": approvers, "quorum": decision.quorum,
+            "urgency": decision.urgency, "expires_at": isoformat(decision.expires_at),
+        })
         db.session.commit()
     except IntegrityError:
+        # The same Idempotency-Key committed by a concurrent request first.
         db.session.rollback()
         existing = _by_idempotency_key(principal.team_id, idempotency_key) if idempotency_key else None
         if existing is None:

@@ -24,3 +24,20 @@ def test_channels(tmp_path):
     yield
     sys.path.remove(str(tmp_path))
     registry.reset()
+
+
+@pytest.fixture
+def receiver(httpserver):
+    """A local receiver answering 200 to POST /hook."""
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    return httpserver
+
+
+@pytest.fixture
+def unused_tcp_port():
+    """A port on 127.0.0.1 where nothing listens (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select, update
 from werkzeug import Response
 
@@ -14,13 +13,6 @@ from heso.timeutil import utcnow
 from heso.worker import build_worker
 from tests.factories import create_decision
 from tests.helpers import wait_until
-
-
-@pytest.fixture
-def receiver(httpserver):
-    """A local receiver whose answers the test scripts (default 200)."""
-    httpserver.expect_request("/hook").respond_with_data("ok")
-    return httpserver
 
 
 def configure(client, team, receiver, **extra):
