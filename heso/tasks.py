@@ -29,8 +29,13 @@ def dispatch_deadlines() -> dict[str, int]:
 
 
 def deliver(delivery_id: str) -> str:
-    """One attempt of one outbox delivery."""
+    """One attempt of one outbox delivery, if it is due."""
     return outbox.deliver(delivery_id)
+
+
+def drain_deliveries() -> dict[str, int]:
+    """Attempt every due outbox delivery, in batches."""
+    return outbox.drain()
 
 
 def sweep() -> dict[str, int]:

@@ -2,11 +2,11 @@
 
 1. :func:`stage` writes one ``deliveries`` row per channel in the transaction that changes
    the decision, so the row exists if and only if the change committed.
-2. After the commit, :func:`enqueue` puts one RQ job per row on the queue (one pipeline).
-3. :func:`deliver` (the job) claims the row with a conditional UPDATE and a lease, sends,
-   records the attempt, and schedules the next attempt or gives up.
-4. :func:`recover` (run by the sweeper) re-enqueues rows whose job was lost: Redis flushed
-   or restarted, or a worker killed mid-delivery (its lease runs out).
+2. After the commit, :func:`enqueue` makes sure a drain job is queued.
+3. :func:`drain` (the job) claims due rows in batches with a conditional UPDATE and a
+   lease, sends each, records the attempt, and schedules the next attempt or gives up.
+4. :func:`recover` (run by the sweeper) queues a drain for rows whose job was lost: Redis
+   flushed or restarted, or a worker killed mid-delivery (its lease runs out).
 
 Redis only ever holds hints; the rows are the truth. Delivery is at least once, and every
 attempt of one delivery carries the same id (``webhook-id``) so a receiver can de-duplicate.
@@ -23,8 +23,7 @@ from typing import Any
 
 from flask import current_app
 from redis.exceptions import RedisError
-from rq import Queue
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from heso.channels import registry
 from heso.channels.base import DeliveryResult, Notification
@@ -58,21 +57,31 @@ def stage(changes: Iterable[tuple[str, str, str | None, str | None]], event: str
     return [row["id"] for row in rows]
 
 
+DRAIN_KEY = "heso:outbox:drain-queued"
+
+
 def enqueue(delivery_ids: list[str]) -> None:
-    """Queue a delivery job per row, in one round trip. A failure is logged: :func:`recover` covers it."""
-    if not delivery_ids:
-        return
+    """Make sure a drain job will pick these rows up (one job for any number of rows).
+
+    A per-row RQ job costs about 8 ms of worker time before any sending happens; a drain
+    claims due rows in batches instead. At most one drain waits in the queue at a time
+    (``SET NX``); a drain that finds a full batch triggers another, so several workers share
+    a backlog. A failure is logged: :func:`recover` covers it.
+    """
+    if delivery_ids:
+        trigger()
+
+
+def trigger(force: bool = False) -> None:
     from heso import tasks
 
-    queue = state().queue
+    heso = state()
     try:
-        queue.enqueue_many([
-            Queue.prepare_data(tasks.deliver, args=(delivery_id,), result_ttl=0,
-                               timeout=current_app.config["DELIVERY_LEASE_SECONDS"])
-            for delivery_id in delivery_ids
-        ])
+        if force or heso.redis.set(DRAIN_KEY, 1, nx=True, ex=60):
+            heso.queue.enqueue(tasks.drain_deliveries, result_ttl=0,
+                               job_timeout=current_app.config["JOB_TIMEOUT_SECONDS"])
     except RedisError:
-        log.warning("Could not enqueue %d deliveries; the sweeper will", len(delivery_ids), exc_info=True)
+        log.warning("Could not enqueue a delivery drain; the sweeper will", exc_info=True)
 
 
 def retry_delays() -> list[float]:
@@ -93,19 +102,27 @@ def next_delay(attempts_made: int, retry_after: float | None) -> float | None:
     return delay
 
 
-def _claim(delivery_id: str, now: datetime) -> Delivery | None:
-    """Take the delivery for one attempt, or None if it is not due or someone else holds it."""
+def _claim(now: datetime, *conditions: Any, limit: int | None = None) -> list[Delivery]:
+    """Take due deliveries for one attempt each (a conditional UPDATE … RETURNING).
+
+    A row is due when pending and its time has come, or when an attempt's lease ran out (its
+    worker died). Of several workers racing for a row, exactly one gets it.
+    """
     lease = timedelta(seconds=current_app.config["DELIVERY_LEASE_SECONDS"])
-    claimed = db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id,
-               or_((Delivery.status == "pending") & (Delivery.next_attempt_at <= now),
-                   (Delivery.status == "sending") & (Delivery.lease_until < now)))
+    due = or_((Delivery.status == "pending") & (Delivery.next_attempt_at <= now),
+              (Delivery.status == "sending") & (Delivery.lease_until < now))
+    if limit is not None:
+        candidates = select(Delivery.id).where(due, *conditions).limit(limit)
+        if db.session.get_bind().dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        conditions = (Delivery.id.in_(candidates.scalar_subquery()),)
+    claimed = db.session.scalars(
+        update(Delivery).where(due, *conditions)
         .values(status="sending", lease_until=now + lease, attempts=Delivery.attempts + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+        .returning(Delivery).execution_options(synchronize_session=False, populate_existing=True)
+    ).all()
     db.session.commit()
-    return db.session.get(Delivery, delivery_id, populate_existing=True) if claimed else None
+    return list(claimed)
 
 
 def build_notification(delivery: Delivery) -> Notification:
@@ -153,19 +170,40 @@ def _outcome(result: DeliveryResult, attempts: int, finished: datetime) -> tuple
 
 
 def deliver(delivery_id: str) -> str:
-    """One attempt of one delivery (the RQ job). Returns the delivery's new status."""
-    now = utcnow()
-    delivery = _claim(delivery_id, now)
-    if delivery is None:
-        return "skipped"
+    """One attempt of one delivery, if it is due. Returns the delivery's new status."""
+    claimed = _claim(utcnow(), Delivery.id == delivery_id)
+    return _attempt(claimed[0]) if claimed else "skipped"
+
+
+def drain(batch_size: int = 50, max_seconds: float = 60.0) -> dict[str, int]:
+    """Attempt every due delivery, batch by batch (the RQ job behind :func:`enqueue`)."""
+    state().redis.delete(DRAIN_KEY)  # rows committed from now on queue a new drain
+    outcomes: dict[str, int] = {}
+    started = time.monotonic()
+    while time.monotonic() - started < max_seconds:
+        claimed = _claim(utcnow(), limit=batch_size)
+        if len(claimed) == batch_size:
+            trigger()  # more waiting: let another worker help
+        for delivery in claimed:
+            status = _attempt(delivery)
+            outcomes[status] = outcomes.get(status, 0) + 1
+        if not claimed:
+            return outcomes
+    trigger(force=True)  # out of time with work left: continue in a fresh job
+    return outcomes
+
+
+def _attempt(delivery: Delivery) -> str:
+    """Send one claimed delivery and record the outcome."""
+    started = utcnow()
     notification = build_notification(delivery)
-    team_id, decision_id, channel, attempts = delivery.team_id, delivery.decision_id, delivery.channel, \
-        delivery.attempts
+    delivery_id, team_id, decision_id, channel, attempts = (delivery.id, delivery.team_id, delivery.decision_id,
+                                                            delivery.channel, delivery.attempts)
     db.session.rollback()  # hold no transaction (on SQLite: no write lock) while the channel talks to the world
     result, latency_ms = _send(channel, notification)
     finished = utcnow()
     db.session.add(DeliveryAttempt(
-        delivery_id=delivery_id, number=attempts, started_at=now, latency_ms=latency_ms, ok=result.ok,
+        delivery_id=delivery_id, number=attempts, started_at=started, latency_ms=latency_ms, ok=result.ok,
         status_code=result.status_code, error=(result.error or "")[:2000] or None,
         response_excerpt=(result.response_excerpt or "")[:2000] or None,
     ))
@@ -181,37 +219,39 @@ def deliver(delivery_id: str) -> str:
                             "error": result.error})
     db.session.commit()
     if recorded and delay is not None:
-        _enqueue_at(delivery_id, values["next_attempt_at"])
+        _enqueue_at(values["next_attempt_at"])
     return values["status"] if recorded else "superseded"
 
 
-def _enqueue_at(delivery_id: str, when: datetime) -> None:
+def _enqueue_at(when: datetime) -> None:
+    """Schedule a drain for a retry's time (several retries due together share it)."""
     from heso import tasks
 
     try:
-        state().queue.enqueue_at(when, tasks.deliver, delivery_id, result_ttl=0,
-                                 job_timeout=current_app.config["DELIVERY_LEASE_SECONDS"])
+        state().queue.enqueue_at(when, tasks.drain_deliveries, result_ttl=0,
+                                 job_timeout=current_app.config["JOB_TIMEOUT_SECONDS"])
     except RedisError:
-        log.warning("Could not schedule the retry of %s; the sweeper will", delivery_id, exc_info=True)
+        log.warning("Could not schedule a retry drain; the sweeper will", exc_info=True)
 
 
-def recover(now: datetime | None = None, limit: int = 5000) -> int:
-    """Re-enqueue deliveries whose job was lost; return how many.
+def recover(now: datetime | None = None) -> int:
+    """Count deliveries that no job will pick up, and queue a drain for them.
 
     A pending row overdue by more than ``HESO_DELIVERY_RECOVER_AFTER_SECONDS`` or a sending
-    row whose lease ran out has no live job behind it (or one so late it will find the row
-    claimed and skip): queue it again.
+    row whose lease ran out (its worker died) has lost its job: Redis was flushed or
+    restarted, or the worker was killed. The drain claims both kinds.
     """
     now = now or utcnow()
     grace = timedelta(seconds=current_app.config["DELIVERY_RECOVER_AFTER_SECONDS"])
-    ids = db.session.scalars(
-        select(Delivery.id).where(or_((Delivery.status == "pending") & (Delivery.next_attempt_at <= now - grace),
-                                      (Delivery.status == "sending") & (Delivery.lease_until < now)))
-        .order_by(Delivery.next_attempt_at).limit(limit)
-    ).all()
+    lost = db.session.scalar(
+        select(func.count()).select_from(Delivery)
+        .where(or_((Delivery.status == "pending") & (Delivery.next_attempt_at <= now - grace),
+                   (Delivery.status == "sending") & (Delivery.lease_until < now)))
+    )
     db.session.rollback()
-    enqueue(list(ids))
-    return len(ids)
+    if lost:
+        trigger(force=True)
+    return lost
 
 
 def replay(delivery: Delivery, now: datetime | None = None) -> None:
@@ -221,4 +261,4 @@ def replay(delivery: Delivery, now: datetime | None = None) -> None:
                        .values(status="pending", next_attempt_at=now, updated_at=now)
                        .execution_options(synchronize_session=False))
     db.session.commit()
-    enqueue([delivery.id])
+    trigger(force=True)

@@ -95,8 +95,8 @@ def test_redis_flushed_mid_burst(test_channels, app, client, team, receiver):
     configure(client, team, receiver)
     for index in range(2 * ROUNDS):
         client.post("/v1/decisions", json=decision_body(channel="recorder"), headers=team.headers("agent"))
-        if index == ROUNDS:
-            app.extensions["heso"].redis.flushdb()  # half the burst's jobs vanish
+        if index in (ROUNDS, 2 * ROUNDS - 1):
+            app.extensions["heso"].redis.flushdb()  # queued jobs vanish, mid-burst and at its end
     run_worker(app)
     decisions, rows, delivered = counts(app)
     assert (decisions, rows) == (2 * ROUNDS, 2 * ROUNDS) and delivered < rows
