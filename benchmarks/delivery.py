@@ -410,8 +410,8 @@ def run(args: argparse.Namespace, database_url: str, log_dir: Path) -> None:
         if not args.skip_throughput:
             count = args.deliveries
             create_backlog(heso_port, agent, count)
-            if queued_jobs() != count:
-                raise RuntimeError(f"{queued_jobs()} jobs queued, expected {count}")
+            if queued_jobs() < 1:  # the outbox queues one drain job for any number of rows
+                raise RuntimeError("no delivery job queued: nothing would deliver the backlog")
             body = sample_body(database_url)
             progress(f"webhook body: {len(body.encode()):,} bytes")
             raw_1 = raw_run("1", receiver_port, body, secret, count, arrivals)

@@ -125,20 +125,41 @@ def _claim(now: datetime, *conditions: Any, limit: int | None = None) -> list[De
     return list(claimed)
 
 
-def build_notification(delivery: Delivery) -> Notification:
+_DECISION_SCHEMA = None
+
+
+def build_notifications(deliveries: list[Delivery]) -> dict[str, Notification]:
+    """Notifications for claimed deliveries, with two queries for the whole batch."""
     from heso.channels.interactions import action_token
     from heso.decisions.models import Decision
     from heso.decisions.schemas import DecisionSchema
 
-    decision = db.session.get(Decision, delivery.decision_id, populate_existing=True)
-    config = db.session.get(ChannelConfig, (delivery.team_id, delivery.channel), populate_existing=True)
+    global _DECISION_SCHEMA
+    if _DECISION_SCHEMA is None:  # schema instances are reusable; building one per call is not free
+        _DECISION_SCHEMA = DecisionSchema()
+    decision_ids = {delivery.decision_id for delivery in deliveries}
+    decisions = {decision.id: decision for decision in db.session.scalars(
+        select(Decision).where(Decision.id.in_(decision_ids)).execution_options(populate_existing=True))}
+    keys = {(delivery.team_id, delivery.channel) for delivery in deliveries}
+    configs = {(row.team_id, row.channel): row.config for row in db.session.scalars(
+        select(ChannelConfig).where(ChannelConfig.team_id.in_({team for team, _ in keys}),
+                                    ChannelConfig.channel.in_({channel for _, channel in keys})))}
     base_url = current_app.config["PUBLIC_URL"].rstrip("/")
-    return Notification(
-        delivery_id=delivery.id, event=delivery.event, attempt=delivery.attempts, team_id=delivery.team_id,
-        decision=DecisionSchema().dump(decision), config=dict(config.config) if config else {},
-        action_token=action_token(decision.id, decision.team_id),
-        respond_url=f"{base_url}/v1/decisions/{decision.id}/respond", created_at=delivery.created_at,
-    )
+    notifications = {}
+    for delivery in deliveries:
+        decision = decisions[delivery.decision_id]
+        notifications[delivery.id] = Notification(
+            delivery_id=delivery.id, event=delivery.event, attempt=delivery.attempts, team_id=delivery.team_id,
+            decision=_DECISION_SCHEMA.dump(decision),
+            config=dict(configs.get((delivery.team_id, delivery.channel)) or {}),
+            action_token=action_token(decision.id, decision.team_id),
+            respond_url=f"{base_url}/v1/decisions/{decision.id}/respond", created_at=delivery.created_at,
+        )
+    return notifications
+
+
+def build_notification(delivery: Delivery) -> Notification:
+    return build_notifications([delivery])[delivery.id]
 
 
 def _send(channel: str, notification: Notification) -> tuple[DeliveryResult, int]:
@@ -172,7 +193,7 @@ def _outcome(result: DeliveryResult, attempts: int, finished: datetime) -> tuple
 def deliver(delivery_id: str) -> str:
     """One attempt of one delivery, if it is due. Returns the delivery's new status."""
     claimed = _claim(utcnow(), Delivery.id == delivery_id)
-    return _attempt(claimed[0]) if claimed else "skipped"
+    return _attempt(claimed[0], build_notification(claimed[0])) if claimed else "skipped"
 
 
 def drain(batch_size: int = 50, max_seconds: float = 60.0) -> dict[str, int]:
@@ -184,8 +205,9 @@ def drain(batch_size: int = 50, max_seconds: float = 60.0) -> dict[str, int]:
         claimed = _claim(utcnow(), limit=batch_size)
         if len(claimed) == batch_size:
             trigger()  # more waiting: let another worker help
+        notifications = build_notifications(claimed) if claimed else {}
         for delivery in claimed:
-            status = _attempt(delivery)
+            status = _attempt(delivery, notifications[delivery.id])
             outcomes[status] = outcomes.get(status, 0) + 1
         if not claimed:
             return outcomes
@@ -193,10 +215,9 @@ def drain(batch_size: int = 50, max_seconds: float = 60.0) -> dict[str, int]:
     return outcomes
 
 
-def _attempt(delivery: Delivery) -> str:
+def _attempt(delivery: Delivery, notification: Notification) -> str:
     """Send one claimed delivery and record the outcome."""
     started = utcnow()
-    notification = build_notification(delivery)
     delivery_id, team_id, decision_id, channel, attempts = (delivery.id, delivery.team_id, delivery.decision_id,
                                                             delivery.channel, delivery.attempts)
     db.session.rollback()  # hold no transaction (on SQLite: no write lock) while the channel talks to the world
