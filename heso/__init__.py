@@ -86,6 +86,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     for blueprint in (decisions_blp, audit_blp, keys_blp, channels_blp, deliveries_blp, health_blp):
         api.register_blueprint(blueprint)
+
+    from heso.execution.routes import blp as execution_blp
+    from heso.policy import runtime as policy_runtime
+    from heso.policy.routes import blp as policy_blp
+
+    policy_runtime.init_app(app)
+    for blueprint in (policy_blp, execution_blp):
+        api.register_blueprint(blueprint)
     _register_channel_blueprints(app)
     return app
 
@@ -97,10 +105,10 @@ def _register_channel_blueprints(app: Flask) -> None:
     from heso.channels import registry
 
     for name, loaded in registry.channels().items():
-        if loaded.plugin is None:
+        if loaded.loaded is None:
             continue
         try:
-            blueprint = loaded.plugin.blueprint()
+            blueprint = loaded.loaded.blueprint()
             if blueprint is not None:
                 app.register_blueprint(blueprint, url_prefix=f"/channels/{name}", name=f"channel_{name}")
         except Exception:  # noqa: BLE001 - a broken plugin must not take the service down

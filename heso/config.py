@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     # Signing: links and action tokens. Empty: a random key kept in instance/secret_key,
     # shared by every process on this machine; set it explicitly when running several.
     "SECRET_KEY": "",
+    # Policy: the operator's pinned floors (YAML/JSON file); empty: the built-in default floor.
+    "POLICY_FLOORS_FILE": "",
     # Logging
     "LOG_LEVEL": "INFO",
 }

@@ -23,7 +23,8 @@ from tests.factories import TeamKeys, make_team
 
 POSTGRES_ADMIN_URL = os.environ.get("HESO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HESO_TEST_REDIS_URL", "")
-TABLES = ["delivery_attempts", "deliveries", "channel_configs", "decision_votes", "decisions",
+TABLES = ["execution_requests", "policy_activations", "policy_heads", "policy_bundles",
+          "delivery_attempts", "deliveries", "channel_configs", "decision_votes", "decisions",
           "ledger_entries", "ledger_heads", "api_keys", "teams"]
 
 

@@ -148,3 +148,10 @@ def test_teams_create_and_list(client, heso):
     listed = heso("teams", "list").output
     assert "initech" in listed
     assert client.get("/v1/keys", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_plugins_lists_every_installed_plugin(heso):
+    result = heso("plugins")
+    lines = {tuple(line.split("\t")[:2]) for line in result.output.splitlines()}
+    assert {("channel", "webhook"), ("channel", "email"), ("policy-source", "file"),
+            ("policy-source", "http")} <= lines

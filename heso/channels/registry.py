@@ -9,86 +9,36 @@ service down. ``HESO_CHANNELS`` (comma-separated names) limits which ones load.
 
 from __future__ import annotations
 
-import logging
-import os
-from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
-
-import marshmallow as ma
-
 from heso.channels.base import ChannelPlugin
+from heso.plugins import LoadedPlugin, discover
+from heso.plugins import interface_problems as _interface_problems
 
-log = logging.getLogger(__name__)
 GROUP = "heso.channels"
-
-
-@dataclass(frozen=True)
-class LoadedChannel:
-    name: str
-    distribution: str
-    version: str
-    plugin: ChannelPlugin | None
-    error: str | None = None
-
-
-_cache: dict[str, LoadedChannel] | None = None
-
-
-def _allowed(name: str) -> bool:
-    allowlist = os.environ.get("HESO_CHANNELS", "").strip()
-    return not allowlist or name in {item.strip() for item in allowlist.split(",")}
-
-
-def _load(entry_point: EntryPoint) -> LoadedChannel:
-    distribution = entry_point.dist.name if entry_point.dist else "?"
-    version = entry_point.dist.version if entry_point.dist else "?"
-    try:
-        plugin_class = entry_point.load()
-        problems = interface_problems(plugin_class, entry_point.name)
-        if problems:
-            raise TypeError("; ".join(problems))
-        plugin = plugin_class()
-    except Exception as exc:  # noqa: BLE001 - any failure of third-party code is reported, not raised
-        log.error("Channel plugin %r (%s) failed to load: %s", entry_point.name, distribution, exc)
-        return LoadedChannel(entry_point.name, distribution, version, None, f"{type(exc).__name__}: {exc}")
-    return LoadedChannel(entry_point.name, distribution, version, plugin)
+_cache: dict[str, LoadedPlugin] | None = None
 
 
 def interface_problems(plugin_class: object, expected_name: str | None = None) -> list[str]:
     """Why ``plugin_class`` is not a usable channel (empty when it is)."""
-    if not (isinstance(plugin_class, type) and issubclass(plugin_class, ChannelPlugin)):
-        return [f"{plugin_class!r} is not a subclass of heso.channels.base.ChannelPlugin"]
-    problems = []
-    name = getattr(plugin_class, "name", None)
-    if not isinstance(name, str) or not name:
-        problems.append("name must be a non-empty string")
-    elif expected_name and name != expected_name:
-        problems.append(f"name {name!r} differs from its entry point name {expected_name!r}")
-    schema = getattr(plugin_class, "config_schema", None)
-    if not (isinstance(schema, type) and issubclass(schema, ma.Schema)):
-        problems.append("config_schema must be a marshmallow Schema class")
-    if getattr(plugin_class, "__abstractmethods__", None):
-        problems.append(f"abstract methods not implemented: {sorted(plugin_class.__abstractmethods__)}")
-    return problems
+    return _interface_problems(plugin_class, ChannelPlugin, expected_name)
 
 
-def channels() -> dict[str, LoadedChannel]:
-    """Every installed (and allowed) channel, loaded or with its load error."""
+def channels() -> dict[str, LoadedPlugin]:
+    """Every installed (and allowed) channel: ``loaded`` is the plugin instance, or None with ``error``."""
     global _cache
     if _cache is None:
-        _cache = {ep.name: _load(ep) for ep in entry_points(group=GROUP) if _allowed(ep.name)}
+        _cache = discover(GROUP, ChannelPlugin, "HESO_CHANNELS", instantiate=True)
     return _cache
 
 
 def get(name: str) -> ChannelPlugin | None:
     """The working plugin called ``name``, or None."""
     loaded = channels().get(name)
-    return loaded.plugin if loaded else None
+    return loaded.loaded if loaded else None
 
 
 def installed_channel_names() -> set[str]:
     """Names of the channels that loaded and can deliver."""
-    return {name for name, loaded in channels().items() if loaded.plugin is not None}
+    return {name for name, loaded in channels().items() if loaded.loaded is not None}
 
 
 def reset() -> None:

@@ -37,8 +37,8 @@ def list_channels(team_id: str) -> list[dict[str, Any]]:
     listing = []
     for name, loaded in sorted(registry.channels().items()):
         listing.append({"name": name, "distribution": loaded.distribution, "version": loaded.version,
-                        "loaded": loaded.plugin is not None, "error": loaded.error,
-                        "config_schema": json_schema(loaded.plugin) if loaded.plugin else {},
+                        "loaded": loaded.loaded is not None, "error": loaded.error,
+                        "config_schema": json_schema(loaded.loaded) if loaded.loaded else {},
                         "configured": name in configured})
     listing.append({"name": CALLBACK, "distribution": "heso", "version": current_app.config["API_VERSION"],
                     "loaded": True, "error": None, "config_schema": json_schema(registry.callback_channel()),

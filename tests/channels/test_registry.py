@@ -6,10 +6,10 @@ from tests.channels.recording_channel import NotAPlugin, RecordingChannel
 
 def test_installed_plugins_are_found_and_broken_ones_reported(test_channels, client, team):
     loaded = registry.channels()
-    assert isinstance(loaded["recorder"].plugin, RecordingChannel)
+    assert isinstance(loaded["recorder"].loaded, RecordingChannel)
     assert loaded["recorder"].distribution == "heso-test-channels" and loaded["recorder"].version == "1.0"
-    assert loaded["notaplugin"].plugin is None and "ChannelPlugin" in loaded["notaplugin"].error
-    assert loaded["missing"].plugin is None and "ModuleNotFoundError" in loaded["missing"].error
+    assert loaded["notaplugin"].loaded is None and "ChannelPlugin" in loaded["notaplugin"].error
+    assert loaded["missing"].loaded is None and "ModuleNotFoundError" in loaded["missing"].error
     listing = {item["name"]: item for item in client.get("/v1/channels", headers=team.headers("ops")).json["data"]}
     assert listing["recorder"]["loaded"] is True
     assert listing["recorder"]["config_schema"]["properties"]["url"]["type"] == "string"

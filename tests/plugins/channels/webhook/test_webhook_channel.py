@@ -79,7 +79,7 @@ def test_the_entry_point_finds_the_plugin(monkeypatch):
     registry.reset()
     try:
         loaded = registry.channels()["webhook"]
-        assert loaded.error is None and isinstance(loaded.plugin, WebhookChannel)
+        assert loaded.error is None and isinstance(loaded.loaded, WebhookChannel)
         assert loaded.distribution == "heso-channel-webhook"
         assert registry.interface_problems(WebhookChannel, "webhook") == []
     finally:

@@ -1,0 +1,384 @@
+"""Policy speed, each figure against a baseline measured in the same run.
+
+1. ``policy_eval_ratio``: evaluations per second of the compiled engine (``heso.policy.engine``)
+   on a 1,000-rule bundle, divided by those of a plain Python loop over the same rules with
+   the same matching semantics (first match wins, ``fnmatch.fnmatchcase`` per glob, floors
+   applied). Both judge the same list of actions, in alternating rounds; the median round of
+   each counts, and the benchmark fails if the two ever disagree on an answer. Target ≥ 1.0.
+2. ``execution_request_p99_ms``: latency of ``POST /v1/execution/request`` for an allowed action
+   (auth, policy lookup, the request row and its ledger entry committed) under gunicorn with
+   PostgreSQL, the 1,000-rule bundle active; with the bare Flask app's p99 under the same
+   gunicorn settings and load as ``bare_p99_ms`` (``benchmarks/bare_app.py``).
+
+Everything runs against a throw-away PostgreSQL database and Redis database 14; both are
+cleaned up, and every child process stopped, however the run ends.
+
+    .venv/bin/python benchmarks/policy.py [--requests 3000] [--concurrency 4] [--rounds 5] [--actions 5000]
+                                          [--skip-engine | --skip-http]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+POSTGRES_ADMIN_URL = os.environ.get("HESO_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("HESO_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+GUNICORN = ["-w", "2", "-k", "gthread", "--threads", "4", "--no-control-socket"]
+RULES = 1_000
+_started = time.monotonic()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.monotonic() - _started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def figure(name: str, value: float | int | str, decimals: int = 3) -> None:
+    print(f"{name}={value:.{decimals}f}" if isinstance(value, float) else f"{name}={value}", flush=True)
+
+
+# --- 1. The engine against a plain loop -----------------------------------------------------
+
+
+def make_bundle(rules: int = RULES, seed: int = 7) -> dict:
+    """A realistic 1,000-rule bundle: guard rails first, then mostly per-tool rules, some
+    capability globs and some context rules (the shapes policy files are written in)."""
+    rng = random.Random(seed)
+    approval = {"approvers": ["sre@example.com"]}
+    document = [
+        {"id": "no-prod", "match": {"context": {"targets": ["prod-*", "*.prod.internal"]}}, "effect": "deny"},
+        {"id": "sudo", "match": {"context": {"elevated_privileges": True}}, "effect": "require_approval",
+         "approval": approval},
+    ]
+    for index in range(rules - len(document)):
+        shape = rng.random()
+        effect = rng.choice(["allow", "allow", "deny", "require_approval"])
+        if shape < 0.6:
+            match = {"tools": [f"tool-{index:04d}"]}
+            if rng.random() < 0.3:
+                match["roles"] = [rng.choice(["builder", "reviewer", "ops"])]
+        elif shape < 0.85:
+            match = {"capabilities": [f"svc{index % 40}.{rng.choice(['read', 'write', 'admin'])}*"]}
+            if rng.random() < 0.5:
+                match["agents"] = [f"agt_{index % 9}*"]
+        else:
+            match = {"tools": [f"t{index % 50}-*"], "context": {"writes_files": rng.random() < 0.5}}
+        rule = {"id": f"r{index:04d}", "match": match, "effect": effect}
+        if effect == "require_approval":
+            rule["approval"] = approval
+        document.append(rule)
+    return {"version": "bench-1", "default": "deny", "rules": document}
+
+
+def make_actions(count: int, seed: int = 11) -> list:
+    from heso.policy.model import Action
+
+    rng = random.Random(seed)
+    actions = []
+    for _ in range(count):
+        shape = rng.random()
+        role = rng.choice([None, "builder", "reviewer", "ops"])
+        if shape < 0.55:
+            actions.append(Action(tool=f"tool-{rng.randrange(RULES):04d}", role=role))
+        elif shape < 0.8:
+            actions.append(Action(capability=f"svc{rng.randrange(40)}.{rng.choice(['read', 'write'])}.x",
+                                  agent_id=f"agt_{rng.randrange(12)}"))
+        elif shape < 0.9:
+            actions.append(Action(tool=f"t{rng.randrange(60)}-run", writes_files=rng.random() < 0.5))
+        elif shape < 0.95:
+            actions.append(Action(tool="deploy", target=rng.choice(["prod-db", "staging-1"])))
+        else:
+            actions.append(Action(tool="unknown-tool", role=role))
+    return actions
+
+
+def plain_loop(bundle, floors):
+    """The baseline: what one writes first — a loop over the rules, fnmatch per glob."""
+
+    def matches(rule, action):
+        for dimension, expected in rule.conditions:
+            value = getattr(action, dimension)
+            if isinstance(expected, bool):
+                if value is not expected:
+                    return False
+            elif value is None or not any(fnmatchcase(value, pattern) for pattern in expected):
+                return False
+        return True
+
+    order = {"allow": 0, "require_approval": 1, "deny": 2}
+
+    def evaluate(action):
+        effect, rule_id = bundle.default, None
+        for rule in bundle.rules:
+            if matches(rule, action):
+                effect, rule_id = rule.effect, rule.id
+                break
+        for floor in floors:
+            if matches(floor, action) and order[floor.effect] > order[effect]:
+                effect = floor.effect
+        return effect, rule_id
+
+    return evaluate
+
+
+def engine_eval_ratio(rounds: int, actions_count: int) -> None:
+    from heso.policy import document, engine, floors
+    from heso.policy.runtime import DEFAULT_FLOORS
+
+    floor_rules = document.load_floors(DEFAULT_FLOORS)
+    started = time.perf_counter()
+    bundle = document.load_bundle(make_bundle())
+    violation = floors.check(bundle, floor_rules)
+    if violation is not None:
+        raise RuntimeError(f"the benchmark bundle breaks a floor: {violation.message()}")
+    policy = engine.Policy(bundle, engine.CompiledRules(floor_rules))
+    figure("policy_load_check_compile_ms", (time.perf_counter() - started) * 1000, 1)
+    actions = make_actions(actions_count)
+    baseline = plain_loop(bundle, floor_rules)
+
+    def compiled(action):
+        outcome = policy.outcome(action)
+        return outcome.effect, outcome.rule.id if outcome.rule else None
+
+    expected = [baseline(action) for action in actions]
+    got = [compiled(action) for action in actions]
+    if got != expected:
+        wrong = next(i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b)
+        raise RuntimeError(f"engine and plain loop disagree on {actions[wrong]}: {got[wrong]} != {expected[wrong]}")
+    rates: dict[str, list[float]] = {"plain": [], "compiled": []}
+    for _ in range(rounds):
+        for name, evaluate in (("plain", baseline), ("compiled", compiled)):
+            started = time.perf_counter()
+            for action in actions:
+                evaluate(action)
+            rates[name].append(len(actions) / (time.perf_counter() - started))
+    plain, fast = statistics.median(rates["plain"]), statistics.median(rates["compiled"])
+    progress(f"{len(actions)} actions x {rounds} rounds; plain {plain:,.0f}/s, compiled {fast:,.0f}/s")
+    figure("policy_rules", len(bundle.rules))
+    figure("policy_evals_per_second", fast, 0)
+    figure("plain_loop_evals_per_second", plain, 0)
+    figure("policy_eval_ratio", fast / plain, 2)
+
+
+# --- 2. p99 of POST /v1/execution/request ------------------------------------------------------
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    import psycopg
+
+    name = f"heso_bench_policy_{secrets.token_hex(4)}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        progress(f"dropped database {name}")
+
+
+def heso_cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([str(BIN / "heso"), *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"heso {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def new_key(env: dict[str, str], scope: str) -> str:
+    output = heso_cli(env, "keys", "create", "--scope", scope, "--name", "benchmark")
+    return re.search(r"heso_[0-9a-z]{12}_[0-9A-Za-z]{38}", output).group(0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    with suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@contextmanager
+def gunicorn(app: str, env: dict[str, str], log_dir: Path) -> Iterator[int]:
+    """A gunicorn serving ``app``; its whole process group is stopped on the way out."""
+    port = free_port()
+    with open(log_dir / f"{app.replace(':', '_')}.log", "wb") as log:
+        proc = subprocess.Popen([str(BIN / "gunicorn"), *GUNICORN, "-b", f"{HOST}:{port}", app], env=env, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_die_with_parent)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn {app} exited with {proc.returncode}")
+            with suppress(OSError):
+                with socket.create_connection((HOST, port), timeout=1):
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn {app} did not start")
+            time.sleep(0.1)
+        yield port
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def call(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None,
+         headers: dict[str, str]) -> tuple[int, bytes]:
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def latencies(port: int, path: str, bodies: list[bytes], headers: dict[str, str], concurrency: int,
+              expect: int) -> list[float]:
+    """Send every body once, ``concurrency`` keep-alive connections at a time; seconds per request."""
+    samples: list[float] = []
+    lock = threading.Lock()
+    cursor = iter(range(len(bodies)))
+    failures: list[str] = []
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        own = []
+        while True:
+            with lock:
+                index = next(cursor, None)
+            if index is None:
+                break
+            started = time.perf_counter()
+            status, answer = call(conn, "POST", path, bodies[index], headers)
+            own.append(time.perf_counter() - started)
+            if status != expect:
+                failures.append(f"HTTP {status}: {answer[:200]!r}")
+        conn.close()
+        with lock:
+            samples.extend(own)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} unexpected answers, e.g. {failures[0]}")
+    return samples
+
+
+def percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def allowed_capability() -> str:
+    """The capability the bundle allows by the deepest rule (so the lookup is not a lucky first hit)."""
+    from heso.policy import document, engine
+    from heso.policy.model import Action
+
+    policy = engine.Policy(document.load_bundle(make_bundle()), engine.CompiledRules(()))
+    best = None
+    for service in range(40):
+        for verb in ("read", "write", "admin"):
+            capability = f"svc{service}.{verb}.files"
+            outcome = policy.outcome(Action(capability=capability, agent_id="agt_1", role="builder", target="repo"))
+            if outcome.effect == "allow" and (best is None or outcome.rule.index > best[1]):
+                best = capability, outcome.rule.index
+    progress(f"benchmark action: {best[0]}, allowed by the rule at index {best[1]}")
+    return best[0]
+
+
+def execution_request_latency(requests: int, concurrency: int) -> None:
+    from redis import Redis
+
+    with scratch_database() as database_url, tempfile.TemporaryDirectory(prefix="heso-bench-") as logs:
+        env = {**os.environ, "HESO_DATABASE_URL": database_url, "HESO_REDIS_URL": REDIS_URL}
+        Redis.from_url(REDIS_URL).flushdb()
+        heso_cli(env, "db", "upgrade")
+        heso_cli(env, "init", "--team", "bench")
+        agent, admin = new_key(env, "agent"), new_key(env, "admin")
+        with gunicorn("wsgi:app", env, Path(logs)) as port:
+            conn = http.client.HTTPConnection(HOST, port, timeout=30)
+            status, answer = call(conn, "PUT", "/v1/policy/bundles?activate=true", json.dumps(make_bundle()).encode(),
+                                  {"Authorization": f"Bearer {admin}", "Content-Type": "application/json"})
+            if status != 201:
+                raise RuntimeError(f"upload failed: HTTP {status} {answer[:300]!r}")
+            progress(f"1,000-rule bundle active on {port}")
+            headers = {"Authorization": f"Bearer {agent}", "Content-Type": "application/json"}
+
+            capability = allowed_capability()
+
+            def body(index: int) -> bytes:
+                return json.dumps({"execution_id": f"bench-{index}", "adapter_id": "bench",
+                                   "agent_id": "agt_1", "role": "builder", "requested_capabilities": [capability],
+                                   "context": {"targets": ["repo"]}}).encode()
+
+            status, answer = call(conn, "POST", "/v1/execution/request", body(-1), headers)
+            verdict = json.loads(answer)
+            if status != 200 or verdict["decision"] != "allow":
+                raise RuntimeError(f"the benchmark action is not allowed: {status} {answer[:300]!r}")
+            progress(f"the action is allowed by rule {verdict['matched_rule']['id']}")
+            latencies(port, "/v1/execution/request", [body(-2 - i) for i in range(200)], headers, concurrency, 200)
+            samples = latencies(port, "/v1/execution/request", [body(i) for i in range(requests)], headers,
+                                concurrency, 200)
+        with gunicorn("benchmarks.bare_app:app", env, Path(logs)) as port:
+            bare_body = [json.dumps({"action": "x", "approver": "a@x"}).encode()] * requests
+            latencies(port, "/v1/decisions", bare_body[:200], {"Content-Type": "application/json"}, concurrency, 201)
+            bare = latencies(port, "/v1/decisions", bare_body, {"Content-Type": "application/json"}, concurrency, 201)
+        Redis.from_url(REDIS_URL).flushdb()
+    figure("execution_request_count", len(samples))
+    figure("execution_request_concurrency", concurrency)
+    figure("execution_request_p50_ms", percentile(samples, 0.50) * 1000, 2)
+    figure("execution_request_p99_ms", percentile(samples, 0.99) * 1000, 2)
+    figure("bare_p99_ms", percentile(bare, 0.99) * 1000, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--actions", type=int, default=5_000)
+    parser.add_argument("--requests", type=int, default=3_000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--skip-http", action="store_true", help="Only the in-process engine figures.")
+    parser.add_argument("--skip-engine", action="store_true", help="Only the HTTP latency figures.")
+    args = parser.parse_args()
+    if not args.skip_engine:
+        engine_eval_ratio(args.rounds, args.actions)
+    if not args.skip_http:
+        execution_request_latency(args.requests, args.concurrency)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Execution requests and tool-call authorization: policy decides, humans settle the rest."""

@@ -1,0 +1,59 @@
+"""``/v1/execution``, ``/v1/tools/authorize`` and ``/v1/decisions/{id}/explain``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from heso.auth.access import current_principal, require
+from heso.execution import service
+from heso.execution.schemas import ExecutionRequestSchema, ExecutionResultSchema, ExplainSchema, ToolAuthorizeSchema
+
+blp = Blueprint("execution", __name__, url_prefix="/v1",
+                description="Ask policy before acting: execution requests, tool calls, and why a human was asked.")
+
+
+def _answer(kind: str, data: dict[str, Any]) -> Any:
+    row, resumed = service.submit(current_principal(), kind, data)
+    headers = {"Idempotent-Replayed": "true"} if resumed else {}
+    return service.view(row), 200, headers
+
+
+@blp.route("/execution/request")
+class ExecutionRequests(MethodView):
+    @require("agent")
+    @blp.arguments(ExecutionRequestSchema)
+    @blp.response(200, ExecutionResultSchema)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Allow, deny, or pending with a decision; re-send the same execution_id to resume."""
+        return _answer("execution", data)
+
+
+@blp.route("/execution/<execution_id>")
+class ExecutionById(MethodView):
+    @require("agent", "ops")
+    @blp.response(200, ExecutionResultSchema)
+    def get(self, execution_id: str) -> dict:
+        """The current outcome of an execution request or tool call (read only)."""
+        return service.view(service.get(current_principal().team_id, execution_id), read_only=True)
+
+
+@blp.route("/tools/authorize")
+class ToolAuthorize(MethodView):
+    @require("agent")
+    @blp.arguments(ToolAuthorizeSchema)
+    @blp.response(200, ExecutionResultSchema)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Authorize one tool call; re-send the same call_id to resume a pending one."""
+        return _answer("tool", data)
+
+
+@blp.route("/decisions/<decision_id>/explain")
+class ExplainDecision(MethodView):
+    @require("agent", "approver", "ops")
+    @blp.response(200, ExplainSchema)
+    def get(self, decision_id: str) -> dict:
+        """Why this decision exists: the request, the policy version and the rule that asked for a human."""
+        return service.explain_decision(current_principal().team_id, decision_id)

@@ -1,0 +1,79 @@
+"""Execution requests (Clasper seed) and tool-call authorization: requests and answers."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from heso.policy.schemas import NAME, RequestContextSchema, RuleRefSchema
+from heso.schemas import StrictSchema, UTCTime
+
+EXECUTION_ID = ma.validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
+                                  error="1-64 characters: letters, digits, '.', '_', ':', '-'.")
+
+
+class ProvenanceSchema(StrictSchema):
+    source = ma.fields.String(validate=ma.validate.OneOf(("marketplace", "internal", "git", "unknown")))
+    publisher = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
+    artifact_hash = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
+
+
+class ExecutionRequestSchema(StrictSchema):
+    execution_id = ma.fields.String(validate=EXECUTION_ID,
+                                    metadata={"description": "Re-send the same id to resume; generated if omitted"})
+    adapter_id = ma.fields.String(required=True, validate=NAME)
+    agent_id = ma.fields.String(validate=NAME)
+    role = ma.fields.String(validate=NAME, metadata={"description": "The agent's role"})
+    intent = ma.fields.String(validate=ma.validate.Length(min=1, max=2000),
+                              metadata={"description": "What the agent means to do (shown to the approver)"})
+    requested_capabilities = ma.fields.List(ma.fields.String(validate=NAME), required=True,
+                                            validate=ma.validate.Length(min=1, max=64))
+    context = ma.fields.Nested(RequestContextSchema, load_default=dict)
+    provenance = ma.fields.Nested(ProvenanceSchema, load_default=dict)
+
+
+class ToolAuthorizeSchema(StrictSchema):
+    tool = ma.fields.String(required=True, validate=NAME)
+    call_id = ma.fields.String(validate=EXECUTION_ID,
+                               metadata={"description": "Re-send the same id to resume; generated if omitted"})
+    adapter_id = ma.fields.String(validate=NAME)
+    agent_id = ma.fields.String(validate=NAME)
+    role = ma.fields.String(validate=NAME)
+    capabilities = ma.fields.List(ma.fields.String(validate=NAME), validate=ma.validate.Length(max=64),
+                                  metadata={"description": "Capabilities the call uses, if known"})
+    context = ma.fields.Nested(RequestContextSchema, load_default=dict)
+    arguments = ma.fields.Dict(metadata={"description": "The call's arguments, shown to the approver"})
+
+
+class ExecutionResultSchema(ma.Schema):
+    execution_id = ma.fields.String()
+    kind = ma.fields.String(metadata={"description": "execution | tool"})
+    decision = ma.fields.String(metadata={"description": "allow | deny | pending"})
+    effect = ma.fields.String(metadata={"description": "What policy said: allow | deny | require_approval"})
+    matched_rule = ma.fields.Nested(RuleRefSchema, allow_none=True)
+    floor = ma.fields.String(allow_none=True)
+    policy_version = ma.fields.String(allow_none=True)
+    granted_capabilities = ma.fields.List(ma.fields.String(), metadata={"description": "With decision allow"})
+    decision_id = ma.fields.String(allow_none=True)
+    decision_status = ma.fields.String(allow_none=True, metadata={"description": "The human decision's status"})
+    expires_at = UTCTime(allow_none=True)
+    required_role = ma.fields.String(allow_none=True, metadata={"description": "Who may approve (pending)"})
+    approvers = ma.fields.List(ma.fields.String(), allow_none=True)
+    resolution = ma.fields.String(allow_none=True,
+                                  metadata={"description": "approved | denied | modified | expired | cancelled"})
+    created_at = UTCTime()
+    resolved_at = UTCTime(allow_none=True)
+
+
+class ExplainSchema(ma.Schema):
+    decision_id = ma.fields.String()
+    source = ma.fields.String(metadata={"description": "policy: created by an execution request or tool call; "
+                                                      "direct: created with POST /v1/decisions"})
+    execution_id = ma.fields.String(allow_none=True)
+    kind = ma.fields.String(allow_none=True)
+    request = ma.fields.Dict(allow_none=True)
+    effect = ma.fields.String(allow_none=True, metadata={"description": "As decided when the request came in"})
+    policy_version = ma.fields.String(allow_none=True)
+    matched_rule = ma.fields.Nested(RuleRefSchema, allow_none=True)
+    floor = ma.fields.String(allow_none=True)
+    explanation = ma.fields.Dict(allow_none=True,
+                                 metadata={"description": "The evaluation replayed against that version"})

@@ -1,0 +1,234 @@
+"""Execution requests and tool calls: ask policy, and when it says so, ask a human.
+
+The row for ``(team, execution_id)`` is written, with its ledger entry, in one transaction
+before anything else happens; its unique constraint is what makes a re-send *resume*
+instead of deciding twice. A decision is then created with the idempotency key
+``heso-exec:<execution_id>``, so a crash between the two steps is repaired by the next
+re-send without ever creating a second decision.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from heso import errors
+from heso.auth.service import Principal
+from heso.canonical import blake3_hex, canonical_json
+from heso.channels.registry import installed_channel_names
+from heso.decisions import service as decisions
+from heso.decisions.models import OPEN, Decision
+from heso.execution.models import ExecutionRequest
+from heso.extensions import db
+from heso.ledger import service as ledger
+from heso.policy import engine, runtime, sync
+from heso.policy.service import describe
+from heso.timeutil import utcnow
+
+IDEMPOTENCY_PREFIX = "heso-exec:"
+OUTCOME_OF_EFFECT = {"allow": "allow", "deny": "deny", "require_approval": "pending"}
+
+
+def _new_execution_id(kind: str) -> str:
+    from ulid import ULID
+
+    return f"{'exe' if kind == 'execution' else 'call'}_{ULID()}"
+
+
+def _hash(body: dict[str, Any]) -> str:
+    try:
+        return blake3_hex(canonical_json(body))
+    except ValueError as exc:
+        raise errors.ValidationFailed(f"The body cannot be canonicalised (RFC 8785): {exc}",
+                                      details={"json": {"_schema": [str(exc)]}}) from None
+
+
+def _actions(kind: str, body: dict[str, Any]) -> list[engine.Action]:
+    if kind == "execution":
+        return engine.atoms(None, body["requested_capabilities"], body.get("agent_id"), body.get("role"),
+                            body.get("context"))
+    return engine.atoms(body["tool"], body.get("capabilities"), body.get("agent_id"), body.get("role"),
+                        body.get("context"))
+
+
+def _by_execution_id(team_id: str, execution_id: str) -> ExecutionRequest | None:
+    return db.session.scalars(
+        select(ExecutionRequest).where(ExecutionRequest.team_id == team_id,
+                                       ExecutionRequest.execution_id == execution_id)
+    ).one_or_none()
+
+
+def _resume_or_conflict(principal: Principal, row: ExecutionRequest, request_hash: str,
+                        kind: str) -> ExecutionRequest:
+    if row.request_hash != request_hash or row.kind != kind:
+        raise errors.Conflict(f"Execution id {row.execution_id!r} was already used for a different request.",
+                              details={"execution_id": row.execution_id})
+    return resume(principal, row)
+
+
+def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[ExecutionRequest, bool]:
+    """Decide an execution request (``kind="execution"``) or tool call (``"tool"``).
+
+    Returns ``(row, resumed)``; ``resumed`` is true when the id was seen before.
+    """
+    id_field = "execution_id" if kind == "execution" else "call_id"
+    body = {key: value for key, value in data.items() if key != id_field}
+    request_hash = _hash(body)
+    execution_id = data.get(id_field) or _new_execution_id(kind)
+    # No look-up first: a new id (the common case) costs no extra round trip, and a known
+    # one is found by the unique constraint below.
+    active = runtime.active(principal.team_id)
+    sync.schedule_if_due(principal.team_id, active)
+    verdict = active.policy.verdict(_actions(kind, body))
+    deciding = verdict.deciding
+    approval = deciding.approval
+    if approval is not None and approval.channel and approval.channel not in installed_channel_names():
+        raise errors.UnsupportedChannel(
+            f"The policy routes this to channel {approval.channel!r}, which is not installed.",
+            details={"channel": approval.channel, "rule": deciding.rule.ref() if deciding.rule else None})
+    now = utcnow()
+    values = {
+        "team_id": principal.team_id, "execution_id": execution_id, "kind": kind, "request": body,
+        "request_hash": request_hash, "outcome": OUTCOME_OF_EFFECT[verdict.effect], "effect": verdict.effect,
+        "matched_rule": deciding.rule.ref() if deciding.rule else None,
+        "floor": deciding.floor.id if deciding.floor else None, "policy_version": active.policy.version,
+        "bundle_id": active.bundle_id, "approval": approval.as_dict() if approval else None,
+        "decision_id": None, "resolution": None, "created_by": principal.key_id, "created_at": now,
+        "resolved_at": None if verdict.effect == "require_approval" else now,
+    }
+    table = ExecutionRequest.__table__
+    try:
+        # Core INSERT … RETURNING: the ORM unit of work and the re-read after commit would
+        # each cost this hot path more than the round trip itself.
+        row_id = db.session.execute(table.insert().returning(table.c.id), values).scalar_one()
+        ledger.append(principal.team_id, f"{kind}.requested", execution_id, actor=principal.key_id, at=now, data={
+            "outcome": values["outcome"], "effect": values["effect"], "matched_rule": values["matched_rule"],
+            "floor": values["floor"], "policy_version": values["policy_version"], "request_hash": request_hash})
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # a known id (a re-send, or the same id arriving concurrently)
+        existing = _by_execution_id(principal.team_id, execution_id)
+        if existing is None:
+            raise
+        return _resume_or_conflict(principal, existing, request_hash, kind), True
+    if values["outcome"] == "pending":
+        return _open_decision(principal, row_id), False
+    return ExecutionRequest(id=row_id, **values), False
+
+
+def _decision_data(row: ExecutionRequest) -> dict[str, Any]:
+    """Everything DecisionCreateSchema would produce, from the stored row alone (so a retry
+    produces the same request hash and the idempotency key replays)."""
+    body, approval = row.request, row.approval
+    who = body.get("agent_id") or "an agent"
+    if row.kind == "execution":
+        what = body.get("intent") or f"use {', '.join(body['requested_capabilities'])}"
+        action = f"Execution {row.execution_id}: {who} wants to {what} (adapter {body['adapter_id']})."
+    else:
+        action = f"Tool call {row.execution_id}: {who} wants to call {body['tool']!r}."
+    approvers = approval["approvers"] or [approval["routing_hint"]]
+    return {
+        "action": action[:10_000],
+        "context": {"kind": row.kind, "execution_id": row.execution_id, "request": body,
+                    "policy": {"version": row.policy_version, "matched_rule": row.matched_rule, "floor": row.floor,
+                               "routing_hint": approval["routing_hint"], "required_role": approval["required_role"]}},
+        "approver": approvers[0], "approvers": approvers, "quorum": approval["quorum"],
+        "urgency": approval["urgency"], "timeout_minutes": approval["timeout_minutes"],
+        "channel": approval["channel"], "options": ["approve", "deny"], "callback_url": None,
+        "escalate_to": None, "escalate_after_minutes": None,
+    }
+
+
+def _open_decision(principal: Principal, row_id: int) -> ExecutionRequest:
+    """Create the row's decision once, however many re-sends race to do it.
+
+    The row lock serialises the racers (the decision's idempotency key alone would not: two
+    concurrent first inserts of one key make the loser fail, not replay); a racer that gets
+    the lock after the winner committed finds the decision by its key and reuses it.
+    """
+    row = db.session.scalars(
+        select(ExecutionRequest).where(ExecutionRequest.id == row_id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if row.decision_id is None:
+        decision, _ = decisions.create(principal, _decision_data(row), IDEMPOTENCY_PREFIX + row.execution_id)
+        db.session.execute(
+            update(ExecutionRequest).where(ExecutionRequest.id == row_id, ExecutionRequest.decision_id.is_(None))
+            .values(decision_id=decision.id).execution_options(synchronize_session=False)
+        )
+    db.session.commit()
+    return db.session.get(ExecutionRequest, row_id, populate_existing=True)
+
+
+def resume(principal: Principal, row: ExecutionRequest, now: datetime | None = None) -> ExecutionRequest:
+    """The current outcome of a known request; settles it once its decision has settled."""
+    if row.outcome != "pending":
+        return row
+    if row.decision_id is None:  # the first attempt stopped between the two commits
+        row = _open_decision(principal, row.id)
+    now = now or utcnow()
+    decision = decisions.get(row.team_id, row.decision_id)
+    if decision.status in OPEN and decision.expires_at <= now:
+        decisions.expire_one(decision.id, now)
+        decision = decisions.get(row.team_id, row.decision_id)
+    if decision.status in OPEN:
+        return row
+    outcome = "allow" if decision.status == "approved" else "deny"
+    won = db.session.execute(
+        update(ExecutionRequest).where(ExecutionRequest.id == row.id, ExecutionRequest.outcome == "pending")
+        .values(outcome=outcome, resolution=decision.status, resolved_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if won:
+        ledger.append(row.team_id, f"{row.kind}.resolved", row.execution_id, actor=principal.key_id, at=now,
+                      data={"outcome": outcome, "decision_id": decision.id, "resolution": decision.status})
+    db.session.commit()
+    db.session.refresh(row)
+    return row
+
+
+def get(team_id: str, execution_id: str) -> ExecutionRequest:
+    row = _by_execution_id(team_id, execution_id)
+    if row is None:
+        raise errors.NotFound(f"No execution request {execution_id!r}.")
+    return row
+
+
+def view(row: ExecutionRequest, read_only: bool = False) -> dict[str, Any]:
+    """A row as the API shows it. ``read_only`` (GET) reports a settled decision's outcome
+    without recording it: a GET never changes state."""
+    decision = db.session.get(Decision, row.decision_id) if row.decision_id else None
+    outcome, resolution = row.outcome, row.resolution
+    if read_only and outcome == "pending" and decision is not None and decision.status not in OPEN:
+        outcome, resolution = ("allow" if decision.status == "approved" else "deny"), decision.status
+    body = row.request
+    requested = body.get("requested_capabilities") if row.kind == "execution" else body.get("capabilities")
+    return {
+        "execution_id": row.execution_id, "kind": row.kind, "decision": outcome, "effect": row.effect,
+        "matched_rule": row.matched_rule, "floor": row.floor, "policy_version": row.policy_version,
+        "granted_capabilities": list(requested or []) if outcome == "allow" else [],
+        "decision_id": row.decision_id, "decision_status": decision.status if decision else None,
+        "expires_at": decision.expires_at if decision else None,
+        "required_role": row.approval["required_role"] if row.approval else None,
+        "approvers": decision.approvers if decision else None, "resolution": resolution,
+        "created_at": row.created_at, "resolved_at": row.resolved_at,
+    }
+
+
+def explain_decision(team_id: str, decision_id: str) -> dict[str, Any]:
+    """``GET /v1/decisions/{id}/explain``: why policy asked a human for this decision."""
+    decisions.get(team_id, decision_id)  # 404 for another team's (or no) decision
+    row = db.session.scalars(
+        select(ExecutionRequest).where(ExecutionRequest.team_id == team_id, ExecutionRequest.decision_id == decision_id)
+    ).first()
+    if row is None:
+        return {"decision_id": decision_id, "source": "direct", "execution_id": None, "kind": None, "request": None,
+                "effect": None, "policy_version": None, "matched_rule": None, "floor": None, "explanation": None}
+    policy = runtime.by_bundle(team_id, row.bundle_id)
+    explanation = describe(policy, policy.verdict(_actions(row.kind, row.request)))
+    return {"decision_id": decision_id, "source": "policy", "execution_id": row.execution_id, "kind": row.kind,
+            "request": row.request, "effect": row.effect, "policy_version": row.policy_version,
+            "matched_rule": row.matched_rule, "floor": row.floor, "explanation": explanation}
