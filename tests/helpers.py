@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -25,3 +29,24 @@ def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.0
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message}")
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+@contextmanager
+def installed_entry_points(directory: Path, distribution: str, entry_points_txt: str,
+                           registry: ModuleType) -> Iterator[None]:
+    """Install entry points for real, without pip: a ``*.dist-info`` directory on sys.path.
+
+    importlib.metadata finds it like any installed distribution; ``registry.reset()`` makes
+    the plugin registry discover again on entry and on exit.
+    """
+    dist_info = directory / f"{distribution.replace('-', '_')}-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(entry_points_txt)
+    sys.path.insert(0, str(directory))
+    registry.reset()
+    try:
+        yield
+    finally:
+        sys.path.remove(str(directory))
+        registry.reset()

@@ -1,12 +1,12 @@
 """Every installed policy source honours the interface; broken ones are reported, not fatal."""
 
-import sys
 
 import marshmallow as ma
 import pytest
 
 from heso.policy import registry
 from heso.policy.base import PolicySource
+from tests.helpers import installed_entry_points
 
 INSTALLED = sorted(registry.sources())
 ENTRY_POINTS = """\
@@ -36,15 +36,8 @@ def test_each_installed_source_honours_the_interface(name):
 
 @pytest.fixture
 def broken_sources(tmp_path):
-    dist_info = tmp_path / "heso_broken_sources-1.0.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: heso-broken-sources\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text(ENTRY_POINTS)
-    sys.path.insert(0, str(tmp_path))
-    registry.reset()
-    yield
-    sys.path.remove(str(tmp_path))
-    registry.reset()
+    with installed_entry_points(tmp_path, "heso-broken-sources", ENTRY_POINTS, registry):
+        yield
 
 
 def test_broken_sources_are_reported_and_the_rest_work(broken_sources, client, team):
