@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "LIST_MAX_LIMIT": 500,
     # Workers
     "SWEEP_INTERVAL_SECONDS": 5,
-    "SWEEP_BATCH_SIZE": 2000,
+    "SWEEP_BATCH_SIZE": 10000,
     "JOB_TIMEOUT_SECONDS": 300,
     # Deliveries (channels and callback_url): seconds before attempt 2, 3, …; then dead-letter.
     "DELIVERY_RETRY_SCHEDULE": "5,30,300,1800,7200,21600,43200",
