@@ -175,7 +175,7 @@ def ledger_verify(team: str | None) -> None:
         sys.exit(1)
 
 
-@cli.command("run")
+@cli.command("run", with_appcontext=False)  # the supervisor builds no app: its children do
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--web-workers", default=2, show_default=True, type=int)
