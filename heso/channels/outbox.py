@@ -28,6 +28,8 @@ from sqlalchemy import func, or_, select, update
 from heso.channels import registry
 from heso.channels.base import DeliveryResult, Notification
 from heso.channels.models import CALLBACK, ChannelConfig, Delivery, DeliveryAttempt
+from heso.decisions.models import Decision
+from heso.decisions.schemas import DecisionSchema
 from heso.extensions import db, state
 from heso.ids import new_id
 from heso.ledger import service as ledger
@@ -125,18 +127,14 @@ def _claim(now: datetime, *conditions: Any, limit: int | None = None) -> list[De
     return list(claimed)
 
 
-_DECISION_SCHEMA = None
+#: One instance for every notification: building a schema per call is not free.
+_DECISION_SCHEMA = DecisionSchema()
 
 
 def build_notifications(deliveries: list[Delivery]) -> dict[str, Notification]:
     """Notifications for claimed deliveries, with two queries for the whole batch."""
     from heso.channels.interactions import action_token
-    from heso.decisions.models import Decision
-    from heso.decisions.schemas import DecisionSchema
 
-    global _DECISION_SCHEMA
-    if _DECISION_SCHEMA is None:  # schema instances are reusable; building one per call is not free
-        _DECISION_SCHEMA = DecisionSchema()
     decision_ids = {delivery.decision_id for delivery in deliveries}
     decisions = {decision.id: decision for decision in db.session.scalars(
         select(Decision).where(Decision.id.in_(decision_ids)).execution_options(populate_existing=True))}
