@@ -44,6 +44,7 @@ class DeliveryResult:
     error: str | None = None
     retry_after: float | None = None  # seconds; honoured if later than the scheduled retry
     permanent: bool = False  # do not retry (e.g. HTTP 410 Gone, an address that is not allowed)
+    gone: bool = False  # the destination itself is gone (410): disable the team's endpoint until reconfigured
     response_excerpt: str | None = None  # first bytes of the answer, for the deliveries API
 
 

@@ -28,6 +28,9 @@ class ChannelConfig(db.Model):
     channel: Mapped[str] = mapped_column(String(64), primary_key=True)
     config: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the endpoint answered 410 Gone; cleared by the next PUT of the configuration.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Delivery(db.Model):

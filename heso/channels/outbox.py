@@ -33,7 +33,7 @@ from heso.decisions.schemas import DecisionSchema
 from heso.extensions import db, state
 from heso.ids import new_id
 from heso.ledger import service as ledger
-from heso.timeutil import utcnow
+from heso.timeutil import isoformat, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -133,27 +133,36 @@ _DECISION_SCHEMA = DecisionSchema()
 
 def build_notifications(deliveries: list[Delivery]) -> dict[str, Notification]:
     """Notifications for claimed deliveries, with two queries for the whole batch."""
+    return _prepare(deliveries)[0]
+
+
+def _prepare(deliveries: list[Delivery]) -> tuple[dict[str, Notification], dict[str, str]]:
+    """Notifications by delivery id, and why a delivery must not be sent (its endpoint is disabled)."""
     from heso.channels.interactions import action_token
 
     decision_ids = {delivery.decision_id for delivery in deliveries}
     decisions = {decision.id: decision for decision in db.session.scalars(
         select(Decision).where(Decision.id.in_(decision_ids)).execution_options(populate_existing=True))}
     keys = {(delivery.team_id, delivery.channel) for delivery in deliveries}
-    configs = {(row.team_id, row.channel): row.config for row in db.session.scalars(
+    configs = {(row.team_id, row.channel): row for row in db.session.scalars(
         select(ChannelConfig).where(ChannelConfig.team_id.in_({team for team, _ in keys}),
-                                    ChannelConfig.channel.in_({channel for _, channel in keys})))}
+                                    ChannelConfig.channel.in_({channel for _, channel in keys}))
+        .execution_options(populate_existing=True))}
     base_url = current_app.config["PUBLIC_URL"].rstrip("/")
-    notifications = {}
+    notifications, disabled = {}, {}
     for delivery in deliveries:
         decision = decisions[delivery.decision_id]
+        config = configs.get((delivery.team_id, delivery.channel))
+        if config is not None and config.disabled_at is not None:
+            disabled[delivery.id] = (f"endpoint disabled since {isoformat(config.disabled_at)} "
+                                     f"({config.disabled_reason}); PUT its configuration to re-enable it")
         notifications[delivery.id] = Notification(
             delivery_id=delivery.id, event=delivery.event, attempt=delivery.attempts, team_id=delivery.team_id,
-            decision=_DECISION_SCHEMA.dump(decision),
-            config=dict(configs.get((delivery.team_id, delivery.channel)) or {}),
+            decision=_DECISION_SCHEMA.dump(decision), config=dict(config.config) if config else {},
             action_token=action_token(decision.id, decision.team_id),
             respond_url=f"{base_url}/v1/decisions/{decision.id}/respond", created_at=delivery.created_at,
         )
-    return notifications
+    return notifications, disabled
 
 
 def build_notification(delivery: Delivery) -> Notification:
@@ -191,7 +200,10 @@ def _outcome(result: DeliveryResult, attempts: int, finished: datetime) -> tuple
 def deliver(delivery_id: str) -> str:
     """One attempt of one delivery, if it is due. Returns the delivery's new status."""
     claimed = _claim(utcnow(), Delivery.id == delivery_id)
-    return _attempt(claimed[0], build_notification(claimed[0])) if claimed else "skipped"
+    if not claimed:
+        return "skipped"
+    notifications, disabled = _prepare(claimed)
+    return _attempt(claimed[0], notifications[delivery_id], disabled.get(delivery_id))
 
 
 def drain(batch_size: int = 50, max_seconds: float = 60.0) -> dict[str, int]:
@@ -203,9 +215,9 @@ def drain(batch_size: int = 50, max_seconds: float = 60.0) -> dict[str, int]:
         claimed = _claim(utcnow(), limit=batch_size)
         if len(claimed) == batch_size:
             trigger()  # more waiting: let another worker help
-        notifications = build_notifications(claimed) if claimed else {}
+        notifications, disabled = _prepare(claimed) if claimed else ({}, {})
         for delivery in claimed:
-            status = _attempt(delivery, notifications[delivery.id])
+            status = _attempt(delivery, notifications[delivery.id], disabled.get(delivery.id))
             outcomes[status] = outcomes.get(status, 0) + 1
         if not claimed:
             return outcomes
@@ -213,13 +225,16 @@ def drain(batch_size: int = 50, max_seconds: float = 60.0) -> dict[str, int]:
     return outcomes
 
 
-def _attempt(delivery: Delivery, notification: Notification) -> str:
-    """Send one claimed delivery and record the outcome."""
+def _attempt(delivery: Delivery, notification: Notification, disabled: str | None = None) -> str:
+    """Send one claimed delivery (unless its endpoint is ``disabled``) and record the outcome."""
     started = utcnow()
     delivery_id, team_id, decision_id, channel, attempts = (delivery.id, delivery.team_id, delivery.decision_id,
                                                             delivery.channel, delivery.attempts)
     db.session.rollback()  # hold no transaction (on SQLite: no write lock) while the channel talks to the world
-    result, latency_ms = _send(channel, notification)
+    if disabled:
+        result, latency_ms = DeliveryResult(ok=False, permanent=True, error=disabled), 0
+    else:
+        result, latency_ms = _send(channel, notification)
     finished = utcnow()
     db.session.add(DeliveryAttempt(
         delivery_id=delivery_id, number=attempts, started_at=started, latency_ms=latency_ms, ok=result.ok,
@@ -236,10 +251,24 @@ def _attempt(delivery: Delivery, notification: Notification) -> str:
                       decision_id, actor="heso", at=finished,
                       data={"delivery_id": delivery_id, "channel": channel, "attempts": attempts,
                             "error": result.error})
+    if recorded and result.gone and channel != CALLBACK:
+        _disable_endpoint(team_id, channel, decision_id, result.error or "410 Gone", finished)
     db.session.commit()
     if recorded and delay is not None:
         _enqueue_at(values["next_attempt_at"])
     return values["status"] if recorded else "superseded"
+
+
+def _disable_endpoint(team_id: str, channel: str, decision_id: str, reason: str, now: datetime) -> None:
+    """The endpoint said it is gone (410): stop sending to it until the team reconfigures it."""
+    disabled = db.session.execute(
+        update(ChannelConfig).where(ChannelConfig.team_id == team_id, ChannelConfig.channel == channel,
+                                    ChannelConfig.disabled_at.is_(None))
+        .values(disabled_at=now, disabled_reason=reason[:500]).execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if disabled:
+        ledger.append(team_id, "channel.disabled", decision_id, actor="heso", at=now,
+                      data={"channel": channel, "reason": reason[:500]})
 
 
 def _enqueue_at(when: datetime) -> None:

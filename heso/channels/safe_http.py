@@ -425,7 +425,7 @@ def delivery_result(outcome: HttpOutcome) -> DeliveryResult:
     if outcome.refused:
         return DeliveryResult(ok=False, error=outcome.error, permanent=True, **common)
     if status == 410:
-        return DeliveryResult(ok=False, permanent=True, **common,
+        return DeliveryResult(ok=False, permanent=True, gone=True, **common,
                               error="410 Gone: the receiver says this endpoint is gone; no further attempts")
     retry_after = outcome.retry_after if status in (429, 503) else None
     return DeliveryResult(ok=False, error=outcome.error or f"HTTP {status}", retry_after=retry_after, **common)

@@ -24,6 +24,8 @@ class ChannelConfigSchema(ma.Schema):
     channel = ma.fields.String()
     config = ma.fields.Dict(metadata={"description": "Secret fields are shown as '********'"})
     updated_at = UTCTime(allow_none=True)
+    disabled_at = UTCTime(allow_none=True, metadata={"description": "Set when the endpoint answered 410 Gone"})
+    disabled_reason = ma.fields.String(allow_none=True)
 
 
 class DeliveryQuerySchema(PageQuerySchema):

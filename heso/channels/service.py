@@ -52,10 +52,11 @@ def _masked(plugin: ChannelPlugin, config: dict[str, Any]) -> dict[str, Any]:
 
 def get_config(team_id: str, name: str) -> dict[str, Any]:
     plugin = _plugin(name)
-    row = db.session.get(ChannelConfig, (team_id, name))
+    row = db.session.get(ChannelConfig, (team_id, name), populate_existing=True)
     if row is None:
         raise errors.NotFound(f"Channel {name!r} is not configured for this team.")
-    return {"channel": name, "config": _masked(plugin, row.config), "updated_at": row.updated_at}
+    return {"channel": name, "config": _masked(plugin, row.config), "updated_at": row.updated_at,
+            "disabled_at": row.disabled_at, "disabled_reason": row.disabled_reason}
 
 
 def put_config(team_id: str, name: str, body: Any) -> dict[str, Any]:
@@ -74,7 +75,8 @@ def put_config(team_id: str, name: str, body: Any) -> dict[str, Any]:
         row = ChannelConfig(team_id=team_id, channel=name, config=config, updated_at=utcnow())
         db.session.add(row)
     else:
-        row.config, row.updated_at = config, utcnow()
+        # A new configuration re-enables an endpoint disabled after a 410 Gone.
+        row.config, row.updated_at, row.disabled_at, row.disabled_reason = config, utcnow(), None, None
     db.session.commit()
     return get_config(team_id, name)
 

@@ -26,7 +26,8 @@ class RecordingChannel(ChannelPlugin):
         retry_after = response.headers.get("Retry-After")
         return DeliveryResult(ok=response.ok, status_code=response.status_code,
                               retry_after=float(retry_after) if retry_after else None,
-                              permanent=response.status_code == 410, error=None if response.ok else response.text[:200])
+                              permanent=response.status_code == 410, gone=response.status_code == 410,
+                              error=None if response.ok else response.text[:200])
 
 
 class NotAPlugin:

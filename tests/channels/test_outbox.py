@@ -51,7 +51,7 @@ def test_created_and_resolved_events_are_delivered_once(test_channels, app, clie
 
 
 def test_failed_attempts_follow_the_schedule_then_dead_letter_once(test_channels, app, client, team, httpserver):
-    app.config["DELIVERY_RETRY_SCHEDULE"] = "0.3,0.3"
+    app.config["DELIVERY_RETRY_SCHEDULE"] = "1.5,0.3"  # the first gap leaves room for a slow machine
     httpserver.expect_request("/hook").respond_with_data("down", status=500)
     configure(client, team, httpserver)
     create_decision(client, team, channel="recorder")
@@ -162,3 +162,25 @@ def test_deliveries_are_per_team(test_channels, app, client, team, other_team, r
     assert client.post(f"/v1/deliveries/{delivery.id}/retry", headers=other_team.headers()).status_code == 404
     assert client.get("/v1/deliveries", headers=other_team.headers()).json["data"] == []
     assert client.get("/v1/deliveries?status=bogus", headers=team.headers()).status_code == 422
+
+
+def test_a_gone_endpoint_is_disabled_until_reconfigured(test_channels, app, client, team, httpserver):
+    httpserver.expect_ordered_request("/hook").respond_with_data("gone", status=410)
+    httpserver.expect_ordered_request("/hook").respond_with_data("back")
+    configure(client, team, httpserver)
+    create_decision(client, team, channel="recorder")
+    run_worker(app)
+    shown = client.get("/v1/channels/recorder/config", headers=team.headers()).json
+    assert shown["disabled_at"] and shown["disabled_reason"] == "gone"  # what the receiver said
+    create_decision(client, team, channel="recorder")  # sent nowhere while disabled
+    run_worker(app)
+    assert len(httpserver.log) == 1
+    assert [row.status for row in deliveries(app)] == ["failed", "failed"]
+    assert "disabled" in deliveries(app)[1].last_error
+    assert len(client.get("/v1/audit?event=channel.disabled", headers=team.headers()).json["data"]) == 1
+    configure(client, team, httpserver)  # a new configuration re-enables it
+    assert client.get("/v1/channels/recorder/config", headers=team.headers()).json["disabled_at"] is None
+    create_decision(client, team, channel="recorder")
+    run_worker(app)
+    assert [row.status for row in deliveries(app)] == ["failed", "failed", "delivered"]
+    assert len(httpserver.log) == 2
