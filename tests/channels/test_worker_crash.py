@@ -22,9 +22,15 @@ from tests.helpers import wait_until
 LEASE_SECONDS = 2
 
 
+#: 1 round per database in CI; RELIABILITY.md's full count:
+#: ``HESO_SOAK_ROUNDS=100 pytest tests/channels/test_worker_crash.py``.
+ROUNDS = int(os.environ.get("HESO_SOAK_ROUNDS", "1"))
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("round_number", range(ROUNDS))
 def test_sigkill_mid_delivery_is_redelivered_with_the_same_id(app, client, team, httpserver, database_url,
-                                                             redis_url):
+                                                             redis_url, round_number):
     app.config.update(WEBHOOK_ALLOW_PRIVATE="127.0.0.0/8", DELIVERY_LEASE_SECONDS=LEASE_SECONDS)
     release, seen = threading.Event(), []
 
