@@ -25,7 +25,6 @@ import json
 import os
 import random
 import re
-import secrets
 import signal
 import socket
 import statistics
@@ -41,22 +40,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
-POSTGRES_ADMIN_URL = os.environ.get("HESO_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("HESO_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-GUNICORN = ["-w", "2", "-k", "gthread", "--threads", "4", "--no-control-socket"]
 RULES = 1_000
-_started = time.monotonic()
 
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - _started:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def figure(name: str, value: float | int | str, decimals: int = 3) -> None:
-    print(f"{name}={value:.{decimals}f}" if isinstance(value, float) else f"{name}={value}", flush=True)
-
+# The harness (scratch database, heso CLI, gunicorn settings, ports, output) is decisions.py's.
+from decisions import (  # noqa: E402 - after the sys.path line that lets decisions import heso
+    BIN,
+    GUNICORN,
+    HOST,
+    REDIS_URL,
+    _die_with_parent,
+    figure,
+    free_ports,
+    heso_cli,
+    progress,
+    scratch_database,
+)
 
 # --- 1. The engine against a plain loop -----------------------------------------------------
 
@@ -184,51 +182,15 @@ def engine_eval_ratio(rounds: int, actions_count: int) -> None:
 # --- 2. p99 of POST /v1/execution/request ------------------------------------------------------
 
 
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    import psycopg
-
-    name = f"heso_bench_policy_{secrets.token_hex(4)}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        progress(f"dropped database {name}")
-
-
-def heso_cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([str(BIN / "heso"), *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
-    if done.returncode != 0:
-        raise RuntimeError(f"heso {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
 def new_key(env: dict[str, str], scope: str) -> str:
     output = heso_cli(env, "keys", "create", "--scope", scope, "--name", "benchmark")
     return re.search(r"heso_[0-9a-z]{12}_[0-9A-Za-z]{38}", output).group(0)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    with suppress(OSError, AttributeError):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 @contextmanager
 def gunicorn(app: str, env: dict[str, str], log_dir: Path) -> Iterator[int]:
     """A gunicorn serving ``app``; its whole process group is stopped on the way out."""
-    port = free_port()
+    port = free_ports(1)[0]
     with open(log_dir / f"{app.replace(':', '_')}.log", "wb") as log:
         proc = subprocess.Popen([str(BIN / "gunicorn"), *GUNICORN, "-b", f"{HOST}:{port}", app], env=env, cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
