@@ -47,22 +47,20 @@ def error_type(code: str, status: int, message: str) -> type[HesoError]:
     return type(code.title().replace("_", ""), (HesoError,), {"code": code, "status": status, "message": message})
 
 
-_error = error_type
 
-
-Unauthorized = _error("UNAUTHORIZED", 401, "Missing Authorization: Bearer <api key> header.")
-InvalidKey = _error("INVALID_KEY", 401, "API key not recognised.")
-KeyRevoked = _error("KEY_REVOKED", 401, "API key has been revoked.")
-KeyExpired = _error("KEY_EXPIRED", 401, "API key has expired.")
-Forbidden = _error("FORBIDDEN", 403, "This API key's scopes do not allow this operation.")
-NotFound = _error("NOT_FOUND", 404, "Not found.")
-ValidationFailed = _error("VALIDATION_ERROR", 422, "Invalid request.")
-Conflict = _error("CONFLICT", 409, "Conflict.")
-AlreadyResolved = _error("ALREADY_RESOLVED", 409, "Decision is no longer pending.")
-Expired = _error("EXPIRED", 410, "Decision has expired.")
-UnsupportedChannel = _error("UNSUPPORTED_CHANNEL", 400, "Channel not available.")
-RateLimited = _error("RATE_LIMITED", 429, "Too many requests.")
-ServiceUnavailable = _error("SERVICE_UNAVAILABLE", 503, "Service unavailable.")
+Unauthorized = error_type("UNAUTHORIZED", 401, "Missing Authorization: Bearer <api key> header.")
+InvalidKey = error_type("INVALID_KEY", 401, "API key not recognised.")
+KeyRevoked = error_type("KEY_REVOKED", 401, "API key has been revoked.")
+KeyExpired = error_type("KEY_EXPIRED", 401, "API key has expired.")
+Forbidden = error_type("FORBIDDEN", 403, "This API key's scopes do not allow this operation.")
+NotFound = error_type("NOT_FOUND", 404, "Not found.")
+ValidationFailed = error_type("VALIDATION_ERROR", 422, "Invalid request.")
+Conflict = error_type("CONFLICT", 409, "Conflict.")
+AlreadyResolved = error_type("ALREADY_RESOLVED", 409, "Decision is no longer pending.")
+Expired = error_type("EXPIRED", 410, "Decision has expired.")
+UnsupportedChannel = error_type("UNSUPPORTED_CHANNEL", 400, "Channel not available.")
+RateLimited = error_type("RATE_LIMITED", 429, "Too many requests.")
+ServiceUnavailable = error_type("SERVICE_UNAVAILABLE", 503, "Service unavailable.")
 
 #: Codes for plain HTTP errors raised by Flask/werkzeug (routing, body size, ...).
 HTTP_STATUS_CODES = {
