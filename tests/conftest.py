@@ -23,9 +23,6 @@ from tests.factories import TeamKeys, make_team
 
 POSTGRES_ADMIN_URL = os.environ.get("HESO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HESO_TEST_REDIS_URL", "")
-TABLES = ["execution_requests", "policy_activations", "policy_heads", "policy_bundles",
-          "delivery_attempts", "deliveries", "channel_configs", "decision_votes", "decisions",
-          "ledger_entries", "ledger_heads", "api_keys", "teams"]
 
 
 @pytest.fixture(scope="session")
@@ -87,8 +84,9 @@ def app(database_url, redis_url):
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     with app.app_context():
-        for table in TABLES:
-            db.session.execute(text(f"DELETE FROM {table}"))
+        # Every table the models declare, children first: a new resource needs no edit here.
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(text(f"DELETE FROM {table.name}"))
         db.session.commit()
     yield app
     with app.app_context():
