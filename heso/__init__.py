@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # imported inside create_app: `import heso.client` (the SDK) must work without Flask
+    from flask import Flask
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,8 @@ def _instance_secret_key(instance_path: str) -> str:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build an app: defaults, then ``HESO_*`` environment variables, then ``config``."""
+    from flask import Flask
+
     from heso.config import PROJECT_ROOT, from_env
 
     app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
