@@ -39,17 +39,31 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_URL": "smtp://127.0.0.1:25",  # smtp://user:pass@host:587?starttls=true, smtps://host:465
     "SMTP_FROM": "heso@localhost",  # a team's email channel config may override it
     "SMTP_TIMEOUT_SECONDS": 10,
+    # Slack channel: the Web API base URL (tests point it at a local fake Slack)
+    "SLACK_API_URL": "https://slack.com/api/",
+    "SLACK_TIMEOUT_SECONDS": 10,
     # Webhooks and callback_url deliveries (heso/channels/safe_http.py)
     "WEBHOOK_TIMEOUT_SECONDS": 10,  # connect + whole answer: a receiver that hangs is cut here
     "WEBHOOK_MAX_RESPONSE_BYTES": 64 * 1024,  # read at most this much of an answer
     "WEBHOOK_ALLOW_PRIVATE": "",  # comma-separated CIDRs let through the SSRF guard, e.g. 10.0.0.0/8
     # Keys
     "KEY_LAST_USED_RESOLUTION_SECONDS": 60,
+    # Agents (heso/agents): bootstrap token TTL, the old key's grace after a rotation, when an
+    # agent counts as online, the cadence advertised to agents, and how often a waiting
+    # GET /v1/events re-reads the database when no Redis wake-up came (Redis is a hint).
+    "AGENT_BOOTSTRAP_TTL_SECONDS": 7 * 24 * 3600,
+    "AGENT_KEY_GRACE_SECONDS": 3600,
+    "AGENT_ONLINE_SECONDS": 3600,
+    "AGENT_POLL_INTERVAL_MINUTES": 20,
+    "AGENT_EVENTS_RECHECK_SECONDS": 10,
     # Signing: links and action tokens. Empty: a random key kept in instance/secret_key,
     # shared by every process on this machine; set it explicitly when running several.
     "SECRET_KEY": "",
     # Policy: the operator's pinned floors (YAML/JSON file); empty: the built-in default floor.
     "POLICY_FLOORS_FILE": "",
+    # Receipts and ledger (#7): 0 = no monthly receipt quota; a checkpoint every N sealed entries.
+    "RECEIPT_QUOTA_MONTHLY": 0,
+    "LEDGER_CHECKPOINT_EVERY": 1000,
     # Logging
     "LOG_LEVEL": "INFO",
 }

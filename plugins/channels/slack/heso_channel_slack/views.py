@@ -1,0 +1,248 @@
+"""Slack's requests to HESO: button clicks, the Modify modal, and the OAuth install flow.
+
+Each HESO team has its own Slack app, so its own URLs under ``/channels/slack/teams/<team>/``
+and its own signing secret. A click is checked in this order:
+
+1. The team has a Slack configuration (else 404).
+2. ``X-Slack-Signature`` verifies over the raw body bytes with the team's signing secret,
+   and ``X-Slack-Request-Timestamp`` is within 300 s of now (else 401), by
+   ``slack_sdk.signature.SignatureVerifier``: once, before slack-bolt sees the request.
+3. The payload is well formed (else 400; nothing changes).
+4. slack-bolt's Flask adapter dispatches it to a listener that queues the work (an RQ job)
+   and acks: Slack hears back in milliseconds, whatever the Slack API or the database do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import threading
+from typing import Any
+from urllib.parse import parse_qs
+
+from flask import Blueprint, Response, current_app, request
+from slack_bolt import App
+from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_bolt.adapter.flask.handler import to_bolt_request, to_flask_response
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.oauth import OAuthFlow
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk.oauth.state_store import OAuthStateStore
+from slack_sdk.signature import Clock, SignatureVerifier
+
+from heso import errors
+from heso.channels.models import ChannelConfig
+from heso.extensions import db, state
+from heso_channel_slack import blocks, tasks, web
+from heso_channel_slack.store import DatabaseInstallationStore
+
+log = logging.getLogger(__name__)
+
+BadSignature = errors.error_type("SLACK_SIGNATURE_INVALID", 401,
+                                 "The request is not signed by this team's Slack app, or is older than 5 minutes.")
+BadPayload = errors.error_type("SLACK_PAYLOAD_INVALID", 400, "The Slack payload is malformed.")
+
+DECISION_ID = re.compile(r"^dec_[0-9A-Z]{26}$")
+SLACK_ID = re.compile(r"^[A-Z0-9]{2,32}$")
+TOLERANCE_SECONDS = 300
+SCOPES = ["chat:write", "im:write", "users:read", "users:read.email"]
+STATE_PREFIX = "heso:slack:oauth-state:"
+
+_apps: dict[tuple[str, str], App] = {}
+_apps_lock = threading.Lock()
+
+
+def make_blueprint() -> Blueprint:
+    blueprint = Blueprint("heso_channel_slack", __name__)
+    blueprint.add_url_rule("/teams/<team_id>/interactions", view_func=interactions, methods=["POST"])
+    blueprint.add_url_rule("/teams/<team_id>/install", view_func=install, methods=["GET"])
+    blueprint.add_url_rule("/teams/<team_id>/oauth_redirect", view_func=oauth_redirect, methods=["GET"])
+    return blueprint
+
+
+def team_config(team_id: str) -> dict[str, Any]:
+    row = db.session.get(ChannelConfig, (team_id, "slack")) if len(team_id) <= 40 else None
+    config = dict(row.config) if row is not None else None
+    db.session.rollback()
+    if config is None:
+        raise errors.NotFound("Slack is not configured for this team.")
+    return config
+
+
+def verify(signing_secret: str, body: bytes, headers: Any, now: float | None = None) -> bool:
+    """Slack's v0 signature over the raw body, within ±300 s (``now``: for tests of the edges)."""
+    timestamp, signature = headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature")
+    if not timestamp or not signature or not timestamp.isdigit() or len(timestamp) > 12:
+        return False
+    clock = _FixedClock(now) if now is not None else Clock()
+    return SignatureVerifier(signing_secret, clock=clock).is_valid(body=body, timestamp=timestamp, signature=signature)
+
+
+class _FixedClock(Clock):
+    def __init__(self, now: float) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now
+
+
+def interactions(team_id: str) -> Response:
+    config = team_config(team_id)
+    body = request.get_data(cache=True)
+    if not verify(config["signing_secret"], body, request.headers):
+        raise BadSignature()
+    payload = parse_payload(body)
+    problem = payload_problem(payload)
+    if problem:
+        raise BadPayload(f"The Slack payload is malformed: {problem}.")
+    return SlackRequestHandler(_bolt_app(team_id, config)).handle(request)
+
+
+def parse_payload(body: bytes) -> dict[str, Any]:
+    try:
+        form = parse_qs(body.decode("utf-8"), strict_parsing=True, max_num_fields=10)
+        raw = form["payload"]
+        payload = json.loads(raw[0]) if len(raw) == 1 else None
+    except (UnicodeDecodeError, ValueError, KeyError):
+        raise BadPayload("The body must be a form with one field, payload, holding a JSON object.") from None
+    if not isinstance(payload, dict):
+        raise BadPayload("payload must be a JSON object.")
+    return payload
+
+
+def payload_problem(payload: dict[str, Any]) -> str | None:
+    """What is wrong with a payload we handle (None when it is usable or not ours to handle)."""
+    user = payload.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str) or not SLACK_ID.match(user["id"]):
+        return "user.id is missing or not a Slack user id"
+    kind = payload.get("type")
+    if kind == "block_actions":
+        actions = payload.get("actions")
+        if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
+            return "actions must hold exactly one action"
+        action = actions[0]
+        if not isinstance(action.get("action_id"), str) or not isinstance(action.get("value"), str):
+            return "the action needs an action_id and a value"
+        if action["action_id"].startswith(blocks.ACTION_PREFIX) and not DECISION_ID.match(action["value"]):
+            return f"the action's value {action['value'][:40]!r} is not a decision id"
+        channel = payload.get("channel") or (payload.get("container") or {}).get("channel_id")
+        if isinstance(channel, dict):
+            channel = channel.get("id")
+        if not isinstance(channel, str) or not SLACK_ID.match(channel):
+            return "channel.id is missing"
+        if not isinstance(payload.get("trigger_id", ""), str):
+            return "trigger_id must be a string"
+        return None
+    if kind == "view_submission":
+        view = payload.get("view")
+        if not isinstance(view, dict) or not isinstance(view.get("private_metadata"), str):
+            return "view.private_metadata is missing"
+        if view.get("callback_id") == blocks.MODIFY_CALLBACK and _modal_metadata(view) is None:
+            return "view.private_metadata is not HESO's"
+        if not isinstance((view.get("state") or {}).get("values"), dict):
+            return "view.state.values is missing"
+        return None
+    if not isinstance(kind, str):
+        return "type is missing"
+    return None
+
+
+def _modal_metadata(view: dict[str, Any]) -> dict[str, str] | None:
+    try:
+        metadata = json.loads(view["private_metadata"])
+    except ValueError:
+        return None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("d"), str) or not DECISION_ID.match(metadata["d"]):
+        return None
+    if not isinstance(metadata.get("c"), str) or not SLACK_ID.match(metadata["c"]):
+        return None
+    return metadata
+
+
+def _bolt_app(team_id: str, config: dict[str, Any]) -> App:
+    """One slack-bolt App per team and signing secret, built once per process."""
+    key = (team_id, config["signing_secret"])
+    with _apps_lock:
+        app = _apps.get(key)
+        if app is None:
+            app = _build_bolt_app(team_id, config["signing_secret"])
+            for old in [existing for existing in _apps if existing[0] == team_id]:
+                del _apps[old]
+            _apps[key] = app
+    return app
+
+
+def _build_bolt_app(team_id: str, signing_secret: str) -> App:
+    def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
+        # The listeners only queue work; the job finds the token itself. So no token lookup and
+        # no auth.test here: nothing on the ack path waits for Slack.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token="xoxb-resolved-by-the-job")
+
+    app = App(signing_secret=signing_secret, authorize=authorize, request_verification_enabled=False,
+              process_before_response=True, ssl_check_enabled=False, url_verification_enabled=False,
+              ignoring_self_events_enabled=False, logger=logging.getLogger("heso_channel_slack.bolt"))
+
+    @app.action(re.compile(r"^heso_(approve|deny|modify)$"))
+    def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        channel = body.get("channel") or {}
+        tasks.enqueue(tasks.click, team_id=team_id, decision_id=action["value"],
+                      option=action["action_id"][len(blocks.ACTION_PREFIX):], slack_user=body["user"]["id"],
+                      slack_channel=channel.get("id") if isinstance(channel, dict) else channel,
+                      trigger_id=body.get("trigger_id"))
+        ack()
+
+    @app.view(blocks.MODIFY_CALLBACK)
+    def on_modify(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        metadata = _modal_metadata(view) or {}
+        decision = tasks.decision_of(team_id, metadata["d"])
+        if decision is None:
+            ack(response_action="errors", errors={"action": "This request no longer exists."})
+            return
+        modified_action, notes, problems = blocks.read_modal(decision, view["state"]["values"])
+        if problems:
+            ack(response_action="errors", errors=problems)
+            return
+        tasks.enqueue(tasks.modify, team_id=team_id, decision_id=metadata["d"], slack_user=body["user"]["id"],
+                      slack_channel=metadata["c"], modified_action=modified_action, notes=notes)
+        ack()
+
+    return app
+
+
+class RedisStateStore(OAuthStateStore):
+    """OAuth ``state`` values, each usable once, for 10 minutes."""
+
+    def issue(self, *args: Any, **kwargs: Any) -> str:
+        value = secrets.token_urlsafe(32)
+        state().redis.set(STATE_PREFIX + value, 1, ex=600)
+        return value
+
+    def consume(self, state_value: str) -> bool:
+        return bool(state().redis.delete(STATE_PREFIX + state_value[:100]))
+
+
+def _oauth_flow(team_id: str) -> OAuthFlow:
+    config = team_config(team_id)
+    if not (config.get("client_id") and config.get("client_secret")):
+        raise errors.NotFound("This team's Slack app is not set up for OAuth (no client_id and client_secret).")
+    prefix = f"/channels/slack/teams/{team_id}"
+    settings = OAuthSettings(
+        client_id=config["client_id"], client_secret=config["client_secret"], scopes=SCOPES,
+        install_path=f"{prefix}/install", redirect_uri_path=f"{prefix}/oauth_redirect",
+        redirect_uri=current_app.config["PUBLIC_URL"].rstrip("/") + f"{prefix}/oauth_redirect",
+        installation_store=DatabaseInstallationStore(team_id), state_store=RedisStateStore(),
+        install_page_rendering_enabled=False, state_cookie_name=f"heso-slack-oauth-{team_id}"[:64],
+    )
+    return OAuthFlow(client=web.client(), settings=settings, logger=logging.getLogger("heso_channel_slack.oauth"))
+
+
+def install(team_id: str) -> Response:
+    """Start the OAuth install: a redirect to Slack's consent page (with a one-time state)."""
+    return to_flask_response(_oauth_flow(team_id).handle_installation(to_bolt_request(request)))
+
+
+def oauth_redirect(team_id: str) -> Response:
+    """Slack sends the installer back here; the bot token is stored for the team."""
+    return to_flask_response(_oauth_flow(team_id).handle_callback(to_bolt_request(request)))
