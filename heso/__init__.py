@@ -97,6 +97,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     policy_runtime.init_app(app)
     for blueprint in (policy_blp, execution_blp):
         api.register_blueprint(blueprint)
+    from heso.approvals.routes import blp as approvals_blp
+    from heso.receipts.routes import keys_blp as signing_keys_blp
+    from heso.receipts.routes import receipts_blp
+
+    for blueprint in (signing_keys_blp, receipts_blp, approvals_blp):  # issue 7
+        api.register_blueprint(blueprint)
     _register_channel_blueprints(app)
     return app
 

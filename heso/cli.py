@@ -162,17 +162,37 @@ def ledger_group() -> None:
     """Audit ledger tools."""
 
 
-@ledger_group.command("verify")
+@ledger_group.command("verify", with_appcontext=False)
+@click.argument("bundle", required=False, type=click.Path(dir_okay=False))
 @click.option("--team", default=None, help="Team id or name (default: the only team).")
-@with_appcontext
-def ledger_verify(team: str | None) -> None:
-    """Re-walk a team's hash chain; exit 1 if it is broken."""
+@click.option("--checkpoint", "pins", multiple=True, metavar="SEQ:HASH",
+              help="With BUNDLE: a head recorded earlier (e.g. a previous manifest); may repeat.")
+@click.pass_context
+def ledger_verify(ctx: click.Context, bundle: str | None, team: str | None, pins: tuple[str, ...]) -> None:
+    """Re-walk a team's hash chain in the database, or check an exported BUNDLE offline
+    (no server, no database); exit 1 naming the first bad entry."""
+    from flask.cli import ScriptInfo
+
+    from heso.ledger.cli import verify_bundle
     from heso.ledger.service import verify
 
-    result = verify(_team_id(team))
+    if bundle:
+        verify_bundle(bundle, pins)
+        return
+    with ctx.ensure_object(ScriptInfo).load_app().app_context():
+        result = verify(_team_id(team))
     click.echo(result)
     if not result["valid"]:
         sys.exit(1)
+
+
+def _attach_ledger_commands() -> None:
+    from heso.ledger.cli import export_command
+
+    ledger_group.add_command(export_command)
+
+
+_attach_ledger_commands()
 
 
 @cli.command("run", with_appcontext=False)  # the supervisor builds no app: its children do

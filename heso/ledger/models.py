@@ -47,3 +47,17 @@ class LedgerHead(db.Model):
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerCheckpoint(db.Model):
+    """A recorded head of a team's chain (``seq``, ``head_hash``). Kept apart from the entries,
+    so that cutting entries off the tail (and moving the head back) leaves a checkpoint that
+    points past the end: ``verify`` and the offline bundle check report the truncation."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    checkpoint_hash: Mapped[str] = mapped_column(String(64))

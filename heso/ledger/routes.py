@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask import Response, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -39,3 +40,18 @@ class AuditVerify(MethodView):
     def get(self) -> dict:
         """Re-walk the whole chain and report the first broken entry, if any."""
         return service.verify(current_principal().team_id)
+
+
+@blp.route("/export")
+class AuditExport(MethodView):
+    @require("ops")
+    @blp.response(200, content_type="application/x-ndjson",
+                  description="A bundle: line 1 the manifest, then one line per entry (docs/receipts.md)")
+    def get(self) -> Response:
+        """The team's whole chain as a self-verifying bundle; check it with `heso ledger verify BUNDLE`."""
+        from heso.ledger.export import bundle_lines
+
+        team_id = current_principal().team_id
+        headers = {"Content-Disposition": f'attachment; filename="heso-ledger-{team_id}.jsonl"'}
+        return Response(stream_with_context(bundle_lines(team_id)), mimetype="application/x-ndjson",
+                        headers=headers)

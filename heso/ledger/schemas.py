@@ -35,3 +35,5 @@ class AuditVerifySchema(ma.Schema):
     valid = ma.fields.Boolean()
     first_broken_index = ma.fields.Integer(allow_none=True)
     head_hash = ma.fields.String()
+    checkpoint_problem = ma.fields.String(allow_none=True,
+                                          metadata={"description": "e.g. truncated: a checkpoint points past the end"})

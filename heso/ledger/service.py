@@ -6,9 +6,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select, update
 
 from heso.extensions import db
+from heso.ledger import checkpoints
 from heso.ledger.chain import GENESIS_HASH, entry_document, first_break, link
 from heso.ledger.models import LedgerEntry, LedgerHead
 from heso.timeutil import isoformat, utcnow
@@ -76,6 +78,9 @@ def seal(team_id: str) -> int:
                             "sealed": True})
             prev = entry_hash
         db.session.execute(update(LedgerEntry), updates)
+        every = current_app.config["LEDGER_CHECKPOINT_EVERY"]
+        if every and seq // every != head.seq // every:
+            checkpoints.record(team_id, seq, prev)
         head.seq, head.entry_hash = seq, prev
         db.session.commit()
         sealed += len(rows)
@@ -119,8 +124,12 @@ def verify(team_id: str) -> dict[str, Any]:
     head = db.session.get(LedgerHead, team_id)
     head_ok = head is not None and (not entries or (head.seq == entries[-1].seq
                                                      and head.entry_hash == entries[-1].entry_hash))
-    return {"entries": len(entries), "valid": broken is None and head_ok, "first_broken_index": broken,
-            "head_hash": entries[-1].entry_hash if entries else GENESIS_HASH}
+    problem = checkpoints.check(documents, checkpoints.for_team(team_id))
+    if problem and (broken is None or problem["index"] < broken):
+        broken = problem["index"]
+    return {"entries": len(entries), "valid": broken is None and head_ok and problem is None,
+            "first_broken_index": broken, "head_hash": entries[-1].entry_hash if entries else GENESIS_HASH,
+            "checkpoint_problem": problem["problem"] if problem else None}
 
 
 __all__ = ["append", "append_many", "seal", "seal_all", "list_entries", "verify", "start_chain",

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from heso.extensions import db
+from heso.models_base import JSONDoc, UTCDateTime
+from heso.timeutil import utcnow
+
+STATUSES = ("pending", "approved", "denied")
+
+
+class Approval(db.Model):
+    """An approval opened for a receipt. Its decision is the one whose Idempotency-Key is the
+    approval's id (created in the same transaction); settling it is one conditional UPDATE."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_team_list", "team_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    action_hash: Mapped[str] = mapped_column(String(64))
+    routing_hint: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    receipt: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(16))
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    approver: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    approver_key_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    signature: Mapped[str | None] = mapped_column(String(128), nullable=True)

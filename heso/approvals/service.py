@@ -1,0 +1,175 @@
+"""Open an approval for a receipt, poll it, settle it with the approver's signed token.
+
+Opening writes the approval, its ledger entry and its decision (routed to the approvers of
+the hinted group, through the decision's channels) in one transaction: the decision's
+Idempotency-Key is the approval id. Settling is one conditional UPDATE
+(``WHERE status='pending'``) after the token verified against a registered approver key.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from heso import errors
+from heso.approvals.models import Approval
+from heso.auth.service import Principal
+from heso.canonical import canonical_json
+from heso.decisions import service as decisions
+from heso.decisions.models import Decision
+from heso.extensions import db
+from heso.ids import new_id
+from heso.ledger import service as ledger
+from heso.receipts import format as fmt
+from heso.receipts import service as receipts
+from heso.receipts.models import SigningKey
+from heso.receipts.verifier import check
+from heso.timeutil import isoformat, utcnow
+
+log = logging.getLogger(__name__)
+ACTION_TEXT_LIMIT = 2000
+
+
+def refused(reason: str, message: str, details: dict[str, Any] | None = None) -> errors.HesoError:
+    """A 422 whose code is the rejection reason in capitals (e.g. BAD_SIGNATURE)."""
+    return errors.error_type(reason.upper(), 422, message)(message, details={"rejectionReason": reason,
+                                                                             **(details or {})})
+
+
+def _approver_keys(team_id: str, group: str | None) -> list[SigningKey]:
+    found = db.session.scalars(select(SigningKey).where(SigningKey.team_id == team_id,
+                                                        SigningKey.kind == "approver",
+                                                        SigningKey.revoked_at.is_(None))
+                               .order_by(SigningKey.created_at, SigningKey.id)).all()
+    return [key for key in found if group is None or group in key.groups]
+
+
+def open_approval(principal: Principal, receipt: Any, routing_hint: str | None,
+                  timeout_minutes: int | None) -> tuple[Approval, Decision]:
+    """Verify the operator-signed receipt, then open its approval and decision together."""
+    team_id = principal.team_id
+    checked = check(receipt, receipts.load_known(team_id, [receipt]), for_approval=True)
+    if checked.reason:
+        raise refused(checked.reason, f"The receipt was refused ({checked.reason}): {checked.message}")
+    keys = _approver_keys(team_id, routing_hint)
+    if not keys:
+        where = f"in group {routing_hint!r}" if routing_hint else "in this team"
+        raise errors.ValidationFailed(f"No registered (unrevoked) approver key {where}.",
+                                      details={"json": {"routingHint": [f"No approver {where}."]}})
+    approvers = list(dict.fromkeys(key.name for key in keys))[:50]
+    now = utcnow().replace(microsecond=0)  # the statement's expires_at must survive every database
+    timeout = timeout_minutes or current_app.config["DEFAULT_TIMEOUT_MINUTES"]
+    approval = Approval(id=new_id("apr"), team_id=team_id, status="pending", action_hash=receipt["action_hash"],
+                        routing_hint=routing_hint, receipt=receipt, created_at=now,
+                        expires_at=now + timedelta(minutes=timeout), created_by=principal.key_id)
+    db.session.add(approval)
+    ledger.append(team_id, "approval.opened", approval.id, actor=principal.key_id, at=now,
+                  data={"action_hash": approval.action_hash, "routing_hint": routing_hint,
+                        "approvers": approvers, "expires_at": isoformat(approval.expires_at)})
+    action_text = canonical_json(receipt["action"]).decode()
+    if len(action_text) > ACTION_TEXT_LIMIT:
+        action_text = action_text[:ACTION_TEXT_LIMIT] + "…"
+    data = {"action": f"Approve agent {receipt['agent_id']}'s action: {action_text}",
+            "context": {"approval_id": approval.id, "action_hash": approval.action_hash,
+                        "agent_id": receipt["agent_id"], "policy": receipt["policy"], "action": receipt["action"]},
+            "approvers": approvers, "quorum": 1, "urgency": "medium", "timeout_minutes": timeout,
+            "options": ["approve", "deny"]}
+    db.session.flush()
+    decision, _ = decisions.create(principal, data, idempotency_key=approval.id, now=now)  # commits both
+    return approval, decision
+
+
+def get(team_id: str, approval_id: str) -> Approval:
+    approval = db.session.get(Approval, approval_id, populate_existing=True)
+    if approval is None or approval.team_id != team_id:
+        raise errors.NotFound(f"No approval {approval_id!r}.")
+    return approval
+
+
+def decision_of(approval: Approval) -> Decision | None:
+    return db.session.scalars(select(Decision).where(Decision.team_id == approval.team_id,
+                                                     Decision.idempotency_key == approval.id)).one_or_none()
+
+
+def statement(approval: Approval, outcome: str | None = None) -> dict[str, str]:
+    text = fmt.approval_statement(approval.id, approval.action_hash, outcome or "", isoformat(approval.expires_at))
+    if outcome is None:
+        del text["outcome"]
+    return text
+
+
+def poll(team_id: str, approval_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """``{outcome, approval?}``: approved/denied once a token settled it; else what its
+    decision says (denied, expired, cancelled through other channels) or pending."""
+    now = now or utcnow()
+    approval = get(team_id, approval_id)
+    if approval.status != "pending":
+        return {"outcome": approval.status, "approval": view(approval)}
+    decision = decision_of(approval)
+    status = decision.status if decision is not None else "pending"
+    if status in ("denied", "expired", "cancelled"):
+        return {"outcome": status}
+    return {"outcome": "expired" if approval.expires_at <= now else "pending"}
+
+
+def settle(principal: Principal, approval_id: str, token: str, outcome: str | None = None,
+           key_id: str | None = None, now: datetime | None = None) -> Approval:
+    """Settle with the approver's signature over the statement; 422 BAD_SIGNATURE if no
+    registered approver of this approval signed it, 409/410 if it can no longer change."""
+    now = now or utcnow()
+    approval = get(principal.team_id, approval_id)
+    if approval.status != "pending":
+        raise errors.AlreadyResolved(f"Approval {approval.id} was already {approval.status}.",
+                                     details={"outcome": approval.status, "approver": approval.approver})
+    decision = decision_of(approval)
+    if approval.expires_at <= now or (decision is not None and decision.status == "expired"):
+        raise errors.Expired(f"Approval {approval.id} expired at {isoformat(approval.expires_at)}.",
+                             details={"outcome": "expired"})
+    if decision is not None and decision.status in ("denied", "cancelled"):
+        raise errors.AlreadyResolved(f"Approval {approval.id}'s decision was {decision.status}.",
+                                     details={"outcome": decision.status})
+    signer = None
+    for candidate in _approver_keys(principal.team_id, approval.routing_hint):
+        if key_id and candidate.id != key_id:
+            continue
+        for tried in ([outcome] if outcome else list(fmt.OUTCOMES)):
+            message = fmt.approval_signing_bytes(statement(approval, tried))
+            if fmt.verify(bytes.fromhex(candidate.public_key), message, token):
+                signer, outcome = candidate, tried
+                break
+        if signer:
+            break
+    if signer is None:
+        raise refused("bad_signature", "The token is not a signature of this approval's statement by a "
+                                       "registered approver of its group.")
+    won = db.session.execute(
+        update(Approval).where(Approval.id == approval.id, Approval.status == "pending")
+        .values(status=outcome, settled_at=now, approver=signer.name, approver_key_id=signer.id, signature=token)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if not won:
+        db.session.rollback()
+        return settle(principal, approval_id, token, outcome, key_id, now)  # answers 409 with the winner
+    ledger.append(principal.team_id, "approval.settled", approval.id, actor=signer.name, at=now,
+                  data={"outcome": outcome, "approver_key_id": signer.id, "signature": token,
+                        "action_hash": approval.action_hash})
+    db.session.commit()
+    if decision is not None:
+        try:
+            decisions.resolve(principal, decision.id, "approve" if outcome == "approved" else "deny",
+                              resolved_by=signer.name, notes="Settled by a signed approval token.", now=now)
+        except (errors.AlreadyResolved, errors.Expired, errors.Conflict) as exc:
+            log.info("Approval %s settled; its decision %s was not open: %s", approval.id, decision.id, exc)
+    return get(principal.team_id, approval_id)
+
+
+def view(approval: Approval) -> dict[str, Any]:
+    return {"approvalId": approval.id, "actionHash": approval.action_hash, "outcome": approval.status,
+            "expiresAt": isoformat(approval.expires_at), "approver": approval.approver,
+            "approverKeyId": approval.approver_key_id, "signature": approval.signature,
+            "settledAt": approval.settled_at}
+
