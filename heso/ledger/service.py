@@ -127,9 +127,11 @@ def verify(team_id: str) -> dict[str, Any]:
     problem = checkpoints.check(documents, checkpoints.for_team(team_id))
     if problem and (broken is None or problem["index"] < broken):
         broken = problem["index"]
-    return {"entries": len(entries), "valid": broken is None and head_ok and problem is None,
-            "first_broken_index": broken, "head_hash": entries[-1].entry_hash if entries else GENESIS_HASH,
-            "checkpoint_problem": problem["problem"] if problem else None}
+    result = {"entries": len(entries), "valid": broken is None and head_ok and problem is None,
+              "first_broken_index": broken, "head_hash": entries[-1].entry_hash if entries else GENESIS_HASH}
+    if problem:
+        result["checkpoint_problem"] = problem["problem"]
+    return result
 
 
 __all__ = ["append", "append_many", "seal", "seal_all", "list_entries", "verify", "start_chain",

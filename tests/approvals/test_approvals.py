@@ -1,0 +1,148 @@
+"""POST /v1/approvals → poll → settle with the approver's signed token → an L1 receipt."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from heso.approvals.models import Approval
+from heso.client.receipts import approval_block, sign_approval
+from heso.extensions import db
+from heso.timeutil import utcnow
+from tests.receipts.helpers import ACTION, approver, operator, push
+
+
+def _open(client, team, signer, hint="finance", **extra):
+    body = {"receipt": signer.sign(ACTION, "v1", "deploys"), "routingHint": hint, **extra}
+    return client.post("/v1/approvals", json=body, headers=team.headers("agent"))
+
+
+def _settle(client, team, approval_id, token, scope="approver", **extra):
+    return client.post(f"/v1/approvals/{approval_id}/token", json={"token": token, **extra},
+                       headers=team.headers(scope))
+
+
+def test_open_poll_settle_and_reach_l1(client, team):
+    signer = operator(client, team)
+    sarah = approver(client, team)
+    approver(client, team, name="bob@example.com", groups=("legal",))
+    opened = _open(client, team, signer)
+    assert opened.status_code == 201, opened.json
+    body = opened.json
+    assert body["approvalId"].startswith("apr_") and body["token"] is None
+    assert body["approvers"] == ["sarah@example.com"]
+    assert body["statement"]["action_hash"] == signer.sign(ACTION, "v1")["action_hash"]
+    decision = client.get(f"/v1/decisions/{body['decisionId']}", headers=team.headers("agent")).json
+    assert decision["status"] == "pending" and decision["approvers"] == ["sarah@example.com"]
+    poll = client.get(f"/v1/approvals/{body['approvalId']}", headers=team.headers("agent")).json
+    assert poll == {"outcome": "pending"}
+
+    token = sign_approval(sarah.key, body["statement"], "approved")
+    settled = _settle(client, team, body["approvalId"], token)
+    assert settled.status_code == 200, settled.json
+    assert settled.json["outcome"] == "approved" and settled.json["approverKeyId"] == sarah.key_id
+    assert settled.json["signature"] == token
+    decision = client.get(f"/v1/decisions/{body['decisionId']}", headers=team.headers("agent")).json
+    assert decision["status"] == "approved" and decision["resolved_by"] == "sarah@example.com"
+
+    poll = client.get(f"/v1/approvals/{body['approvalId']}", headers=team.headers("agent")).json
+    assert poll["outcome"] == "approved"
+    receipt = signer.sign(ACTION, "v1", "deploys", approval=approval_block(poll["approval"]))
+    assert receipt["trust_level"] == "L1"
+    pushed = push(client, team, receipt)
+    assert pushed.status_code == 201, pushed.json
+    stored = client.get(f"/v1/receipts/{pushed.json['receiptId']}", headers=team.headers("agent")).json
+    assert stored["trustLevel"] == "L1" and stored["approvalId"] == body["approvalId"]
+
+    replay = _settle(client, team, body["approvalId"], token)
+    assert replay.status_code == 409 and replay.json["details"]["outcome"] == "approved"
+    events = [entry["event"] for entry in client.get("/v1/audit", headers=team.headers("ops")).json["data"]]
+    assert {"approval.opened", "approval.settled", "receipt.accepted"} <= set(events)
+
+
+def test_bad_tokens_are_refused(client, team):
+    signer = operator(client, team)
+    sarah = approver(client, team)
+    bob = approver(client, team, name="bob@example.com", groups=("legal",))
+    body = _open(client, team, signer).json
+    other = _open(client, team, signer).json
+    good = sign_approval(sarah.key, body["statement"], "approved")
+    flipped = ("1" if good[0] == "0" else "0") + good[1:]
+    for token in (flipped, sign_approval(bob.key, body["statement"], "approved"),
+                  sign_approval(sarah.key, other["statement"], "approved"), "zz" * 64, "ab"):
+        response = _settle(client, team, body["approvalId"], token)
+        assert response.status_code == 422, token
+        assert response.json["error"] == "BAD_SIGNATURE"
+    # signed "denied" but submitted as "approved": refused; as itself, it denies.
+    denied = sign_approval(sarah.key, body["statement"], "denied")
+    assert _settle(client, team, body["approvalId"], denied, outcome="approved").status_code == 422
+    settled = _settle(client, team, body["approvalId"], denied)
+    assert settled.status_code == 200 and settled.json["outcome"] == "denied"
+    decision = client.get(f"/v1/decisions/{body['decisionId']}", headers=team.headers("agent")).json
+    assert decision["status"] == "denied"
+
+
+def test_l1_receipts_whose_approval_does_not_hold_are_refused(client, team):
+    signer = operator(client, team)
+    sarah = approver(client, team)
+    first = _open(client, team, signer).json
+    _settle(client, team, first["approvalId"], sign_approval(sarah.key, first["statement"], "approved"))
+    block = approval_block(client.get(f"/v1/approvals/{first['approvalId']}", headers=team.headers("agent"))
+                           .json["approval"])
+    denied = _open(client, team, signer).json
+    _settle(client, team, denied["approvalId"], sign_approval(sarah.key, denied["statement"], "denied"))
+    flipped = {**block, "signature": ("1" if block["signature"][0] == "0" else "0") + block["signature"][1:]}
+    cases = {
+        "bad_signature": signer.sign(ACTION, "v1", approval=flipped),
+        "approval_mismatch": signer.sign({**ACTION, "other": True}, "v1", approval=block),
+        "trust_level_mismatch": signer.sign_draft({**signer.draft(ACTION, "v1", approval=block), "trust_level": "L0"}),
+    }
+    cases["approval_mismatch_unknown"] = signer.sign(ACTION, "v1", approval={**block, "approval_id": "apr_nope"})
+    cases["approval_mismatch_denied"] = signer.sign(ACTION, "v1", approval={
+        **block, "approval_id": denied["approvalId"], "expires_at": denied["statement"]["expires_at"]})
+    for name, receipt in cases.items():
+        response = push(client, team, receipt)
+        assert response.status_code == 422, name
+        assert response.json["details"]["rejectionReason"] == name.split("_unknown")[0].split("_denied")[0], name
+    client.delete(f"/v1/keys/signing/{sarah.key_id}", headers=team.headers("admin"))
+    response = push(client, team, signer.sign(ACTION, "v1", approval=block))
+    assert response.json["details"]["rejectionReason"] == "revoked_key"
+
+
+def test_open_refuses_bad_receipts_and_empty_groups(client, team, other_team):
+    signer = operator(client, team)
+    approver(client, team)
+    receipt = signer.sign(ACTION, "v1")
+    bad = {**receipt, "signature": "ab" * 64}
+    response = client.post("/v1/approvals", json={"receipt": bad, "routingHint": "finance"},
+                           headers=team.headers("agent"))
+    assert response.status_code == 422 and response.json["error"] == "BAD_SIGNATURE"
+    response = _open(client, team, signer, hint="nobody")
+    assert response.status_code == 422 and "routingHint" in response.json["details"]["json"]
+    response = client.post("/v1/approvals", json={"receipt": receipt, "routingHint": "finance", "x": 1},
+                           headers=team.headers("agent"))
+    assert response.status_code == 422
+    raw = (b'{"receipt": {"format": "heso.receipt/1", "format": "x"}, "routingHint": "finance"}')
+    response = client.post("/v1/approvals", data=raw, headers=team.headers("agent", **{"Content-Type":
+                                                                                        "application/json"}))
+    assert response.status_code == 422 and response.json["error"] == "MALFORMED"
+    opened = _open(client, team, signer).json
+    for path in (f"/v1/approvals/{opened['approvalId']}",):
+        assert client.get(path, headers=other_team.headers("agent")).status_code == 404
+    assert _settle(client, other_team, opened["approvalId"], "ab" * 64).status_code == 404
+    assert client.get("/v1/approvals/apr_nope", headers=team.headers("agent")).status_code == 404
+
+
+def test_expired_approvals_cannot_be_settled(app, client, team):
+    signer = operator(client, team)
+    sarah = approver(client, team)
+    body = _open(client, team, signer, timeoutMinutes=1).json
+    token = sign_approval(sarah.key, body["statement"], "approved")
+    with app.app_context():
+        db.session.execute(update(Approval).where(Approval.id == body["approvalId"])
+                           .values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    assert _settle(client, team, body["approvalId"], token).status_code == 410
+    assert client.get(f"/v1/approvals/{body['approvalId']}", headers=team.headers("agent")).json["outcome"] == \
+        "expired"
