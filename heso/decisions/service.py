@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from heso import errors
+from heso.agents import inbox as agent_inbox
 from heso.auth.service import Principal
 from heso.canonical import blake3_hex, canonical_json
 from heso.channels import outbox
@@ -191,8 +192,10 @@ def _commit_transition(team_id: str, decision_id: str, event: str, now: datetime
                        channel: str | None, callback_url: str | None) -> None:
     """Stage the change's deliveries, commit it with its ledger entry, then wake listeners."""
     deliveries = outbox.stage([(team_id, decision_id, channel, callback_url)], event, now)
+    agents = agent_inbox.stage_decision_outcomes([decision_id], now)  # the creating agent's inbox event
     db.session.commit()
     notify.settled([decision_id])
+    agent_inbox.wake(agents)
     outbox.enqueue(deliveries)
 
 
@@ -351,7 +354,9 @@ def sweep(now: datetime | None = None, batch_size: int | None = None) -> dict[st
                             "actor": "heso", "data": {"status": "expired"}, "created_at": now} for row in rows)
         deliveries = outbox.stage([(row.team_id, row.id, row.channel, row.callback_url) for row in rows],
                                   "decision.expired", now)
+        agents = agent_inbox.stage_decision_outcomes([row.id for row in rows], now)
         db.session.commit()
+        agent_inbox.wake(agents)
         # No settle signal per decision here: long-polls re-read the database every second anyway,
         # and 100,000 PUBLISHes would cost a fifth of the sweep.
         outbox.enqueue(deliveries)

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from heso import errors
+from heso.agents import service as agents
 from heso.auth.service import Principal
 from heso.canonical import blake3_hex, canonical_json
 from heso.channels.registry import installed_channel_names
@@ -74,6 +75,7 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
 
     Returns ``(row, resumed)``; ``resumed`` is true when the id was seen before.
     """
+    agents.ensure_active(principal)  # a paused agent's requests are denied (403 AGENT_PAUSED)
     id_field = "execution_id" if kind == "execution" else "call_id"
     body = {key: value for key, value in data.items() if key != id_field}
     request_hash = _hash(body)

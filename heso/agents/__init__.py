@@ -1,0 +1,1 @@
+"""Agents (seed heepr): bootstrap tokens, registration, the events inbox that doubles as heartbeat, status."""
