@@ -91,6 +91,10 @@ class _FixedClock(Clock):
 def interactions(team_id: str) -> Response:
     config = team_config(team_id)
     body = request.get_data(cache=True)
+    try:
+        body.decode("utf-8")  # Slack sends UTF-8; the SDK's verifier would choke on anything else
+    except UnicodeDecodeError:
+        raise BadPayload("The body is not UTF-8.") from None
     if not verify(config["signing_secret"], body, request.headers):
         raise BadSignature()
     payload = parse_payload(body)

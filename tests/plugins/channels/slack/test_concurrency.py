@@ -1,0 +1,93 @@
+"""RELIABILITY #11 (acks stay fast while the work is slow) and #12 (a click N times: one answer)."""
+
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from heso_channel_slack import tasks
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from heso.extensions import db, state
+from heso.ledger.models import LedgerEntry
+from tests.plugins.channels.slack.conftest import SIGNING_SECRET, click_payload, form, run_jobs, sign, slack_decision
+
+
+@pytest.fixture
+def live_url(slack_app):
+    """The app behind a real threaded HTTP server, as Slack would reach it."""
+    server = make_server("127.0.0.1", 0, slack_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def post_concurrently(url: str, bodies: list[bytes]) -> list[tuple[int, float]]:
+    barrier = threading.Barrier(len(bodies))
+
+    def click(body: bytes) -> tuple[int, float]:
+        headers = sign(SIGNING_SECRET, body)
+        with requests.Session() as session:
+            barrier.wait()
+            started = time.monotonic()
+            answer = session.post(url, data=body, headers=headers, timeout=10)
+            return answer.status_code, time.monotonic() - started
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(click, bodies))
+
+
+def test_50_concurrent_clicks_ack_fast_while_slack_is_slow(slack_team, client, slack, slack_app, live_url):
+    decisions = [slack_decision(client, slack_team) for _ in range(50)]
+    slack.delay = 1.5  # every Slack API call now takes 1.5 s: the clicks' work is slow
+    results = post_concurrently(f"{live_url}/channels/slack/teams/{slack_team.id}/interactions",
+                                [form(click_payload(decision["id"])) for decision in decisions])
+    latencies = sorted(latency for _, latency in results)
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print(f"ack latency of 50 concurrent clicks: median {statistics.median(latencies) * 1000:.0f} ms, "
+          f"p99 {p99 * 1000:.0f} ms")
+    assert [status for status, _ in results] == [200] * 50
+    assert p99 < 1.0
+    slack.delay = 0
+    run_jobs(slack_app)
+    statuses = {client.get(f"/v1/decisions/{d['id']}", headers=slack_team.headers("agent")).json["status"]
+                for d in decisions}
+    assert statuses == {"approved"}
+
+
+@pytest.mark.parametrize("times", [2, 5, 10])
+def test_the_same_click_n_times_concurrently_answers_once(slack_team, client, slack, slack_app, live_url, times):
+    decision = slack_decision(client, slack_team)
+    run_jobs(slack_app)
+    body = form(click_payload(decision["id"]))
+    results = post_concurrently(f"{live_url}/channels/slack/teams/{slack_team.id}/interactions", [body] * times)
+    assert [status for status, _ in results] == [200] * times
+    with slack_app.app_context():
+        jobs = [job for job in state().queue.jobs if job.func_name == "heso_channel_slack.tasks.click"]
+        assert len(jobs) == times
+        for job in jobs:
+            job.delete()
+    slack.delay = 0.05  # the jobs overlap while they ask Slack who clicked
+
+    barrier = threading.Barrier(times)
+
+    def run(kwargs: dict) -> str:
+        with slack_app.app_context():
+            barrier.wait()
+            outcome = tasks.click(**kwargs)
+            db.session.remove()
+            return outcome
+
+    with ThreadPoolExecutor(times) as pool:
+        outcomes = list(pool.map(run, [job.kwargs for job in jobs]))
+    assert sorted(outcomes) == ["already settled"] * (times - 1) + ["approved"]
+    with slack_app.app_context():
+        entries = db.session.scalar(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.subject_id == decision["id"], LedgerEntry.event == "decision.resolved"))
+    assert entries == 1
+    assert slack.ephemerals("U0SARAH") == ["Already decided by sarah@example.com: approved. Your click changed "
+                                           "nothing."] * (times - 1)
