@@ -67,6 +67,13 @@ def check(entries: Sequence[Mapping[str, Any]], checkpoints: Sequence[Mapping[st
     return None
 
 
+def _seq_of(line: bytes) -> Any:
+    try:
+        return json.loads(line.rstrip(b"\n")[_DOC_AT:-1])["seq"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def verify_lines(lines: Iterable[bytes], pinned: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Check a bundle: every entry chains from the one before, the manifest's count and head
     match the last entry, and no checkpoint (the bundle's own or ``pinned`` ones, e.g. from
@@ -100,7 +107,7 @@ def verify_lines(lines: Iterable[bytes], pinned: Sequence[dict[str, Any]] = ()) 
         except (ValueError, KeyError, TypeError):
             return _bad(index, None, "modified", f"entry {index} is not a JSON entry", index, manifest)
         if seq != index + 1:
-            if isinstance(seq, int) and seq > index + 1:
+            if isinstance(seq, int) and seq > index + 1 and _seq_of(next(iterator, b"")) != index + 1:
                 return _bad(index, seq, "removed", f"seq jumps from {index} to {seq}: entries were removed",
                             index, manifest)
             return _bad(index, seq, "inserted_or_reordered", f"seq {seq} at position {index + 1}", index, manifest)
