@@ -7,9 +7,10 @@
 
 ``Transport.request(method, path, *, json=None, params=None, headers=None, timeout=None) -> dict``
     Sends one request (``path`` like ``/v1/decisions``) and returns the decoded JSON object
-    (``{}`` for an empty body). An error answer raises the :class:`~heso.client.errors.HesoError`
-    subclass of its envelope's code (:func:`heso.client.errors.from_envelope`); an unreachable
-    server raises :class:`~heso.client.errors.TransportError`.
+    (``{}`` for an empty body); a header given as ``None`` is left out (``{"Authorization":
+    None}``). An error answer raises the :class:`~heso.client.errors.HesoError` subclass of its
+    envelope's code (:func:`heso.client.errors.from_envelope`); an unreachable server raises
+    :class:`~heso.client.errors.TransportError`.
 
     Retries, at most ``max_retries`` times after the first attempt:
 
@@ -104,16 +105,16 @@ class Transport:
         return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * (0.5 + random.random() / 2)
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-                headers: dict[str, str] | None = None, timeout: float | None = None) -> dict[str, Any]:
+                headers: dict[str, str | None] | None = None, timeout: float | None = None) -> dict[str, Any]:
         """Send one request, with the retries described in the module docstring."""
         method = method.upper()
         url = self.endpoint + (path if path.startswith("/") else "/" + path)
-        sent_headers: dict[str, str] = {}
+        sent_headers: dict[str, str | None] = {}
         if self.api_key:
             sent_headers["Authorization"] = f"Bearer {self.api_key}"
         sent_headers.update(headers or {})
         idempotent = method in IDEMPOTENT_METHODS or any(
-            name.lower() == "idempotency-key" for name in sent_headers)
+            name.lower() == "idempotency-key" and value for name, value in sent_headers.items())
         limit = self.timeout if timeout is None else float(timeout)
         attempt = 0
         while True:

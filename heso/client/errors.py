@@ -147,6 +147,12 @@ class Denied(HesoError):
     code = "DENIED"
 
 
+class Modified(HesoError):
+    """The approver modified the action in a way ``@require_approval`` cannot apply to the call."""
+
+    code = "MODIFIED"
+
+
 class WaitTimeout(HesoError):
     """``wait_for_decision`` gave up before the decision settled (it is still pending)."""
 

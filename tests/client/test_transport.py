@@ -164,6 +164,7 @@ def test_sdk_imports_without_flask_or_server_modules():
                     raise ImportError("blocked: " + name)
         sys.meta_path.insert(0, Block())
         import heso.client
+        from heso.client import HesoClient, require_approval
         from heso.client._transport import Transport
         server = [m for m in sys.modules if m.startswith("heso.") and not m.startswith("heso.client")]
         assert server == [], server
