@@ -74,7 +74,15 @@ def _float(text: str) -> Any:
 
 def _int(text: str) -> Any:
     value = int(text)
-    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else _Invalid(f"integer {text} beyond 2^53-1")
+    if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return value
+    # Beyond 2^53-1 an integer is kept only if it is exactly a double's canonical text (as
+    # "295147905179352830000" in RFC 8785's appendix, or JavaScript's 1e16): no precision is lost.
+    # "9007199254740993" would silently become ...992, so it is refused.
+    as_double = float(text)
+    if math.isfinite(as_double) and canonical_json(as_double) == text.encode():
+        return as_double
+    return _Invalid(f"integer {text} is beyond 2^53-1 and not exactly a double")
 
 
 def _constant(text: str) -> Any:

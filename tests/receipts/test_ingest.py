@@ -85,6 +85,7 @@ def test_malformed_json_values_are_refused_as_malformed(client, team):
         "Infinity": good.replace('"replicas": 3', '"replicas": -Infinity'),
         "beyond double": good.replace('"replicas": 3', '"replicas": 1e400'),
         "beyond 2^53-1": good.replace('"replicas": 3', '"replicas": 9007199254740993'),
+        "beyond 2^53-1, long": good.replace('"replicas": 3', '"replicas": 123456789012345678901234567890'),
         "lone surrogate": good.replace('"api"', '"\\ud800"'),
         "nested duplicate": good.replace('"service": "api"', '"service": "api", "service": "db"'),
     }
