@@ -371,3 +371,15 @@ def policy_sync(team: str | None, due: bool) -> None:
         click.echo(line + (f"\t{status['last_error']}" if status["last_error"] else ""))
     if any(status["status"] == "failing" for status in results.values()):
         sys.exit(1)
+
+
+# --- agents (#8) ------------------------------------------------------------------------------
+
+def _attach_agent_commands() -> None:
+    from heso.agents.cli import agents_group, decide_command
+
+    cli.add_command(agents_group)
+    cli.add_command(decide_command)
+
+
+_attach_agent_commands()

@@ -1,0 +1,103 @@
+"""``heso agents invite|list`` and ``heso decide --wait`` (exit 0 approved / 1 denied / 2 expired)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from heso.agents.cli import decide_command
+from heso.cli import cli
+from heso.decisions import service as decisions
+from heso.timeutil import utcnow
+
+BOOTSTRAP = re.compile(r"hesobs_[0-9a-z]{12}_[0-9A-Za-z]{38}")
+HESO = Path(sys.executable).with_name("heso")
+
+
+@pytest.fixture
+def heso(app, monkeypatch):
+    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
+    runner = app.test_cli_runner()
+
+    def invoke(*args, exit_code=0):
+        result = runner.invoke(cli, list(args))
+        assert result.exit_code == exit_code, (args, result.output, result.exception)
+        return result
+
+    return invoke
+
+
+def test_invite_then_register_then_list(heso, client, team):
+    output = heso("agents", "invite", "--name", "ci-bot", "--poll-minutes", "5").output
+    token = BOOTSTRAP.findall(output)
+    assert len(token) == 1 and "single use" in output
+    registered = client.post("/v1/agents/register", json={"bootstrap_token": token[0]})
+    assert registered.status_code == 201 and registered.json["name"] == "ci-bot"
+    assert registered.json["poll_interval_minutes"] == 5
+    listed = heso("agents", "list").output
+    assert registered.json["id"] in listed and "offline" in listed and "ci-bot" in listed
+    assert "No agent" in heso("agents", "invite", "--agent", "agt_01JZZZZZZZZZZZZZZZZZZZZZZZ", exit_code=1).output
+
+
+def _answer_first_pending(app, client, team, how):
+    def run():
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            pending = client.get("/v1/decisions?status=pending", headers=team.headers("ops")).json["data"]
+            if pending:
+                break
+            time.sleep(0.05)
+        decision_id = pending[0]["id"]
+        if how == "expire":
+            with app.app_context():
+                decisions.expire_one(decision_id, now=utcnow() + timedelta(hours=2))
+        else:
+            body = {"action": how, **({"modified_action": {"cmd": "ls"}} if how == "modify" else {})}
+            client.post(f"/v1/decisions/{decision_id}/resolve", json=body, headers=team.headers("approver"))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize(("how", "code", "says"), [
+    ("approve", 0, "approved"), ("deny", 1, "denied"), ("expire", 2, "expired"), ("modify", 3, '{"cmd": "ls"}'),
+])
+def test_decide_wait_exit_codes(app, client, live_server, team, how, code, says):
+    thread = _answer_first_pending(app, client, team, how)
+    result = CliRunner().invoke(decide_command, ["deploy v2 to prod", "--approver", "ops@example.com", "--wait",
+                                                 "--endpoint", live_server, "--api-key", team.keys["agent"]])
+    thread.join()
+    assert result.exit_code == code, result.output
+    assert says in result.output
+
+
+def test_decide_without_wait_and_errors(live_server, team):
+    result = CliRunner().invoke(decide_command, ["x", "--approver", "a@example.com", "--endpoint", live_server,
+                                                 "--api-key", team.keys["agent"]])
+    assert result.exit_code == 0 and "is pending" in result.output
+    bad_key = CliRunner().invoke(decide_command, ["x", "--approver", "a@example.com", "--endpoint", live_server,
+                                                  "--api-key", "heso_nope", "--wait"])
+    assert bad_key.exit_code == 5 and "INVALID_KEY" in bad_key.output
+    pending = CliRunner().invoke(decide_command, ["x", "--approver", "a@example.com", "--endpoint", live_server,
+                                                  "--api-key", team.keys["agent"], "--wait", "--wait-timeout", "1"])
+    assert pending.exit_code == 4
+
+
+def test_the_installed_heso_command_exits_0_on_approval(app, client, live_server, team):
+    thread = _answer_first_pending(app, client, team, "approve")
+    env = dict(os.environ, HESO_ENDPOINT=live_server, HESO_API_KEY=team.keys["agent"])
+    result = subprocess.run([str(HESO), "decide", "deploy v2 to prod", "--approver", "ops@example.com", "--wait"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    thread.join()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "approved by ops@example.com"
