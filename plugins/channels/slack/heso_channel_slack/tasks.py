@@ -1,5 +1,9 @@
 """The slow half of a click, run by ``heso worker`` (RQ): who clicked, then the answer.
 
+The ack path only appends the click to a Redis list (one round trip, pipelined with the
+``SET NX`` that makes sure one :func:`drain_clicks` job is queued): a per-click RQ job costs
+more than the rest of the request. The drain handles the clicks in order, batch by batch.
+
 A job maps the Slack user to an approver of the decision (``users.info`` gives the email;
 an approver may also be written as a Slack user id), then answers the decision through
 :func:`heso.channels.interactions.respond`: one conditional UPDATE, so of several clicks
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,10 +37,58 @@ NOT_APPROVER = "You are not an approver of this decision, so your click changed 
 NOT_FOUND = "This approval request does not exist (any more)."
 
 
+CLICKS_KEY = "heso:slack:clicks"
+DRAIN_KEY = "heso:slack:clicks:drain-queued"
+BATCH = 50
+
+
 def enqueue(func: Callable[..., Any], **kwargs: Any) -> None:
-    """Queue a job for a click (raises if Redis is down: Slack then shows the user an error)."""
-    state().queue.enqueue(func, kwargs=kwargs, result_ttl=0, failure_ttl=86400,
-                          job_timeout=current_app.config["JOB_TIMEOUT_SECONDS"])
+    """Queue the work of a click (raises if Redis is down: Slack then shows the user an error)."""
+    heso = state()
+    record = json.dumps({"f": func.__name__, "k": kwargs}, separators=(",", ":"))
+    with heso.redis.pipeline(transaction=False) as pipe:
+        pipe.rpush(CLICKS_KEY, record)
+        pipe.set(DRAIN_KEY, 1, nx=True, ex=60)
+        _, first = pipe.execute()
+    if first:
+        _queue_drain()
+
+
+def _queue_drain() -> None:
+    state().queue.enqueue(drain_clicks, result_ttl=0, job_timeout=current_app.config["JOB_TIMEOUT_SECONDS"])
+
+
+def drain_clicks(max_seconds: float = 60.0) -> dict[str, int]:
+    """The RQ job: handle queued clicks until none is left (another drain continues a long queue)."""
+    redis = state().redis
+    redis.delete(DRAIN_KEY)  # clicks queued from now on queue a new drain
+    outcomes: dict[str, int] = {}
+    started = time.monotonic()
+    while time.monotonic() - started < max_seconds:
+        records = redis.lpop(CLICKS_KEY, BATCH) or []
+        if len(records) == BATCH:
+            if redis.set(DRAIN_KEY, 1, nx=True, ex=60):
+                _queue_drain()  # more waiting: let another worker help
+        for record in records:
+            outcome = _handle(record)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if not records:
+            return outcomes
+    _queue_drain()
+    return outcomes
+
+
+HANDLERS: dict[str, Callable[..., str]] = {}
+
+
+def _handle(record: bytes) -> str:
+    try:
+        click = json.loads(record)
+        return HANDLERS[click["f"]](**click["k"])
+    except Exception:  # noqa: BLE001 - one bad click (or a Slack outage) must not drop the others
+        log.exception("A Slack click could not be handled: %.200r", record)
+        db.session.rollback()
+        return "error"
 
 
 def decision_of(team_id: str, decision_id: str) -> dict[str, Any] | None:
@@ -150,3 +203,6 @@ def modify(team_id: str, decision_id: str, slack_user: str, slack_channel: str |
         return refused or ""
     return _answer(client, team_id, decision, decision["_who"], slack_user, slack_channel, "modify",
                    notes=notes, modified_action=modified_action)
+
+
+HANDLERS.update(click=click, modify=modify)

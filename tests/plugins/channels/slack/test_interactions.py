@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from heso_channel_slack import tasks
 from heso_channel_slack.views import verify
 from sqlalchemy import func, select, update
 
@@ -38,8 +39,9 @@ def resolutions(app, decision_id) -> int:
 
 
 def queued(app) -> int:
+    """Jobs waiting in RQ plus clicks waiting for their drain."""
     with app.app_context():
-        return state().queue.count
+        return state().queue.count + state().redis.llen(tasks.CLICKS_KEY)
 
 
 def modal_values(**fields: str) -> dict:
