@@ -34,12 +34,6 @@ log = logging.getLogger(__name__)
 ACTION_TEXT_LIMIT = 2000
 
 
-def refused(reason: str, message: str, details: dict[str, Any] | None = None) -> errors.HesoError:
-    """A 422 whose code is the rejection reason in capitals (e.g. BAD_SIGNATURE)."""
-    return errors.error_type(reason.upper(), 422, message)(message, details={"rejectionReason": reason,
-                                                                             **(details or {})})
-
-
 def _approver_keys(team_id: str, group: str | None) -> list[SigningKey]:
     found = db.session.scalars(select(SigningKey).where(SigningKey.team_id == team_id,
                                                         SigningKey.kind == "approver",
@@ -54,7 +48,7 @@ def open_approval(principal: Principal, receipt: Any, routing_hint: str | None,
     team_id = principal.team_id
     checked = check(receipt, receipts.load_known(team_id, [receipt]), for_approval=True)
     if checked.reason:
-        raise refused(checked.reason, f"The receipt was refused ({checked.reason}): {checked.message}")
+        raise receipts.refused(checked.reason, f"The receipt was refused ({checked.reason}): {checked.message}")
     keys = _approver_keys(team_id, routing_hint)
     if not keys:
         where = f"in group {routing_hint!r}" if routing_hint else "in this team"
@@ -144,7 +138,7 @@ def settle(principal: Principal, approval_id: str, token: str, outcome: str | No
         if signer:
             break
     if signer is None:
-        raise refused("bad_signature", "The token is not a signature of this approval's statement by a "
+        raise receipts.refused("bad_signature", "The token is not a signature of this approval's statement by a "
                                        "registered approver of its group.")
     won = db.session.execute(
         update(Approval).where(Approval.id == approval.id, Approval.status == "pending")

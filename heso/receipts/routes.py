@@ -72,8 +72,7 @@ class SigningKeyById(MethodView):
 
 def _single_rejected(result: dict[str, Any]) -> errors.HesoError:
     reason = result["rejectionReason"]
-    error = errors.error_type(reason.upper(), 422, "The receipt was refused.")
-    return error(f"Receipt refused ({reason}): {result['message']}", details=result)
+    return service.refused(reason, f"Receipt refused ({reason}): {result['message']}", result)
 
 
 @receipts_blp.route("")
