@@ -46,6 +46,10 @@ class SlackConfigSchema(StrictSchema):
     client_secret = ma.fields.String(load_default=None, allow_none=True,
                                      validate=ma.validate.Regexp(r"^[0-9a-f]{16,128}$"),
                                      metadata={"description": "For the OAuth install flow: the app's Client Secret"})
+    slack_team_id = ma.fields.String(load_default=None, allow_none=True,
+                                     validate=ma.validate.Regexp(r"^T[A-Z0-9]{2,31}$"),
+                                     metadata={"description": "The Slack workspace (T…) allowed to install the app and "
+                                                              "to click; required with OAuth"})
     channel_id = ma.fields.String(load_default=None, allow_none=True,
                                   validate=ma.validate.Regexp(r"^[CG][A-Z0-9]{2,31}$"),
                                   metadata={"description": "Post every request in this channel (the bot must be a "
@@ -53,9 +57,15 @@ class SlackConfigSchema(StrictSchema):
 
     @ma.validates_schema
     def _token_or_oauth(self, data: dict[str, Any], **_: Any) -> None:
+        oauth = data.get("client_id") or data.get("client_secret")
         if not data.get("bot_token") and not (data.get("client_id") and data.get("client_secret")):
             raise ma.ValidationError("Give bot_token, or client_id and client_secret to install through OAuth.",
                                      "bot_token")
+        if oauth and not data.get("slack_team_id"):
+            # Without it, anyone who can install the app in some workspace would become the
+            # team's installation, and approval requests would be posted there.
+            raise ma.ValidationError("Installing through OAuth needs slack_team_id, the only workspace allowed.",
+                                     "slack_team_id")
 
 
 class SlackChannel(ChannelPlugin):

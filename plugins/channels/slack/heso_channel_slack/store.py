@@ -1,16 +1,18 @@
 """slack_sdk's InstallationStore on our database: what the OAuth install flow stores.
 
-One store per HESO team: a workspace installing the team's app stores its bot token for
-that team only (``slack_installations``), and the channel uses the latest one when the
-team's configuration carries no ``bot_token``.
+One store per HESO team and its one allowed workspace (``slack_team_id``): installing the
+team's app there stores its bot token for that team only (``slack_installations``); an
+installation into any other workspace is refused. The channel uses it when the team's
+configuration carries no ``bot_token``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from slack_bolt.error import BoltError
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from heso.extensions import db
 from heso.timeutil import utcnow
@@ -20,13 +22,20 @@ from heso_channel_slack.models import SlackInstallation
 KEPT = ("app_id", "team_name", "bot_id", "bot_scopes", "installer_user_id", "is_enterprise_install")
 
 
+class WrongWorkspace(BoltError):
+    """An installation into a workspace other than the team's ``slack_team_id``."""
+
+
 class DatabaseInstallationStore(InstallationStore):
-    def __init__(self, team_id: str) -> None:
-        self.team_id = team_id
+    def __init__(self, team_id: str, slack_team_id: str) -> None:
+        self.team_id, self.slack_team_id = team_id, slack_team_id
 
     def save(self, installation: Installation) -> None:
         if not installation.bot_token or not installation.team_id:
             raise ValueError("only workspace installations with a bot token are supported")
+        if installation.team_id != self.slack_team_id:
+            raise WrongWorkspace(f"the app was installed in workspace {installation.team_id!r}; "
+                                 f"this team allows only {self.slack_team_id!r}")
         data: dict[str, Any] = {key: getattr(installation, key, None) for key in KEPT}
         row = db.session.get(SlackInstallation, (self.team_id, installation.team_id))
         if row is None:
@@ -40,10 +49,9 @@ class DatabaseInstallationStore(InstallationStore):
         pass
 
     def _row(self, team_id: str | None) -> SlackInstallation | None:
-        query = select(SlackInstallation).where(SlackInstallation.team_id == self.team_id)
-        if team_id:
-            query = query.where(SlackInstallation.slack_team_id == team_id)
-        row = db.session.scalars(query.order_by(SlackInstallation.installed_at.desc()).limit(1)).first()
+        if team_id and team_id != self.slack_team_id:
+            return None
+        row = db.session.get(SlackInstallation, (self.team_id, self.slack_team_id), populate_existing=True)
         db.session.rollback()
         return row
 

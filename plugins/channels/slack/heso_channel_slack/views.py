@@ -14,6 +14,7 @@ and its own signing secret. A click is checked in this order:
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -29,7 +30,9 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_bolt.adapter.flask.handler import to_bolt_request, to_flask_response
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.oauth import OAuthFlow
+from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
 from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_bolt.response import BoltResponse
 from slack_sdk.oauth.state_store import OAuthStateStore
 from slack_sdk.signature import Clock, SignatureVerifier
 
@@ -37,12 +40,14 @@ from heso import errors
 from heso.channels.models import ChannelConfig
 from heso.extensions import db, state
 from heso_channel_slack import blocks, tasks, web
-from heso_channel_slack.store import DatabaseInstallationStore
+from heso_channel_slack.store import DatabaseInstallationStore, WrongWorkspace
 
 log = logging.getLogger(__name__)
 
 BadSignature = errors.error_type("SLACK_SIGNATURE_INVALID", 401,
                                  "The request is not signed by this team's Slack app, or is older than 5 minutes.")
+OtherWorkspace = errors.error_type("SLACK_WORKSPACE_NOT_ALLOWED", 403,
+                                   "The click comes from a Slack workspace this team does not allow.")
 BadPayload = errors.error_type("SLACK_PAYLOAD_INVALID", 400, "The Slack payload is malformed.")
 
 DECISION_ID = re.compile(r"^dec_[0-9A-Z]{26}$")
@@ -113,6 +118,9 @@ def interactions(team_id: str) -> Response:
     problem = payload_problem(payload)
     if problem:
         raise BadPayload(f"The Slack payload is malformed: {problem}.")
+    workspace = (payload.get("team") or {}).get("id") if isinstance(payload.get("team"), dict) else None
+    if config.get("slack_team_id") and workspace != config["slack_team_id"]:
+        raise OtherWorkspace()
     return SlackRequestHandler(_bolt_app(team_id, config)).handle(request)
 
 
@@ -248,10 +256,31 @@ def _oauth_flow(team_id: str) -> OAuthFlow:
         client_id=config["client_id"], client_secret=config["client_secret"], scopes=SCOPES,
         install_path=f"{prefix}/install", redirect_uri_path=f"{prefix}/oauth_redirect",
         redirect_uri=current_app.config["PUBLIC_URL"].rstrip("/") + f"{prefix}/oauth_redirect",
-        installation_store=DatabaseInstallationStore(team_id), state_store=RedisStateStore(),
+        installation_store=DatabaseInstallationStore(team_id, config["slack_team_id"]),
+        state_store=RedisStateStore(),
         install_page_rendering_enabled=False, state_cookie_name=f"heso-slack-oauth-{team_id}"[:64],
+        callback_options=CallbackOptions(success=_installed, failure=_not_installed),
     )
     return OAuthFlow(client=web.client(), settings=settings, logger=logging.getLogger("heso_channel_slack.oauth"))
+
+
+def _page(status: int, title: str, text: str) -> BoltResponse:
+    body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+            f"<body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>")
+    return BoltResponse(status=status, body=body, headers={"Content-Type": "text/html; charset=utf-8",
+                                                           "Cache-Control": "no-store"})
+
+
+def _installed(args: SuccessArgs) -> BoltResponse:
+    return _page(200, "Slack is connected to HESO",
+                 "Approval requests for this team will now reach your workspace. You can close this page.")
+
+
+def _not_installed(args: FailureArgs) -> BoltResponse:
+    if isinstance(args.error, WrongWorkspace):
+        return _page(403, "This workspace is not allowed", str(args.error))
+    return _page(args.suggested_status_code, "Slack was not connected",
+                 f"The installation did not complete ({args.reason}). Start again from the install link.")
 
 
 def install(team_id: str) -> Response:

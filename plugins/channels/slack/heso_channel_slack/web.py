@@ -26,11 +26,11 @@ class NotInstalled(Exception):
 
 
 def bot_token(team_id: str, config: dict[str, Any]) -> str:
-    """The configured bot token, else the one the team's latest OAuth installation stored."""
+    """The configured bot token, else the one the OAuth installation in ``slack_team_id`` stored."""
     if config.get("bot_token"):
         return config["bot_token"]
-    token = db.session.scalar(select(SlackInstallation.bot_token).where(SlackInstallation.team_id == team_id)
-                              .order_by(SlackInstallation.installed_at.desc()).limit(1))
+    token = db.session.scalar(select(SlackInstallation.bot_token).where(
+        SlackInstallation.team_id == team_id, SlackInstallation.slack_team_id == config.get("slack_team_id")))
     if not token:
         raise NotInstalled("no bot_token configured and the Slack app is not installed for this team "
                            "(open /channels/slack/teams/<team>/install)")

@@ -6,11 +6,24 @@ from heso_channel_slack.models import SlackInstallation
 from sqlalchemy import select
 
 from heso.extensions import db
-from tests.plugins.channels.slack.conftest import configure, run_jobs, slack_decision
+from tests.plugins.channels.slack.conftest import (
+    SIGNING_SECRET,
+    click_payload,
+    configure,
+    form,
+    post_signed,
+    run_jobs,
+    slack_decision,
+)
+
+
+def refused(page) -> bool:
+    return page.status_code in (400, 401) and "Slack was not connected" in page.get_data(as_text=True)
 
 
 def test_installing_through_oauth_stores_the_bot_token_the_channel_then_uses(slack_app, client, team, slack):
-    configure(client, team, bot_token=None, client_id="1234.5678", client_secret="abcdef0123456789abcdef0123456789")
+    configure(client, team, bot_token=None, client_id="1234.5678", client_secret="abcdef0123456789abcdef0123456789",
+              slack_team_id="T0WORKSPACE")
     assert client.get("/v1/channels/slack/config", headers=team.headers("admin")).json["config"][
         "client_secret"] == "********"
 
@@ -27,12 +40,12 @@ def test_installing_through_oauth_stores_the_bot_token_the_channel_then_uses(sla
     # A forged state is refused, and so is the real one without the browser's state cookie.
     callback = f"/channels/slack/teams/{team.id}/oauth_redirect?code=abc&state="
     stranger = slack_app.test_client()  # another browser (a failed callback also clears the state cookie)
-    assert stranger.get(callback + "forged", **https).status_code == 400
-    assert stranger.get(callback + state, **https).status_code == 400
+    assert refused(stranger.get(callback + "forged", **https))
+    assert refused(stranger.get(callback + state, **https))
     assert not slack.called("oauth.v2.access")
 
     done = client.get(callback + state, **https)
-    assert done.status_code == 200
+    assert done.status_code == 200 and "Slack is connected to HESO" in done.get_data(as_text=True)
     [exchange] = slack.called("oauth.v2.access")
     assert exchange.args["code"] == "abc"
     with slack_app.app_context():
@@ -41,12 +54,38 @@ def test_installing_through_oauth_stores_the_bot_token_the_channel_then_uses(sla
                                                                    "xoxb-1111-2222-installedtoken")
         assert "token" not in str(row.data)
     # The state was used up: the same callback again is refused.
-    assert client.get(callback + state, **https).status_code == 400
+    assert refused(client.get(callback + state, **https))
 
     slack_decision(client, team)
     run_jobs(slack_app)
     [post] = slack.called("chat.postMessage")
     assert post.token == "xoxb-1111-2222-installedtoken"
+
+
+def test_oauth_needs_the_allowed_workspace(slack_app, client, team):
+    answer = client.put("/v1/channels/slack/config", headers=team.headers("admin"), json={
+        "signing_secret": SIGNING_SECRET, "client_id": "1234.5678",
+        "client_secret": "abcdef0123456789abcdef0123456789"})
+    assert answer.status_code == 422 and "slack_team_id" in answer.json["details"]["json"]
+
+
+def test_an_install_into_another_workspace_is_refused(slack_app, client, team, slack):
+    """Whoever can install the app somewhere else must not receive the team's approval requests."""
+    configure(client, team, bot_token=None, client_id="1234.5678", client_secret="abcdef0123456789abcdef0123456789",
+              slack_team_id="T0OURS")
+    https = {"base_url": "https://heso.example"}
+    state = parse_qs(urlsplit(client.get(f"/channels/slack/teams/{team.id}/install", **https).headers["Location"])
+                     .query)["state"][0]
+    refused = client.get(f"/channels/slack/teams/{team.id}/oauth_redirect?code=abc&state={state}", **https)
+    assert refused.status_code == 403 and "T0WORKSPACE" in refused.get_data(as_text=True)
+    with slack_app.app_context():
+        assert db.session.scalars(select(SlackInstallation)).all() == []
+
+
+def test_a_click_from_another_workspace_is_refused(slack_app, client, team):
+    configure(client, team, slack_team_id="T0OURS")
+    answer = post_signed(client, team.id, form(click_payload("dec_01M8T4P90JT7D0V29AAB69YZG4")))
+    assert answer.status_code == 403 and answer.json["error"] == "SLACK_WORKSPACE_NOT_ALLOWED"
 
 
 def test_install_needs_oauth_credentials(slack_app, client, team, other_team):
@@ -57,7 +96,8 @@ def test_install_needs_oauth_credentials(slack_app, client, team, other_team):
 
 
 def test_without_a_token_or_an_installation_the_delivery_fails_for_good(slack_app, client, team, slack):
-    configure(client, team, bot_token=None, client_id="1234.5678", client_secret="abcdef0123456789abcdef0123456789")
+    configure(client, team, bot_token=None, client_id="1234.5678", client_secret="abcdef0123456789abcdef0123456789",
+              slack_team_id="T0WORKSPACE")
     decision = slack_decision(client, team)
     run_jobs(slack_app)
     [delivery] = client.get(f"/v1/deliveries?decision_id={decision['id']}", headers=team.headers("ops")).json["data"]
