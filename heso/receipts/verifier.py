@@ -67,7 +67,8 @@ def _reject(reason: str, message: str, receipt: Any = None) -> Checked:
 
 
 def _string(value: Any, limit: int = 200) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= limit
+    # No NUL: PostgreSQL text columns cannot hold one.
+    return isinstance(value, str) and 0 < len(value) <= limit and "\x00" not in value
 
 
 def _structure(receipt: Any, team_id: str) -> str | None:

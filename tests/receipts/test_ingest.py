@@ -174,3 +174,16 @@ def test_signing_keys_refuse_small_order_and_bad_keys(client, team):
     assert client.post("/v1/keys/signing", json=body, headers=team.headers("agent")).status_code == 403
     listed = client.get("/v1/keys/signing?kind=operator", headers=team.headers("ops")).json["data"]
     assert len(listed) == 1
+
+
+def test_nul_characters_never_reach_a_text_column(client, team):
+    signer = operator(client, team)
+    body = {"kind": "operator", "publicKey": bytes(SigningKey.generate().verify_key).hex(), "name": "a\x00b"}
+    assert client.post("/v1/keys/signing", json=body, headers=team.headers("admin")).status_code == 422
+    receipt = ReceiptSigner(signer.signing_key, team.id, "bot\x00").sign(ACTION, "v1")
+    assert push(client, team, receipt).json["details"]["rejectionReason"] == "malformed"
+    assert push(client, team, signer.sign(ACTION, "v\x001")).json["details"]["rejectionReason"] == "malformed"
+    for path in ("/v1/receipts/rcp_%00", "/v1/keys/signing/key_%00", "/v1/approvals/apr_%00"):
+        assert client.get(path, headers=team.headers("ops")).status_code == 404, path
+    for query in ("agentId=%00", "cursor=%00", "approvalId=a%00"):
+        assert client.get(f"/v1/receipts?{query}", headers=team.headers("ops")).status_code == 422, query
