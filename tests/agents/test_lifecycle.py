@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -185,8 +186,9 @@ def test_non_agent_keys_get_not_an_agent(client, team):
     assert response.status_code == 403 and response.json["error"] == "NOT_AN_AGENT"
 
 
-def test_no_plaintext_tokens_or_keys_in_the_database(app, client, team):
-    """RELIABILITY #16: a dump holds hashes and public prefixes only."""
+def test_no_plaintext_tokens_or_keys_in_the_database_or_logs(app, client, team, caplog):
+    """RELIABILITY #16: a dump and the logs hold hashes and public prefixes only."""
+    caplog.set_level(logging.DEBUG)
     created = invite(client, team)
     registered = register(client, created["token"])
     rotated = client.post("/v1/agents/me/rotate-key", headers=bearer(registered["api_key"])).json["api_key"]
@@ -196,7 +198,9 @@ def test_no_plaintext_tokens_or_keys_in_the_database(app, client, team):
         for table in db.metadata.sorted_tables:
             for row in db.session.execute(table.select()):
                 dump.append(repr(tuple(row)))
-    text_dump = "\n".join(dump)
+    text_dump = "\n".join(dump) + "\n".join(record.getMessage() for record in caplog.records)
+    client.post("/v1/agents/register", json={"bootstrap_token": created["token"]})  # a refused replay logs too
+    text_dump += "\n".join(record.getMessage() for record in caplog.records)
     for secret in secrets:
         assert secret not in text_dump
         assert secret[-30:] not in text_dump  # nor the secret part alone
