@@ -67,6 +67,9 @@ def load_known(team_id: str, receipts: list[Any]) -> Known:
             approval = receipt.get("approval")
             if isinstance(approval, dict) and isinstance(approval.get("approval_id"), str):
                 approval_ids.add(approval["approval_id"])
+    # A NUL cannot be compared in PostgreSQL; such receipts are malformed anyway.
+    versions = {value for value in versions if "\x00" not in value}
+    approval_ids = {value for value in approval_ids if "\x00" not in value}
     known = Known(team_id, keys=keys_service.key_infos(team_id))
     if versions:
         known.policy_versions = set(db.session.scalars(
