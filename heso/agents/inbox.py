@@ -52,7 +52,8 @@ def stage(rows: Iterable[dict[str, Any]], now: datetime | None = None) -> list[s
 
 
 def stage_decision_outcomes(decision_ids: list[str], now: datetime | None = None) -> list[str]:
-    """An event for each settled decision created by an agent (``decision.approved``, …).
+    """An event for each settled decision created by an agent (``decision.approved``, …),
+    approvals included (their decision's outcome, with ``approval_id`` in the payload).
 
     Called by the decisions service in the transaction of the transition; decisions created
     by keys that belong to no agent cost one SELECT and add nothing.
@@ -61,7 +62,8 @@ def stage_decision_outcomes(decision_ids: list[str], now: datetime | None = None
         return []
     found = db.session.execute(
         select(Decision.id, Decision.team_id, Decision.status, Decision.action, Decision.resolved_by,
-               Decision.resolved_at, Decision.response_notes, Decision.modified_action, AgentKey.agent_id)
+               Decision.resolved_at, Decision.response_notes, Decision.modified_action, Decision.idempotency_key,
+               AgentKey.agent_id)
         .join(AgentKey, AgentKey.key_id == Decision.created_by)
         .where(Decision.id.in_(decision_ids), Decision.status.in_(FINAL))
     ).all()
@@ -69,8 +71,14 @@ def stage_decision_outcomes(decision_ids: list[str], now: datetime | None = None
                    "subject_id": row.id,
                    "payload": {"decision_id": row.id, "status": row.status, "action": row.action,
                                "resolved_by": row.resolved_by, "resolved_at": isoformat(row.resolved_at),
-                               "response_notes": row.response_notes, "modified_action": row.modified_action}}
+                               "response_notes": row.response_notes, "modified_action": row.modified_action,
+                               # An approval (heso/approvals) is settled through its decision, keyed by its id.
+                               "approval_id": _approval_id(row.idempotency_key)}}
                   for row in found), now)
+
+
+def _approval_id(idempotency_key: str | None) -> str | None:
+    return idempotency_key if idempotency_key and idempotency_key.startswith("apr_") else None
 
 
 def wake(agent_ids: Iterable[str]) -> None:
