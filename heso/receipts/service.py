@@ -112,15 +112,15 @@ def ingest(principal: Principal, receipts: list[Any], now: datetime | None = Non
     team_id = principal.team_id
     known = load_known(team_id, receipts)
     checked = [check(receipt, known) for receipt in receipts]
-    for attempt in range(2):
-        results = _store(principal, checked, now)
+    for attempt in range(3):
         try:
+            results = _store(principal, checked, now)
             db.session.commit()
             return results
         except IntegrityError:
             # A concurrent batch stored one of these first: look again, they are duplicates now.
             db.session.rollback()
-            if attempt:
+            if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 

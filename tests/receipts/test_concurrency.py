@@ -1,0 +1,76 @@
+"""Races through a real threaded HTTP server: the same receipt pushed at once by many
+clients is accepted once; concurrent batches seal into one contiguous chain; one approval
+token posted at once settles the approval exactly once (RELIABILITY #12, #22 in spirit)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import requests
+
+from heso.client.receipts import sign_approval
+from tests.agents.conftest import serve
+from tests.receipts.helpers import ACTION, approver, operator
+
+
+def _together(count: int, work) -> list:
+    barrier, results, lock = threading.Barrier(count), [], threading.Lock()
+
+    def run(index: int) -> None:
+        barrier.wait()
+        outcome = work(index)
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_one_receipt_pushed_by_ten_clients_at_once_is_accepted_once(app, client, team):
+    signer = operator(client, team)
+    receipt = signer.sign(ACTION, "v1")
+    others = [signer.sign({**ACTION, "n": n}, "v1") for n in range(40)]
+    headers = team.headers("agent")
+    with serve(app) as url:
+        def push(index: int):
+            items = [receipt, *others[index * 4:index * 4 + 4]]
+            answer = requests.post(f"{url}/v1/receipts/batch", json={"receipts": items}, headers=headers, timeout=30)
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        results = _together(10, push)
+    firsts = Counter(result[0].get("rejectionReason") or "accepted" for result in results)
+    assert firsts == {"accepted": 1, "duplicate": 9}
+    assert len({result[0]["receiptId"] for result in results}) == 1
+    assert all(item["accepted"] for result in results for item in result[1:])
+    page = client.get("/v1/receipts?limit=100", headers=team.headers("ops")).json
+    assert len(page["data"]) == 41
+    verdict = client.get("/v1/audit/verify", headers=team.headers("ops")).json
+    assert verdict["valid"] is True
+    entries = client.get("/v1/audit?event=receipt.accepted&limit=100", headers=team.headers("ops")).json["data"]
+    assert len(entries) == 41
+    assert sorted(entry["seq"] for entry in client.get("/v1/audit?limit=500", headers=team.headers("ops"))
+                  .json["data"]) == list(range(1, verdict["entries"] + 1))
+
+
+def test_one_token_posted_ten_times_at_once_settles_once(app, client, team):
+    signer = operator(client, team)
+    sarah = approver(client, team)
+    opened = client.post("/v1/approvals", json={"receipt": signer.sign(ACTION, "v1"), "routingHint": "finance"},
+                         headers=team.headers("agent")).json
+    token = sign_approval(sarah.key, opened["statement"], "approved")
+    headers = team.headers("approver")
+    with serve(app) as url:
+        statuses = _together(10, lambda index: requests.post(
+            f"{url}/v1/approvals/{opened['approvalId']}/token", json={"token": token}, headers=headers,
+            timeout=30).status_code)
+    assert Counter(statuses) == {200: 1, 409: 9}
+    settled = client.get("/v1/audit?event=approval.settled", headers=team.headers("ops")).json["data"]
+    assert len(settled) == 1
+    resolved = client.get("/v1/audit?event=decision.resolved", headers=team.headers("ops")).json["data"]
+    assert len(resolved) == 1
