@@ -97,11 +97,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     policy_runtime.init_app(app)
     for blueprint in (policy_blp, execution_blp):
         api.register_blueprint(blueprint)
+    from heso.agents.order_routes import blp as orders_blp  # also adds /v1/agents/{id}/orders
     from heso.agents.routes import blp as agents_blp
     from heso.agents.routes import events_blp
 
     api.register_blueprint(agents_blp)
     api.register_blueprint(events_blp)
+    api.register_blueprint(orders_blp)
     from heso.approvals.routes import blp as approvals_blp
     from heso.receipts.routes import keys_blp as signing_keys_blp
     from heso.receipts.routes import receipts_blp

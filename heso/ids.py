@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ulid import ULID
 
-PREFIXES = ("dec", "dlv", "exe", "call", "rcp", "apr", "agt", "team", "evt")
+PREFIXES = ("dec", "dlv", "exe", "call", "rcp", "apr", "agt", "team", "evt", "ord")
 
 
 def new_id(prefix: str) -> str:

@@ -80,3 +80,24 @@ class AgentEvent(db.Model):
     payload: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+ORDER_STATES = ("open", "delivered", "declined", "flagged")
+
+
+class AgentOrder(db.Model):
+    """Work an admin orders from an agent (seed heepr): the agent delivers, declines or flags it."""
+
+    __tablename__ = "agent_orders"
+    __table_args__ = (Index("ix_agent_orders_agent", "agent_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # ord_<ULID>
+    team_id: Mapped[str] = mapped_column(String(40))
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    title: Mapped[str] = mapped_column(String(500))
+    brief: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    response: Mapped[Any] = mapped_column(JSONDoc, nullable=True)

@@ -4,7 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from heso.schemas import PageQuerySchema, StrictInteger, StrictSchema, UTCTime, page_schema
+from heso.schemas import PageQuerySchema, StrictInteger, StrictSchema, TextOrObject, UTCTime, page_schema
 
 POLL_MINUTES = ma.validate.Range(min=1, max=60)
 
@@ -123,3 +123,49 @@ def agent_view(agent: Any, online: bool, key_prefix: str | None, **extra: Any) -
         "metadata_", "created_at", "registered_at", "revoked_at")}
     view.update(online=online, key_prefix=key_prefix, **extra)
     return view
+
+
+class OrderCreateSchema(StrictSchema):
+    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+    brief = TextOrObject(load_default=None, allow_none=True,
+                         metadata={"description": "Text or a JSON object: scope, deadline, inputs"})
+
+
+class DeliverSchema(StrictSchema):
+    result = TextOrObject(required=True, metadata={"description": "Inline text or a JSON object"})
+    urls = ma.fields.List(ma.fields.Url(schemes={"http", "https"}, require_tld=False,
+                                        validate=ma.validate.Length(max=2048)),
+                          load_default=list, validate=ma.validate.Length(max=20))
+
+
+class DeclineSchema(StrictSchema):
+    reason = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        ("out_of_scope", "capacity", "missing_information", "other")))
+    note = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=2000))
+
+
+class FlagSchema(StrictSchema):
+    reason = ma.fields.String(required=True, validate=ma.validate.OneOf(("illegal", "policy_violation", "unsafe",
+                                                                          "other")))
+    note = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=2000))
+
+
+class OrderSchema(ma.Schema):
+    id = ma.fields.String()
+    agent_id = ma.fields.String()
+    status = ma.fields.String(metadata={"description": "open | delivered | declined | flagged"})
+    title = ma.fields.String()
+    brief = ma.fields.Raw(allow_none=True)
+    created_at = UTCTime()
+    responded_at = UTCTime(allow_none=True)
+    response = ma.fields.Raw(allow_none=True, metadata={"description": "The agent's delivery, or its reason"})
+
+
+class OrderQuerySchema(PageQuerySchema):
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^ord_[0-9A-Z]{26}$"),
+                              metadata={"description": "next_cursor from the previous page"})
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(("open", "delivered", "declined",
+                                                                             "flagged")))
+
+
+OrderPageSchema = page_schema(OrderSchema, "OrderPage")

@@ -141,6 +141,21 @@ class HesoClient:
         return Agent.from_api(self.transport.request("POST", "/v1/agents/status",
                                                      json={"status": status, "reason": reason}))
 
+    # -- orders -------------------------------------------------------------------------------------
+
+    def deliver(self, order_id: str, result: str | dict[str, Any], urls: list[str] | None = None) -> dict[str, Any]:
+        """Deliver an order's result (from an ``order.new`` event); ``OrderClosed`` if already answered."""
+        return self.transport.request("POST", f"/v1/orders/{order_id}/deliver",
+                                      json={"result": result, "urls": list(urls or [])})
+
+    def decline(self, order_id: str, reason: str, note: str | None = None) -> dict[str, Any]:
+        """Decline an order: ``out_of_scope``, ``capacity``, ``missing_information`` or ``other``."""
+        return self.transport.request("POST", f"/v1/orders/{order_id}/decline", json={"reason": reason, "note": note})
+
+    def flag(self, order_id: str, reason: str, note: str | None = None) -> dict[str, Any]:
+        """Flag an order: ``illegal``, ``policy_violation``, ``unsafe`` or ``other``; a human reviews it."""
+        return self.transport.request("POST", f"/v1/orders/{order_id}/flag", json={"reason": reason, "note": note})
+
     # -- the inbox ----------------------------------------------------------------------------------
 
     def poll(self, wait: int = 0, limit: int = 50) -> list[Event]:

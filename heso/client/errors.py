@@ -108,6 +108,12 @@ class ActiveKeyExists(Conflict):
     code = "ACTIVE_KEY_EXISTS"
 
 
+class OrderClosed(Conflict):
+    """409: the order was already delivered, declined or flagged."""
+
+    code = "ORDER_CLOSED"
+
+
 class Expired(HesoError):
     """410: the decision expired before anyone answered it."""
 
@@ -164,7 +170,7 @@ BY_CODE: dict[str, type[HesoError]] = {
     cls.code: cls
     for cls in (BadRequest, UnsupportedChannel, Unauthorized, InvalidKey, KeyRevoked, KeyExpired,
                 BootstrapUnknown, BootstrapUsed, BootstrapExpired, Forbidden, AgentPaused, NotFound,
-                MethodNotAllowed, Conflict, AlreadyResolved, ActiveKeyExists, Expired, PayloadTooLarge,
+                MethodNotAllowed, Conflict, AlreadyResolved, ActiveKeyExists, OrderClosed, Expired, PayloadTooLarge,
                 UnsupportedMediaType, ValidationError, RateLimited, ServerError, ServiceUnavailable)
 }
 

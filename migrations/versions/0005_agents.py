@@ -1,4 +1,4 @@
-"""agents, bootstrap tokens, agent events (issue 8)
+"""agents, bootstrap tokens, agent events, agent orders (issue 8)
 
 Revision ID: 0005_agents
 Revises: 0004_channel_disable
@@ -80,8 +80,28 @@ def upgrade():
     with op.batch_alter_table('agent_events', schema=None) as batch_op:
         batch_op.create_index('ix_agent_events_inbox', ['agent_id', 'acked_at', 'id'], unique=False)
 
+    op.create_table('agent_orders',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('team_id', sa.String(length=40), nullable=False),
+    sa.Column('agent_id', sa.String(length=40), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('title', sa.String(length=500), nullable=False),
+    sa.Column('brief', JSON, nullable=True),
+    sa.Column('created_by', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('responded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('response', JSON, nullable=True),
+    sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_agent_orders_agent_id_agents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_agent_orders'))
+    )
+    with op.batch_alter_table('agent_orders', schema=None) as batch_op:
+        batch_op.create_index('ix_agent_orders_agent', ['agent_id', 'id'], unique=False)
+
 
 def downgrade():
+    with op.batch_alter_table('agent_orders', schema=None) as batch_op:
+        batch_op.drop_index('ix_agent_orders_agent')
+    op.drop_table('agent_orders')
     with op.batch_alter_table('agent_events', schema=None) as batch_op:
         batch_op.drop_index('ix_agent_events_inbox')
     op.drop_table('agent_events')

@@ -252,3 +252,24 @@ def test_require_approval_expired(app, client, live_server, team):
 def test_unauthorized_without_a_key(live_server):
     with pytest.raises(Unauthorized):
         HesoClient("", live_server).poll()
+
+
+def test_orders_from_the_inbox(client, live_server, team):
+    sdk = HesoClient(None, live_server)
+    agent = sdk.register(invite(client, team)["token"])
+    ids = [client.post(f"/v1/agents/{agent.id}/orders", json={"title": title}, headers=team.headers()).json["id"]
+           for title in ("notes", "spam", "too big")]
+    answers = {}
+    for event in sdk.events(wait=0, stop_when_idle=True):
+        assert event.kind == "order.new"
+        title = event.payload["title"]
+        if title == "notes":
+            answers[title] = sdk.deliver(event.subject_id, {"text": "done"}, urls=["https://example.com/n"])
+        elif title == "spam":
+            answers[title] = sdk.flag(event.subject_id, "policy_violation")
+        else:
+            answers[title] = sdk.decline(event.subject_id, "capacity", "next week")
+    assert {title: answer["status"] for title, answer in answers.items()} == {
+        "notes": "delivered", "spam": "flagged", "too big": "declined"}
+    with pytest.raises(errors.OrderClosed):
+        sdk.deliver(ids[0], "again")
