@@ -119,8 +119,34 @@ def first_invalid(value: Any) -> str | None:
     return None
 
 
+_compact = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+
+
+def _plain(value: Any) -> bool:
+    """True when the standard library's compact, sorted JSON of ``value`` is exactly its RFC 8785
+    form: strings without lone surrogates, integers within ±(2^53-1), booleans, null, lists, and
+    objects whose keys are ASCII (so code-point order is UTF-16 order). Floats (whose shortest
+    form differs from ES6's) and anything else take rfc8785's path."""
+    kind = type(value)
+    if kind is str:
+        return value.isascii() or first_invalid(value) is None
+    if kind is int:
+        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    if kind is dict:
+        return all(type(key) is str and key.isascii() and _plain(item) for key, item in value.items())
+    if kind is list:
+        return all(_plain(item) for item in value)
+    return kind is bool or value is None
+
+
 def canonical(value: Any) -> bytes:
-    """RFC 8785 bytes, or :class:`Malformed` saying why there are none."""
+    """RFC 8785 bytes, or :class:`Malformed` saying why there are none.
+
+    Plain values (see :func:`_plain`) go through the C JSON encoder, which gives the same bytes
+    ~10x faster; ``tests/receipts/test_properties.py`` holds the two paths equal.
+    """
+    if _plain(value):
+        return _compact(value).encode()
     try:
         return canonical_json(value)
     except ValueError as exc:
@@ -135,9 +161,21 @@ def unsigned(receipt: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in receipt.items() if name != "signature"}
 
 
-def receipt_signing_bytes(receipt: Mapping[str, Any]) -> bytes:
-    """What the operator signs: the prefix and the canonical receipt without ``signature``."""
-    return RECEIPT_PREFIX + canonical(unsigned(receipt))
+def receipt_signing_bytes(receipt: Mapping[str, Any], action_bytes: bytes | None = None) -> bytes:
+    """What the operator signs: the prefix and the canonical receipt without ``signature``.
+
+    ``action_bytes``, the canonical action already computed, is spliced in instead of being
+    computed again: ``"action"`` sorts before every other field of a well-formed receipt, so
+    the canonical receipt is ``{"action":<action>,`` followed by the canonical rest.
+    """
+    document = unsigned(receipt)
+    if action_bytes is None or "action" not in document:
+        return RECEIPT_PREFIX + canonical(document)
+    del document["action"]
+    rest = canonical(document)
+    if min(document, default="~") <= "action":
+        raise ValueError("a field sorts before 'action': splicing would not be canonical")
+    return RECEIPT_PREFIX + b'{"action":' + action_bytes + (b"," + rest[1:] if document else b"}")
 
 
 def approval_statement(approval_id: str, action_hash_hex: str, outcome: str, expires_at: str) -> dict[str, str]:

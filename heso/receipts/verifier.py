@@ -74,10 +74,9 @@ def _string(value: Any, limit: int = 200) -> bool:
 def _structure(receipt: Any, team_id: str) -> str | None:
     """Why ``receipt`` is not a well-formed ``heso.receipt/1`` document, else None."""
     if not isinstance(receipt, dict):
-        return "a receipt is a JSON object"
-    why = fmt.first_invalid(receipt)
-    if why:
-        return why
+        return fmt.first_invalid(receipt) or "a receipt is a JSON object"
+    # Markers for duplicate keys, NaN ... deeper down fail the field checks below, or the
+    # canonicalisation of the action, each naming what is wrong.
     missing, unknown = REQUIRED - receipt.keys(), receipt.keys() - ALLOWED
     if missing:
         return f"missing field(s) {sorted(missing)}"
@@ -132,8 +131,9 @@ def check(receipt: Any, known: Known, *, for_approval: bool = False) -> Checked:
     if issued_at is None:
         return _reject("malformed", "issued_at must be an ISO 8601 UTC time ending in 'Z'", receipt)
     try:
-        signed = fmt.receipt_signing_bytes(receipt)
-        computed = fmt.action_hash(receipt["action"])
+        action_bytes = fmt.canonical(receipt["action"])
+        signed = fmt.receipt_signing_bytes(receipt, action_bytes)
+        computed = blake3_hex(action_bytes)
     except fmt.Malformed as exc:
         return _reject("malformed", f"no canonical form: {exc}", receipt)
     if computed != receipt["action_hash"]:

@@ -92,3 +92,33 @@ def test_any_change_to_another_signed_field_is_caught(action, agent):
         assert check({**receipt, "agent_id": agent}, KNOWN).reason == expected
     later = {**receipt, "issued_at": "2099-01-01T00:00:00.000Z"}
     assert check(later, KNOWN).reason == "bad_signature"
+
+
+any_text = st.text(max_size=12)  # lone surrogates included
+any_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**60, 2**60) | st.floats() | any_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4), max_leaves=20)
+
+
+@FAST
+@given(any_values)
+def test_the_fast_canonical_path_gives_rfc8785_bytes_exactly(value):
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps(value)
+    except ValueError:
+        expected = None
+    try:
+        got = fmt.canonical(value)
+    except fmt.Malformed:
+        got = None
+    assert got == expected
+
+
+@FAST
+@given(actions)
+def test_the_spliced_signing_input_is_the_canonical_receipt(action):
+    draft = SIGNER.draft(action, "v1")
+    assert fmt.receipt_signing_bytes(draft, fmt.canonical(action)) == fmt.RECEIPT_PREFIX + fmt.canonical(draft)
+    assert fmt.receipt_signing_bytes(draft, fmt.canonical(action)) == fmt.receipt_signing_bytes(draft)
