@@ -37,7 +37,7 @@ class Approvals(MethodView):
         body = receipts.parse_body(request.get_data())
         receipt = body.get("receipt") if isinstance(body, dict) else body
         approval, decision = service.open_approval(current_principal(), receipt, data["routingHint"],
-                                                   data["timeoutMinutes"])
+                                                   data["timeoutMinutes"], data["channel"])
         return {"approvalId": approval.id, "token": None, "expiresAt": approval.expires_at,
                 "decisionId": decision.id, "approvers": decision.approvers, "statement": service.statement(approval)}
 

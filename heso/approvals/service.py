@@ -43,7 +43,7 @@ def _approver_keys(team_id: str, group: str | None) -> list[SigningKey]:
 
 
 def open_approval(principal: Principal, receipt: Any, routing_hint: str | None,
-                  timeout_minutes: int | None) -> tuple[Approval, Decision]:
+                  timeout_minutes: int | None, channel: str | None = None) -> tuple[Approval, Decision]:
     """Verify the operator-signed receipt, then open its approval and decision together."""
     team_id = principal.team_id
     checked = check(receipt, receipts.load_known(team_id, [receipt]), for_approval=True)
@@ -71,7 +71,7 @@ def open_approval(principal: Principal, receipt: Any, routing_hint: str | None,
             "context": {"approval_id": approval.id, "action_hash": approval.action_hash,
                         "agent_id": receipt["agent_id"], "policy": receipt["policy"], "action": receipt["action"]},
             "approvers": approvers, "quorum": 1, "urgency": "medium", "timeout_minutes": timeout,
-            "options": ["approve", "deny"]}
+            "options": ["approve", "deny"], "channel": channel}
     db.session.flush()
     decision, _ = decisions.create(principal, data, idempotency_key=approval.id, now=now)  # commits both
     return approval, decision

@@ -146,3 +146,15 @@ def test_expired_approvals_cannot_be_settled(app, client, team):
     assert _settle(client, team, body["approvalId"], token).status_code == 410
     assert client.get(f"/v1/approvals/{body['approvalId']}", headers=team.headers("agent")).json["outcome"] == \
         "expired"
+
+
+def test_the_decision_goes_out_through_the_named_channel(client, team):
+    signer = operator(client, team)
+    approver(client, team)
+    assert _open(client, team, signer, channel="nope").json["error"] == "UNSUPPORTED_CHANNEL"
+    opened = _open(client, team, signer, channel="webhook")
+    assert opened.status_code == 201, opened.json
+    decision = client.get(f"/v1/decisions/{opened.json['decisionId']}", headers=team.headers("agent")).json
+    assert decision["channel"] == "webhook"
+    deliveries = client.get(f"/v1/deliveries?decision_id={opened.json['decisionId']}", headers=team.headers("ops"))
+    assert deliveries.status_code == 200 and deliveries.json["data"][0]["channel"] == "webhook"
