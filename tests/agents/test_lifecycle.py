@@ -129,6 +129,8 @@ def test_status_pause_denies_execution_requests_with_a_reason(client, team, agen
     denied = client.post("/v1/execution/request", json=body, headers=key)
     assert denied.status_code == 403 and denied.json["error"] == "AGENT_PAUSED"
     assert "maintenance" in denied.json["message"] and denied.json["details"]["agent_id"] == agent["id"]
+    tool = client.post("/v1/tools/authorize", json={"tool": "shell", "adapter_id": "ci-runner"}, headers=key)
+    assert tool.status_code == 403 and tool.json["error"] == "AGENT_PAUSED"
     # Other keys of the team are not agents and are not affected.
     assert client.post("/v1/execution/request", json=body, headers=team.headers("agent")).status_code == 200
     assert client.post("/v1/agents/status", json={"status": "active"}, headers=key).json["status"] == "active"
