@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -58,8 +58,11 @@ class Register(MethodView):
     @blp.arguments(RegisterSchema)
     @blp.response(201, RegisteredSchema)
     def post(self, data: dict[str, Any]) -> Any:
-        """Trade a bootstrap token for the agent's long-lived API key (shown once); no API key needed."""
-        agent, key = service.register(data["bootstrap_token"], data["name"], data["description"], data["metadata"])
+        """Trade a bootstrap token (in the body, or ``Authorization: Bootstrap <token>``) for the
+        agent's long-lived API key (shown once); no API key needed."""
+        scheme, _, header_token = (request.headers.get("Authorization") or "").partition(" ")
+        token = data["bootstrap_token"] or (header_token.strip() if scheme.lower() == "bootstrap" else "")
+        agent, key = service.register(token, data["name"], data["description"], data["metadata"])
         return _view(agent, api_key=key)
 
 

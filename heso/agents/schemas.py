@@ -33,7 +33,8 @@ class BootstrapTokenCreatedSchema(BootstrapTokenSchema):
 
 
 class RegisterSchema(StrictSchema):
-    bootstrap_token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    bootstrap_token = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=200),
+                                       metadata={"description": "Or send it as `Authorization: Bootstrap <token>`"})
     name = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=200))
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
     metadata = ma.fields.Dict(load_default=None, allow_none=True,

@@ -80,7 +80,7 @@ def test_expired_token(app, client, team):
 
 
 def test_malformed_and_oversized_register_bodies(client, team):
-    for body in ({}, {"bootstrap_token": 5}, {"bootstrap_token": "x", "extra": 1},
+    for body in ({"bootstrap_token": 5}, {"bootstrap_token": "x", "extra": 1},
                  {"bootstrap_token": "x" * 201}, {"bootstrap_token": "x", "name": "n" * 201}):
         response = client.post("/v1/agents/register", json=body)
         assert response.status_code == 422, body
@@ -213,3 +213,15 @@ def test_registration_and_rotation_are_in_the_ledger(client, team, agent):
     events = [entry["event"] for entry in client.get("/v1/audit", headers=team.headers()).json["data"]]
     for wanted in ("agent.bootstrap_token.created", "agent.registered", "agent.key_rotated"):
         assert wanted in events
+
+
+def test_register_with_the_bootstrap_authorization_scheme_of_the_seed(client, team):
+    token = invite(client, team)["token"]
+    response = client.post("/v1/agents/register", json={"name": "header-bot"},
+                           headers={"Authorization": f"Bootstrap {token}"})
+    assert response.status_code == 201 and response.json["name"] == "header-bot"
+    again = client.post("/v1/agents/register", json={}, headers={"Authorization": f"Bootstrap {token}"})
+    assert again.status_code == 401 and again.json["error"] == "BOOTSTRAP_USED"
+    for headers in ({}, {"Authorization": f"Bearer {token}"}):
+        missing = client.post("/v1/agents/register", json={}, headers=headers)
+        assert missing.status_code == 401 and missing.json["error"] == "BOOTSTRAP_UNKNOWN"
