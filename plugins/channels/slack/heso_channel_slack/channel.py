@@ -14,6 +14,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Blueprint
+from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select, update
 
@@ -77,6 +78,7 @@ class SlackChannel(ChannelPlugin):
 
     def send(self, notification: Notification) -> DeliveryResult:
         decision, event = notification.decision, notification.event
+        _kick_clicks()
         try:
             client = web.team_client(notification.team_id, notification.config)
             if event in ASKING:
@@ -128,6 +130,16 @@ class SlackChannel(ChannelPlugin):
         note = f"; not found in Slack: {skipped!r}" if skipped else ""
         return DeliveryResult(ok=True, status_code=200, error=note.lstrip("; ") or None,
                               response_excerpt=f"posted {new} new message(s) to {len(targets)} target(s)")
+
+
+def _kick_clicks() -> None:
+    """Clicks left behind by a drain whose worker died get a new drain (Redis is a hint)."""
+    from heso_channel_slack import tasks
+
+    try:
+        tasks.kick()
+    except RedisError:
+        log.warning("Could not check for waiting Slack clicks", exc_info=True)
 
 
 def _direct_targets(client: Any, decision: dict[str, Any]) -> tuple[list[tuple[str, str]], list[str]]:

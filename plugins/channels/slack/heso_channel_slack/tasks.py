@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
@@ -59,36 +60,72 @@ def _queue_drain() -> None:
 
 
 def drain_clicks(max_seconds: float = 60.0) -> dict[str, int]:
-    """The RQ job: handle queued clicks until none is left (another drain continues a long queue)."""
+    """The RQ job: handle queued clicks one by one until none is left.
+
+    One at a time (``LPOP``), so a worker killed mid-drain loses at most the click in hand;
+    every ``BATCH`` clicks, a long queue gets another drain so that several workers share it.
+    """
     redis = state().redis
     redis.delete(DRAIN_KEY)  # clicks queued from now on queue a new drain
     outcomes: dict[str, int] = {}
-    started = time.monotonic()
+    started, handled = time.monotonic(), 0
     while time.monotonic() - started < max_seconds:
-        records = redis.lpop(CLICKS_KEY, BATCH) or []
-        if len(records) == BATCH:
-            if redis.set(DRAIN_KEY, 1, nx=True, ex=60):
-                _queue_drain()  # more waiting: let another worker help
-        for record in records:
-            outcome = _handle(record)
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        if not records:
+        record = redis.lpop(CLICKS_KEY)
+        if record is None:
             return outcomes
+        outcome = _handle(record)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        handled += 1
+        if handled % BATCH == 0:
+            kick()
     _queue_drain()
     return outcomes
+
+
+def kick() -> None:
+    """Queue a drain if clicks wait and none is queued (a drain whose worker died leaves them)."""
+    redis = state().redis
+    if redis.llen(CLICKS_KEY) and redis.set(DRAIN_KEY, 1, nx=True, ex=60):
+        _queue_drain()
+
+
+#: Seconds before each new try of a click whose Slack call failed (Retry-After wins if later).
+RETRY_DELAYS = (2, 10, 30, 120, 600)
+
+
+def retry_click(record: str) -> str:
+    """A scheduled retry of one click (RQ job)."""
+    return _handle(record)
 
 
 HANDLERS: dict[str, Callable[..., str]] = {}
 
 
-def _handle(record: bytes) -> str:
+def _handle(record: bytes | str) -> str:
     try:
         click = json.loads(record)
         return HANDLERS[click["f"]](**click["k"])
-    except Exception:  # noqa: BLE001 - one bad click (or a Slack outage) must not drop the others
+    except (SlackApiError, OSError) as exc:  # Slack could not tell us who clicked: try again later
+        db.session.rollback()
+        return _retry_later(click, exc)
+    except Exception:  # noqa: BLE001 - one bad click must not drop the others
         log.exception("A Slack click could not be handled: %.200r", record)
         db.session.rollback()
         return "error"
+
+
+def _retry_later(click: dict[str, Any], exc: Exception) -> str:
+    tries = int(click.get("a", 0))
+    if tries >= len(RETRY_DELAYS):
+        log.error("Giving up on a Slack click after %d tries: %s", tries + 1, exc)
+        return "gave up"
+    failure = web.failure(exc)
+    delay = max(RETRY_DELAYS[tries], failure.retry_after or 0)
+    record = json.dumps(dict(click, a=tries + 1), separators=(",", ":"))
+    state().queue.enqueue_in(timedelta(seconds=delay), retry_click, record, result_ttl=0,
+                             job_timeout=current_app.config["JOB_TIMEOUT_SECONDS"])
+    log.warning("Slack click retried in %.0f s: %s", delay, failure.error)
+    return "retry scheduled"
 
 
 def decision_of(team_id: str, decision_id: str) -> dict[str, Any] | None:
@@ -134,10 +171,13 @@ def settled_text(decision: dict[str, Any]) -> str:
 
 
 def _tell(client: WebClient, slack_channel: str | None, slack_user: str, text: str) -> None:
-    """An ephemeral message only the clicking user sees."""
+    """An ephemeral message only the clicking user sees (best effort: the answer stands)."""
     if not slack_channel:
         return
-    client.chat_postEphemeral(channel=slack_channel, user=slack_user, text=text)
+    try:
+        client.chat_postEphemeral(channel=slack_channel, user=slack_user, text=text)
+    except (SlackApiError, OSError) as exc:
+        log.warning("Could not tell %s in %s %r: %s", slack_user, slack_channel, text, exc)
 
 
 def _answer(client: WebClient, team_id: str, decision: dict[str, Any], who: str, slack_user: str,
@@ -189,7 +229,12 @@ def click(team_id: str, decision_id: str, option: str, slack_user: str, slack_ch
         if not trigger_id:
             return "no trigger"
         metadata = json.dumps({"d": decision_id, "c": slack_channel}, separators=(",", ":"))
-        client.views_open(trigger_id=trigger_id, view=blocks.modal(decision, metadata))
+        try:
+            client.views_open(trigger_id=trigger_id, view=blocks.modal(decision, metadata))
+        except (SlackApiError, OSError) as exc:  # the trigger lasts 3 s: a retry cannot open it
+            log.warning("Could not open the Modify dialog for %s: %s", decision_id, exc)
+            _tell(client, slack_channel, slack_user, "The Modify dialog could not be opened; click Modify again.")
+            return "modal failed"
         return "modal opened"
     return _answer(client, team_id, decision, decision["_who"], slack_user, slack_channel, option)
 

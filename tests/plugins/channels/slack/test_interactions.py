@@ -13,6 +13,8 @@ from heso.decisions.models import Decision
 from heso.extensions import db, state
 from heso.ledger.models import LedgerEntry
 from heso.timeutil import utcnow
+from heso.worker import build_worker
+from tests.helpers import wait_until
 from tests.plugins.channels.slack.conftest import (
     OTHER_SECRET,
     SIGNING_SECRET,
@@ -206,7 +208,7 @@ def test_slacks_published_example_verifies():
     assert not verify("8f742231b10e8888abcd99yyyzzz85a5", body + b" ", headers, now=1531420618 + 10)
 
 
-@pytest.mark.parametrize("body", [
+MALFORMED = [
     b"not a form at all \xff",
     b"payload=not-json",
     b"payload=%5B1%2C2%5D",  # a JSON list
@@ -221,13 +223,16 @@ def test_slacks_published_example_verifies():
     form({"type": "view_submission", "user": {"id": "U0SARAH"}, "view": {"callback_id": "heso_modify",
                                                                          "private_metadata": "{}"}}),
     form({"user": {"id": "U0SARAH"}}),
-])
-def test_a_malformed_payload_is_refused_and_changes_nothing(slack_team, client, slack, slack_app, body):
+]
+
+
+def test_a_malformed_payload_is_refused_and_changes_nothing(slack_team, client, slack, slack_app):
     decision = slack_decision(client, slack_team)
-    answer = post_signed(client, slack_team.id, body)
-    assert answer.status_code == 400 and answer.json["error"] == "SLACK_PAYLOAD_INVALID"
-    assert queued(slack_app) == 1  # only the decision's own delivery drain
     run_jobs(slack_app)
+    for body in MALFORMED:
+        answer = post_signed(client, slack_team.id, body)
+        assert answer.status_code == 400 and answer.json["error"] == "SLACK_PAYLOAD_INVALID", body
+    assert queued(slack_app) == 0
     assert status_of(client, slack_team, decision["id"])["status"] == "pending"
     assert not slack.ephemerals()
 
@@ -235,3 +240,39 @@ def test_a_malformed_payload_is_refused_and_changes_nothing(slack_team, client, 
 def test_an_oversized_body_is_refused(slack_team, client):
     body = form(click_payload("dec_01M8T4P90JT7D0V29AAB69YZG4")) + b"&x=" + b"a" * 300_000
     assert post_signed(client, slack_team.id, body).status_code == 413
+
+
+def test_a_click_slack_rate_limits_is_retried_after_retry_after(slack_team, client, slack, slack_app, monkeypatch):
+    monkeypatch.setattr(tasks, "RETRY_DELAYS", (0.1, 0.1))
+    decision = slack_decision(client, slack_team)
+    run_jobs(slack_app)
+    slack.fail("users.info", 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "2"})
+    post_signed(client, slack_team.id, form(click_payload(decision["id"])))
+    run_jobs(slack_app)
+    assert status_of(client, slack_team, decision["id"])["status"] == "pending"
+    with slack_app.app_context():
+        from rq.registry import ScheduledJobRegistry
+
+        [job_id] = ScheduledJobRegistry(queue=state().queue).get_job_ids()
+        due = ScheduledJobRegistry(queue=state().queue).get_scheduled_time(job_id)
+    # Retry-After (2 s), not the schedule's 0.1 s (RQ keeps whole seconds: up to 1 s earlier)
+    assert 0.9 <= (due - utcnow()).total_seconds() <= 2.1
+    wait_until(lambda: utcnow() >= due, timeout=5, message="the retry's time")
+    with slack_app.app_context():
+        build_worker(slack_app).work(burst=True, with_scheduler=True)
+    run_jobs(slack_app)
+    assert status_of(client, slack_team, decision["id"])["status"] == "approved"
+    assert len(slack.called("users.info")) == 2
+
+
+def test_clicks_left_behind_by_a_dead_drain_are_picked_up(slack_team, client, slack, slack_app):
+    decision = slack_decision(client, slack_team)
+    run_jobs(slack_app)
+    post_signed(client, slack_team.id, form(click_payload(decision["id"])))
+    with slack_app.app_context():  # the drain job is lost and its flag has run out
+        state().queue.empty()
+        state().redis.delete(tasks.DRAIN_KEY)
+    slack_decision(client, slack_team)  # any later Slack delivery notices the waiting click
+    run_jobs(slack_app)
+    run_jobs(slack_app)
+    assert status_of(client, slack_team, decision["id"])["status"] == "approved"
