@@ -56,6 +56,16 @@ def require_approval(action: str | Callable[..., str] | None = None, approver: s
 
     def decorate(function: F) -> F:
         signature = inspect.signature(function)
+        minutes = max(1, math.ceil(timeout / 60))
+
+        def ask(heso: HesoClient, text: str, bound: inspect.BoundArguments) -> Decision:
+            decision = heso.create_decision(
+                text, approver=approver, approvers=approvers, urgency=urgency, channel=channel,
+                timeout_minutes=minutes,
+                context={"function": f"{function.__module__}.{function.__qualname__}",
+                         "arguments": _json_safe(dict(bound.arguments))})
+            # The decision expires on the server; wait a little past its deadline for that answer.
+            return heso.wait_for_decision(decision.id, timeout=minutes * 60 + 30)
 
         @functools.wraps(function)
         def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -63,13 +73,11 @@ def require_approval(action: str | Callable[..., str] | None = None, approver: s
             bound.apply_defaults()
             text = action(*args, **kwargs) if callable(action) else action or f"Run {function.__qualname__}"
             heso = client or HesoClient()
-            decision = heso.create_decision(
-                text, approver=approver, approvers=approvers, urgency=urgency, channel=channel,
-                timeout_minutes=max(1, math.ceil(timeout / 60)),
-                context={"function": f"{function.__module__}.{function.__qualname__}",
-                         "arguments": _json_safe(dict(bound.arguments))})
-            # The decision expires on the server; wait a little past its deadline for that answer.
-            final = heso.wait_for_decision(decision.id, timeout=max(1, math.ceil(timeout / 60)) * 60 + 30)
+            try:
+                final = ask(heso, text, bound)
+            finally:
+                if client is None:  # made here, closed here
+                    heso.close()
             if final.status == "approved":
                 return function(*bound.args, **bound.kwargs)
             if final.status == "modified":
