@@ -30,9 +30,12 @@ from heso.client.errors import (
     ValidationError,
     WaitTimeout,
 )
+from heso.client.outbox import PushResult, ReceiptOutbox
+from heso.client.receipts import ReceiptSigner, approval_block, sign_approval
 
 __all__ = [
     "Agent", "AlreadyResolved", "Conflict", "Decision", "Denied", "Event", "ExecutionResult", "Expired",
     "Forbidden", "HesoClient", "HesoError", "Modified", "NotFound", "RateLimited", "Transport", "TransportError",
     "Unauthorized", "ValidationError", "WaitTimeout", "require_approval",
+    "PushResult", "ReceiptOutbox", "ReceiptSigner", "approval_block", "sign_approval",  # receipts (#7)
 ]
