@@ -11,6 +11,8 @@ agent can install and import it without the server::
 
 from __future__ import annotations
 
+from typing import Any
+
 from heso.client._client import HesoClient
 from heso.client._decorators import require_approval
 from heso.client._models import Agent, Decision, Event, ExecutionResult
@@ -30,8 +32,6 @@ from heso.client.errors import (
     ValidationError,
     WaitTimeout,
 )
-from heso.client.outbox import PushResult, ReceiptOutbox
-from heso.client.receipts import ReceiptSigner, approval_block, sign_approval
 
 __all__ = [
     "Agent", "AlreadyResolved", "Conflict", "Decision", "Denied", "Event", "ExecutionResult", "Expired",
@@ -39,3 +39,18 @@ __all__ = [
     "Unauthorized", "ValidationError", "WaitTimeout", "require_approval",
     "PushResult", "ReceiptOutbox", "ReceiptSigner", "approval_block", "sign_approval",  # receipts (#7)
 ]
+
+
+#: Receipt names load on first use: they need pynacl/blake3/rfc8785 and the shared receipt
+#: format (``heso.receipts.format``), which an agent that only asks for decisions never imports.
+_RECEIPTS = {"PushResult": "heso.client.outbox", "ReceiptOutbox": "heso.client.outbox",
+             "ReceiptSigner": "heso.client.receipts", "approval_block": "heso.client.receipts",
+             "sign_approval": "heso.client.receipts"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RECEIPTS:
+        import importlib
+
+        return getattr(importlib.import_module(_RECEIPTS[name]), name)
+    raise AttributeError(f"module 'heso.client' has no attribute {name!r}")
