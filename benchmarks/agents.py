@@ -18,6 +18,7 @@ One run, against a throw-away PostgreSQL database and Redis database 14 (the har
 
     .venv/bin/python benchmarks/agents.py [--agents 1000] [--threads 600] [--workers 2]
                                           [--seconds 10] [--settle 300] [--interval 0.02]
+                                          [--poll events|decisions]
 
 Figures go to stdout as ``name=value`` lines, progress to stderr. See benchmarks/README.md.
 """
@@ -95,17 +96,24 @@ def provision(env: dict[str, str], port: int, count: int) -> tuple[str, str, lis
     return admin, approver, agents
 
 
-def _poller(port: int, key: str, stop: threading.Event, received: list, polls: list) -> None:
+def _poller(port: int, key: str, decision_id: str, mode: str, stop: threading.Event, received: list,
+            polls: list) -> None:
     conn = http.client.HTTPConnection(HOST, port, timeout=WAIT + 30)
+    path = f"/v1/events?wait={WAIT}" if mode == "events" else f"/v1/decisions/{decision_id}?wait={WAIT}"
     while not stop.is_set():
         try:
-            status, body = call(conn, "GET", f"/v1/events?wait={WAIT}", key)
+            status, body = call(conn, "GET", path, key)
         except (OSError, http.client.HTTPException):
             conn.close()
             conn = http.client.HTTPConnection(HOST, port, timeout=WAIT + 30)
             continue
         arrived = time.time()
         polls.append(status)
+        if mode == "decisions":  # what the SDK's wait_for_decision (and @require_approval) does
+            if body.get("status") not in ("pending", "escalated", None):
+                received.append((body["id"], body["resolved_at"], arrived))
+                break
+            continue
         events = body.get("events", [])
         for event in events:
             received.append((event["subject_id"], event["payload"]["resolved_at"], arrived))
@@ -114,14 +122,16 @@ def _poller(port: int, key: str, stop: threading.Event, received: list, polls: l
     conn.close()
 
 
-def poller_process(port: int, keys: list[str], started: object, stop: object, results: object) -> None:
+def poller_process(port: int, agents: list[tuple[str, str]], mode: str, started: object, stop: object,
+                   results: object) -> None:
     """One client process: a thread and a keep-alive connection per agent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     local_stop = threading.Event()
     received: list = []
     polls: list = []
-    threads = [threading.Thread(target=_poller, args=(port, key, local_stop, received, polls), daemon=True)
-               for key in keys]
+    threads = [threading.Thread(target=_poller, args=(port, key, decision_id, mode, local_stop, received, polls),
+                                daemon=True)
+               for key, decision_id in agents]
     for thread in threads:
         thread.start()
     started.put(len(threads))
@@ -163,6 +173,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--settle", type=int, default=300)
     parser.add_argument("--interval", type=float, default=0.02)
+    parser.add_argument("--poll", choices=("events", "decisions"), default="events",
+                        help="what the agents wait on: GET /v1/events?wait=60, or each its own "
+                             "GET /v1/decisions/{id}?wait=60 (the SDK's wait_for_decision)")
     return parser.parse_args(argv)
 
 
@@ -184,9 +197,9 @@ def run(args: argparse.Namespace, env: dict[str, str], log_dir: Path) -> None:
         pids = gunicorn_pids(web.pid)
         progress(f"idle: measuring {args.seconds} s")
         rss_idle, cpu_idle = server_usage(pids, args.seconds)
-        keys = [key for key, _ in agents]
         for index in range(args.clients):
-            proc = ctx.Process(target=poller_process, args=(port, keys[index::args.clients], started, stop, results))
+            proc = ctx.Process(target=poller_process,
+                               args=(port, agents[index::args.clients], args.poll, started, stop, results))
             proc.start()
             clients.append(proc)
         opened = sum(started.get(timeout=60) for _ in clients)
@@ -220,6 +233,7 @@ def run(args: argparse.Namespace, env: dict[str, str], log_dir: Path) -> None:
                  for _, resolved, arrived in received]
     delivered = {subject for subject, _, _ in received}
     figure("agents_long_polling", opened)
+    figure("waiting_on", "GET /v1/events?wait=60" if args.poll == "events" else "GET /v1/decisions/{id}?wait=60")
     figure("gunicorn", f"-w {args.workers} -k gthread --threads {args.threads}")
     figure("rss_idle_mib", rss_idle, 1)
     figure("rss_holding_mib", rss_hold, 1)
