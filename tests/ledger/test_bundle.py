@@ -201,3 +201,23 @@ def heso_cli(app, monkeypatch):
         return result
 
     return invoke
+
+
+def test_offline_verify_needs_no_database(tmp_path):
+    """`heso ledger verify BUNDLE` as its own process, with a database URL that answers nothing."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "bundle.jsonl"
+    path.write_bytes(b"".join(make_bundle(50, 10)))
+    env = {**os.environ, "HESO_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+           "HESO_REDIS_URL": "redis://127.0.0.1:1/0"}
+    heso = str(Path(sys.executable).parent / "heso")
+    done = subprocess.run([heso, "ledger", "verify", str(path)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["entries"] == 50
+    path.write_bytes(b"".join(make_bundle(50, 10)[:-1]))
+    cut = subprocess.run([heso, "ledger", "verify", str(path)], env=env, capture_output=True, text=True, timeout=60)
+    assert cut.returncode == 1 and "truncated" in cut.stderr
