@@ -58,7 +58,6 @@ CONFIG_CACHE_SECONDS = 2.0
 SCOPES = ["chat:write", "im:write", "users:read", "users:read.email"]
 STATE_PREFIX = "heso:slack:oauth-state:"
 
-_apps: dict[tuple[str, str], App] = {}
 _apps_lock = threading.Lock()
 
 
@@ -186,16 +185,17 @@ def _modal_metadata(view: dict[str, Any]) -> dict[str, str] | None:
 
 
 def _bolt_app(team_id: str, config: dict[str, Any]) -> App:
-    """One slack-bolt App per team and signing secret, built once per process."""
-    key = (team_id, config["signing_secret"])
+    """One slack-bolt App per team and signing secret, built once per process and Flask app."""
+    apps: dict[str, tuple[str, App]] = current_app.extensions.setdefault("heso_channel_slack.bolt_apps", {})
+    known = apps.get(team_id)
+    if known is not None and known[0] == config["signing_secret"]:
+        return known[1]
     with _apps_lock:
-        app = _apps.get(key)
-        if app is None:
-            app = _build_bolt_app(team_id, config["signing_secret"])
-            for old in [existing for existing in _apps if existing[0] == team_id]:
-                del _apps[old]
-            _apps[key] = app
-    return app
+        known = apps.get(team_id)
+        if known is None or known[0] != config["signing_secret"]:
+            known = (config["signing_secret"], _build_bolt_app(team_id, config["signing_secret"]))
+            apps[team_id] = known
+    return known[1]
 
 
 def _build_bolt_app(team_id: str, signing_secret: str) -> App:
