@@ -67,10 +67,15 @@ def check(entries: Sequence[Mapping[str, Any]], checkpoints: Sequence[Mapping[st
     return None
 
 
+def _is_checkpoint(point: Any) -> bool:
+    return (isinstance(point, dict) and type(point.get("seq")) is int and point["seq"] >= 1
+            and isinstance(point.get("head_hash"), str))
+
+
 def _seq_of(line: bytes) -> Any:
     try:
         return json.loads(line.rstrip(b"\n")[_DOC_AT:-1])["seq"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
 
 
@@ -85,10 +90,13 @@ def verify_lines(lines: Iterable[bytes], pinned: Sequence[dict[str, Any]] = ()) 
     iterator = iter(lines)
     try:
         manifest = json.loads(next(iterator))
-    except (StopIteration, ValueError):
+    except (StopIteration, ValueError, RecursionError):
         return _bad(0, None, "malformed", "line 1 is not a bundle manifest", 0, {})
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         return _bad(0, None, "malformed", f"line 1 is not a {FORMAT} manifest", 0, {})
+    points = manifest.get("checkpoints", [])
+    if not isinstance(points, list) or not all(_is_checkpoint(point) for point in [*points, *pinned]):
+        return _bad(0, None, "malformed", "a checkpoint is not {seq >= 1, head_hash}", 0, manifest)
     hashes: list[str] = []
     expected_prev = GENESIS_HASH
     team_id = manifest.get("team_id")
@@ -104,7 +112,7 @@ def verify_lines(lines: Iterable[bytes], pinned: Sequence[dict[str, Any]] = ()) 
         try:
             entry = json.loads(document)
             seq = entry["seq"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return _bad(index, None, "modified", f"entry {index} is not a JSON entry", index, manifest)
         if seq != index + 1:
             if isinstance(seq, int) and seq > index + 1 and _seq_of(next(iterator, b"")) != index + 1:
@@ -124,8 +132,7 @@ def verify_lines(lines: Iterable[bytes], pinned: Sequence[dict[str, Any]] = ()) 
         hashes.append(entry_hash)
         expected_prev = entry_hash
     count = len(hashes)
-    problem = check([{"entry_hash": value} for value in hashes],
-                    [*manifest.get("checkpoints", []), *pinned])
+    problem = check([{"entry_hash": value} for value in hashes], [*points, *pinned])
     if problem:
         kind = "truncated" if problem["problem"].startswith("truncated") else "modified"
         return _bad(problem["index"], problem["index"] + 1, kind, problem["problem"], count, manifest)

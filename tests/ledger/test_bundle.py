@@ -130,8 +130,14 @@ def test_an_altered_checkpoint_or_manifest_is_found(lines):
     manifest["head_hash"] = "11" * 32
     assert verdict([json.dumps(manifest).encode(), *lines[1:]])["valid"] is False
     assert verdict([b"not json", *lines[1:]])["kind"] == "malformed"
+    for points in ("x", [{"seq": 0, "head_hash": "ab"}], [{"seq": "1", "head_hash": "ab"}], [7]):
+        manifest = json.loads(lines[0])
+        manifest["checkpoints"] = points
+        assert verdict([json.dumps(manifest).encode(), *lines[1:]])["kind"] == "malformed", points
     assert verdict([])["kind"] == "malformed"
     assert verdict([lines[0], b"garbage\n"])["kind"] == "malformed"
+    deep = lines[1][:bundle._DOC_AT] + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
+    assert verdict([lines[0], deep])["valid"] is False
 
 
 def _export(client, team) -> list[bytes]:
