@@ -277,3 +277,17 @@ def test_clicks_left_behind_by_a_dead_drain_are_picked_up(slack_team, client, sl
     run_jobs(slack_app)
     run_jobs(slack_app)
     assert status_of(client, slack_team, decision["id"])["status"] == "approved"
+
+
+def test_with_a_quorum_each_approver_click_is_one_vote(slack_team, client, slack, slack_app):
+    decision = slack_decision(client, slack_team, approver=None, approvers=["sarah@example.com", "Bob@Example.com"],
+                              quorum=2)
+    run_jobs(slack_app)
+    for user in ("U0SARAH", "U0SARAH", "U0BOB"):  # Sarah twice, then Bob (his email differs in case only)
+        post_signed(client, slack_team.id, form(click_payload(decision["id"], user=user)))
+        run_jobs(slack_app)
+    answered = status_of(client, slack_team, decision["id"])
+    assert answered["status"] == "approved" and answered["resolved_by"] == "Bob@Example.com"
+    assert slack.ephemerals("U0SARAH") == ["Your approval is counted (1 of 2 needed).",
+                                           "sarah@example.com has already approved this decision."]
+    assert resolutions(slack_app, decision["id"]) == 1

@@ -166,3 +166,20 @@ def test_a_revoked_token_is_a_permanent_failure(slack_team, client, slack, slack
     [delivery] = client.get(f"/v1/deliveries?decision_id={decision['id']}", headers=slack_team.headers("ops")).json[
         "data"]
     assert delivery["status"] == "failed" and "token_revoked" in delivery["last_error"]
+
+
+def test_in_a_channel_an_escalation_edits_the_one_message(slack_team, client, slack, slack_app):
+    configure(client, slack_team, channel_id=CHANNEL)
+    decision = slack_decision(client, slack_team, escalate_to="bob@example.com", escalate_after_minutes=1)
+    run_jobs(slack_app)
+    with slack_app.app_context():
+        db.session.execute(update(Decision).where(Decision.id == decision["id"])
+                           .values(escalate_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        assert service.escalate_one(decision["id"])
+    run_jobs(slack_app)
+    [post] = slack.called("chat.postMessage")
+    [edit] = slack.called("chat.update")
+    text = all_text(blocks_of(edit))
+    assert post.args["channel"] == edit.args["channel"] == CHANNEL and edit.args["ts"] == "1700000000.000001"
+    assert "Approval needed (escalated)" in text and "bob@example.com" in text and "heso_approve" in text
