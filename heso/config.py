@@ -64,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     # Receipts and ledger (#7): 0 = no monthly receipt quota; a checkpoint every N sealed entries.
     "RECEIPT_QUOTA_MONTHLY": 0,
     "LEDGER_CHECKPOINT_EVERY": 1000,
+    "LEDGER_CHECKPOINT_SECONDS": 3600,  # and at least this often while the chain grows
     # Logging
     "LOG_LEVEL": "INFO",
 }

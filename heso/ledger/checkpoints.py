@@ -7,6 +7,7 @@ chain cut short (head moved back with it) ends before a checkpoint that says it 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +25,19 @@ def record(team_id: str, seq: int, head_hash: str) -> None:
     document = {"team_id": team_id, "seq": seq, "head_hash": head_hash, "created_at": isoformat(now)}
     db.session.add(LedgerCheckpoint(team_id=team_id, seq=seq, head_hash=head_hash, created_at=now,
                                     checkpoint_hash=checkpoint_hash(document)))
+
+
+def due(team_id: str, old_seq: int, new_seq: int, every: int, seconds: int) -> bool:
+    """Whether sealing ``old_seq`` → ``new_seq`` records a checkpoint: each time a multiple of
+    ``every`` is crossed, and, so that a quiet team's tail is covered too, when its latest
+    checkpoint is older than ``seconds`` (or it has none)."""
+    if every and new_seq // every != old_seq // every:
+        return True
+    if not seconds:
+        return False
+    latest = db.session.scalars(select(LedgerCheckpoint.created_at).where(LedgerCheckpoint.team_id == team_id)
+                                .order_by(LedgerCheckpoint.seq.desc()).limit(1)).first()
+    return latest is None or latest <= utcnow() - timedelta(seconds=seconds)
 
 
 def for_team(team_id: str) -> list[dict[str, Any]]:

@@ -78,8 +78,8 @@ def seal(team_id: str) -> int:
                             "sealed": True})
             prev = entry_hash
         db.session.execute(update(LedgerEntry), updates)
-        every = current_app.config["LEDGER_CHECKPOINT_EVERY"]
-        if every and seq // every != head.seq // every:
+        if checkpoints.due(team_id, head.seq, seq, current_app.config["LEDGER_CHECKPOINT_EVERY"],
+                           current_app.config["LEDGER_CHECKPOINT_SECONDS"]):
             checkpoints.record(team_id, seq, prev)
         head.seq, head.entry_hash = seq, prev
         db.session.commit()

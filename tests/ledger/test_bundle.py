@@ -227,3 +227,33 @@ def test_offline_verify_needs_no_database(tmp_path):
     path.write_bytes(b"".join(make_bundle(50, 10)[:-1]))
     cut = subprocess.run([heso, "ledger", "verify", str(path)], env=env, capture_output=True, text=True, timeout=60)
     assert cut.returncode == 1 and "truncated" in cut.stderr
+
+
+def test_a_quiet_team_gets_a_checkpoint_by_age(app, client, team):
+    from datetime import timedelta
+
+    from heso.timeutil import utcnow
+
+    def points() -> list[int]:
+        with app.app_context():
+            return list(db.session.scalars(select(LedgerCheckpoint.seq).where(LedgerCheckpoint.team_id == team.id)
+                                           .order_by(LedgerCheckpoint.seq)))
+
+    for _ in range(2):
+        create_decision(client, team)
+    client.get("/v1/audit/verify", headers=team.headers("ops"))
+    assert points() == [2]  # the first seal: no checkpoint yet
+    create_decision(client, team)
+    client.get("/v1/audit/verify", headers=team.headers("ops"))
+    assert points() == [2]  # the latest is fresh
+    with app.app_context():
+        db.session.execute(update(LedgerCheckpoint).values(created_at=utcnow() - timedelta(hours=2)))
+        db.session.commit()
+    create_decision(client, team)
+    assert client.get("/v1/audit/verify", headers=team.headers("ops")).json["valid"] is True
+    assert points() == [2, 4]
+    with app.app_context():
+        db.session.execute(delete(LedgerEntry).where(LedgerEntry.team_id == team.id, LedgerEntry.seq == 4))
+        db.session.commit()
+    assert client.get("/v1/audit/verify", headers=team.headers("ops")).json["checkpoint_problem"].startswith(
+        "truncated")
