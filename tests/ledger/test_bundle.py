@@ -232,7 +232,7 @@ def test_offline_verify_needs_no_database(tmp_path):
 def test_a_quiet_team_gets_a_checkpoint_by_age(app, client, team):
     from datetime import timedelta
 
-    from heso.timeutil import utcnow
+    from heso.timeutil import isoformat, utcnow
 
     def points() -> list[int]:
         with app.app_context():
@@ -246,8 +246,12 @@ def test_a_quiet_team_gets_a_checkpoint_by_age(app, client, team):
     create_decision(client, team)
     client.get("/v1/audit/verify", headers=team.headers("ops"))
     assert points() == [2]  # the latest is fresh
-    with app.app_context():
-        db.session.execute(update(LedgerCheckpoint).values(created_at=utcnow() - timedelta(hours=2)))
+    with app.app_context():  # age the checkpoint, its hash recomputed (an edited one is reported altered)
+        point = db.session.scalars(select(LedgerCheckpoint)).one()
+        point.created_at = utcnow() - timedelta(hours=2)
+        point.checkpoint_hash = checkpoint_hash({"team_id": point.team_id, "seq": point.seq,
+                                                 "head_hash": point.head_hash,
+                                                 "created_at": isoformat(point.created_at)})
         db.session.commit()
     create_decision(client, team)
     assert client.get("/v1/audit/verify", headers=team.headers("ops")).json["valid"] is True
