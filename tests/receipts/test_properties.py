@@ -122,3 +122,11 @@ def test_the_spliced_signing_input_is_the_canonical_receipt(action):
     draft = SIGNER.draft(action, "v1")
     assert fmt.receipt_signing_bytes(draft, fmt.canonical(action)) == fmt.RECEIPT_PREFIX + fmt.canonical(draft)
     assert fmt.receipt_signing_bytes(draft, fmt.canonical(action)) == fmt.receipt_signing_bytes(draft)
+
+
+@FAST
+@given(actions, st.integers(0, 95))
+def test_any_flipped_bit_of_the_key_id_names_an_unknown_key(action, bit):
+    receipt = SIGNER.sign(action, "v1")
+    flipped = "key_" + _flip_hex(receipt["operator_key_id"][4:], bit)
+    assert check({**receipt, "operator_key_id": flipped}, KNOWN).reason == "unknown_key"
