@@ -89,6 +89,9 @@ def app(database_url, redis_url):
             db.session.execute(text(f"DELETE FROM {table.name}"))
         db.session.commit()
     yield app
+    waiters = app.extensions.get("heso.agent_waiters")  # the agents' long-poll subscriber thread
+    if waiters is not None:
+        waiters.close()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

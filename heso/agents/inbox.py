@@ -162,7 +162,15 @@ class Waiters:
         self._waiting: dict[str, set[threading.Event]] = defaultdict(set)
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._stopping = threading.Event()
         self.connected = threading.Event()
+
+    def close(self) -> None:
+        """Stop the subscriber thread (an app that is thrown away, e.g. in tests)."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(5)
 
     def _ensure_listener(self) -> None:
         with self._lock:
@@ -175,14 +183,14 @@ class Waiters:
 
     def _listen(self) -> None:
         reported = False
-        while True:
+        while not self._stopping.is_set():
             pubsub = None
             try:
                 pubsub = self._redis_factory().pubsub(ignore_subscribe_messages=True)
                 pubsub.psubscribe(CHANNEL_PREFIX + "*")
                 self.connected.set()
                 reported = False
-                while True:
+                while not self._stopping.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is not None:
                         self._wake(message["channel"].decode()[len(CHANNEL_PREFIX):])
@@ -197,7 +205,9 @@ class Waiters:
                         pubsub.close()
                     except Exception:  # noqa: BLE001 - closing a broken connection may fail too
                         pass
-                time.sleep(1.0)
+                self._stopping.wait(1.0)
+                continue
+            pubsub.close()
 
     def _wake(self, agent_id: str) -> None:
         with self._lock:

@@ -174,6 +174,7 @@ def test_long_poll_without_redis_still_sees_the_event(database_url, client, team
         started = time.monotonic()
         resolve(client, team, decision["id"])
         thread.join(30)
+    cut_off.extensions["heso.agent_waiters"].close()
     with cut_off.app_context():
         db.session.remove()
         db.engine.dispose()
