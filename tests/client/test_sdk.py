@@ -273,3 +273,30 @@ def test_orders_from_the_inbox(client, live_server, team):
         "notes": "delivered", "spam": "flagged", "too big": "declined"}
     with pytest.raises(errors.OrderClosed):
         sdk.deliver(ids[0], "again")
+
+
+def test_execution_request_waits_for_the_human_and_resumes(client, live_server, team):
+    from tests.policy.bundles import upload
+
+    assert upload(client, team).status_code == 201
+    sdk = HesoClient(team.keys["agent"], live_server)
+    ask = {"context": {"elevated_privileges": True, "targets": ["repo"]}, "role": "builder",
+           "provenance": {"source": "git", "publisher": "acme"}}
+    allowed = sdk.execution_request(["fs.read"], context={"targets": ["repo"]}, role="builder",
+                                    provenance=ask["provenance"])
+    assert allowed.allowed and allowed.granted_capabilities == ["fs.read"]
+    assert sdk.execution_request(["fs.read"], **ask).decision == "pending"  # without wait: pending, at once
+    box = {}
+    original = sdk.transport.request
+
+    def remember(method, path, **kwargs):
+        body = original(method, path, **kwargs)
+        if path == "/v1/execution/request" and body.get("decision_id"):
+            box.setdefault("id", body["decision_id"])
+        return body
+
+    sdk.transport.request = remember
+    thread = approve_later(client, team, box)
+    final = sdk.execution_request(["fs.read"], wait=20, **ask)
+    thread.join()
+    assert final.decision == "allow" and final.resolution == "approved" and final.decision_id == box["id"]
