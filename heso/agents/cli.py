@@ -66,6 +66,20 @@ def agents_list(team: str | None) -> None:
         cursor = agents[-1].id
 
 
+@agents_group.command("prune-events")
+@click.option("--older-than-days", type=click.IntRange(min=0), default=30, show_default=True,
+              help="Delete inbox events acknowledged more than this many days ago.")
+@with_appcontext
+def agents_prune_events(older_than_days: int) -> None:
+    """Delete old acknowledged inbox events (unacknowledged ones are kept whatever their age)."""
+    from datetime import timedelta
+
+    from heso.agents import inbox
+    from heso.timeutil import utcnow
+
+    click.echo(f"Deleted {inbox.prune(utcnow() - timedelta(days=older_than_days))} acknowledged events.")
+
+
 def _context(value: str | None) -> Any:
     if value is None:
         return None

@@ -151,6 +151,15 @@ def ack(agent: Agent, event_ids: list[str], now: datetime | None = None) -> dict
     return {"acked": acked, "already_acked": len(wanted) - acked, "remaining": remaining}
 
 
+def prune(older_than: datetime) -> int:
+    """Delete events acknowledged before ``older_than``; unacknowledged ones are never deleted."""
+    deleted = db.session.execute(
+        AgentEvent.__table__.delete().where(AgentEvent.acked_at.is_not(None), AgentEvent.acked_at < older_than)
+    ).rowcount
+    db.session.commit()
+    return deleted
+
+
 # -- long-poll wake-ups -------------------------------------------------------------------------
 
 class Waiters:

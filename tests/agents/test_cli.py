@@ -101,3 +101,25 @@ def test_the_installed_heso_command_exits_0_on_approval(app, client, live_server
     thread.join()
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "approved by ops@example.com"
+
+
+def test_prune_events_deletes_only_old_acknowledged_ones(app, heso, client, team, agent):
+    from sqlalchemy import text
+
+    from heso.extensions import db
+
+    key = {"Authorization": f"Bearer {agent['api_key']}"}
+    for _ in range(3):
+        decision = client.post("/v1/decisions", json={"action": "x", "approver": "a@example.com"}, headers=key).json
+        client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "approve"},
+                    headers=team.headers("approver"))
+    events = client.get("/v1/events", headers=key).json["events"]
+    client.post("/v1/events/ack", json={"event_ids": [events[0]["id"], events[1]["id"]]}, headers=key)
+    with app.app_context():  # one of the acked events was acked 40 days ago
+        db.session.execute(text("UPDATE agent_events SET acked_at = :t WHERE id = :id"),
+                           {"t": utcnow() - timedelta(days=40), "id": events[0]["id"]})
+        db.session.commit()
+    assert "Deleted 1 acknowledged events." in heso("agents", "prune-events").output
+    assert [e["id"] for e in client.get("/v1/events", headers=key).json["events"]] == [events[2]["id"]]
+    replay = client.post("/v1/events/ack", json={"event_ids": [events[1]["id"]]}, headers=key).json
+    assert replay["already_acked"] == 1
