@@ -211,10 +211,14 @@ def _build_bolt_app(team_id: str, signing_secret: str) -> App:
     @app.action(re.compile(r"^heso_(approve|deny|modify)$"))
     def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         channel = body.get("channel") or {}
-        tasks.enqueue(tasks.click, team_id=team_id, decision_id=action["value"],
-                      option=action["action_id"][len(blocks.ACTION_PREFIX):], slack_user=body["user"]["id"],
-                      slack_channel=channel.get("id") if isinstance(channel, dict) else channel,
-                      trigger_id=body.get("trigger_id"))
+        click = {"team_id": team_id, "decision_id": action["value"],
+                 "option": action["action_id"][len(blocks.ACTION_PREFIX):], "slack_user": body["user"]["id"],
+                 "slack_channel": channel.get("id") if isinstance(channel, dict) else channel,
+                 "trigger_id": body.get("trigger_id")}
+        if click["option"] == "modify":
+            open_dialog_soon(click)
+        else:
+            tasks.enqueue(tasks.click, **click)
         ack()
 
     @app.view(blocks.MODIFY_CALLBACK)
@@ -233,6 +237,34 @@ def _build_bolt_app(team_id: str, signing_secret: str) -> App:
         ack()
 
     return app
+
+
+#: Dialogs being opened at once by this process; more wait in the queue like other clicks.
+_dialog_slots = threading.BoundedSemaphore(16)
+
+
+def open_dialog_soon(click: dict[str, Any]) -> None:
+    """Open the Modify dialog from this process, just after the ack.
+
+    Slack's ``trigger_id`` lasts 3 seconds, so the dialog cannot wait behind other jobs in
+    the queue: a thread of the web process opens it (who clicked, then ``views.open``) once
+    the ack is on its way. Past 16 at once, the click goes to the queue like any other.
+    """
+    if not _dialog_slots.acquire(blocking=False):
+        tasks.enqueue(tasks.click, **click)
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the real app, for the thread
+
+    def run() -> None:
+        try:
+            with app.app_context():
+                tasks.click(**click)
+        except Exception:  # noqa: BLE001 - a thread has nobody to raise to; the approver clicks again
+            log.exception("Could not open the Modify dialog for %s", click["decision_id"])
+        finally:
+            _dialog_slots.release()
+
+    threading.Thread(target=run, name="heso-slack-dialog", daemon=True).start()
 
 
 class RedisStateStore(OAuthStateStore):
