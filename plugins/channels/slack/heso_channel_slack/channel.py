@@ -17,6 +17,7 @@ from flask import Blueprint
 from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from heso.auth.models import ApiKey
 from heso.channels.base import ChannelPlugin, DeliveryResult, Notification
@@ -184,7 +185,11 @@ def _record(team_id: str, decision_id: str, slack_channel: str, ts: str, recipie
     """Remember a posted message at once: a retry after a later failure must not post it again."""
     db.session.add(SlackMessage(team_id=team_id, decision_id=decision_id, slack_channel=slack_channel, ts=ts,
                                 recipient=recipient, posted_at=utcnow()))
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # an attempt whose lease ran out posted there too: keep the first message
+        db.session.rollback()
+        log.warning("Decision %s already has a message in %s; %s is a duplicate", decision_id, slack_channel, ts)
 
 
 def _update(client: Any, row: SlackMessage, message_blocks: list[dict[str, Any]], decision: dict[str, Any]) -> bool:
