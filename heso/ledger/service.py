@@ -115,16 +115,20 @@ def list_entries(team_id: str, *, event: str | None = None, subject_id: str | No
 def verify(team_id: str) -> dict[str, Any]:
     """Re-walk a team's sealed chain; report its length and the first broken index."""
     seal(team_id)
-    entries = db.session.scalars(
-        select(LedgerEntry).where(LedgerEntry.team_id == team_id).order_by(LedgerEntry.seq)
-    ).all()
+    # Checkpoints, then the head, then the entries up to it: entries appended (unsealed, no seq)
+    # or sealed by others while this runs are after the head read, and never a false alarm.
+    points = checkpoints.for_team(team_id)
+    head = db.session.get(LedgerHead, team_id, populate_existing=True)
+    query = select(LedgerEntry).where(LedgerEntry.team_id == team_id, LedgerEntry.seq.is_not(None))
+    if head is not None:
+        query = query.where(LedgerEntry.seq <= head.seq)
+    entries = db.session.scalars(query.order_by(LedgerEntry.seq)).all()
     documents = [dict(_document(entry, entry.seq), prev_hash=entry.prev_hash, entry_hash=entry.entry_hash)
                  for entry in entries]
     broken = first_break(documents)
-    head = db.session.get(LedgerHead, team_id)
     head_ok = head is not None and (not entries or (head.seq == entries[-1].seq
                                                      and head.entry_hash == entries[-1].entry_hash))
-    problem = checkpoints.check(documents, checkpoints.for_team(team_id))
+    problem = checkpoints.check(documents, points)
     if problem and (broken is None or problem["index"] < broken):
         broken = problem["index"]
     result = {"entries": len(entries), "valid": broken is None and head_ok and problem is None,

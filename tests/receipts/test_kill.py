@@ -97,6 +97,7 @@ def test_kill_9_mid_push_loses_nothing_and_the_chain_verifies(app, client, team,
             _kill(proc)
             assert stored() < TOTAL, "the push finished before the kill; raise TOTAL"
             proc = _start(port, database_url, redis_url, log)
+            assert client.get("/v1/audit/verify", headers=team.headers("ops")).json["valid"] is True
         assert done.wait(120), outbox.counts()
     finally:
         _kill(proc)
