@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     # HTTP
     "MAX_BODY_BYTES": 256 * 1024,
     "PUBLIC_URL": "http://127.0.0.1:5000",
+    "WEB_THREADS": 256,  # gunicorn gthread threads per web worker of `heso run` (a long-poll holds one)
     # Decisions
     "DEFAULT_TIMEOUT_MINUTES": 60,
     "MAX_TIMEOUT_MINUTES": 30 * 24 * 60,
@@ -49,13 +50,14 @@ DEFAULTS: dict[str, Any] = {
     # Keys
     "KEY_LAST_USED_RESOLUTION_SECONDS": 60,
     # Agents (heso/agents): bootstrap token TTL, the old key's grace after a rotation, when an
-    # agent counts as online, the cadence advertised to agents, and how often a waiting
-    # GET /v1/events re-reads the database when no Redis wake-up came (Redis is a hint).
+    # agent counts as online, the cadence advertised to agents.
     "AGENT_BOOTSTRAP_TTL_SECONDS": 7 * 24 * 3600,
     "AGENT_KEY_GRACE_SECONDS": 3600,
     "AGENT_ONLINE_SECONDS": 3600,
     "AGENT_POLL_INTERVAL_MINUTES": 20,
-    "AGENT_EVENTS_RECHECK_SECONDS": 10,
+    # Long-polls (heso/wakeups.py): how often a waiting ?wait= request re-reads the database when
+    # no Redis wake-up came (Redis is a hint; every second while the subscriber is unhealthy).
+    "LONG_POLL_RECHECK_SECONDS": 10,
     # Signing: links and action tokens. Empty: a random key kept in instance/secret_key,
     # shared by every process on this machine; set it explicitly when running several.
     "SECRET_KEY": "",

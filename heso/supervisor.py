@@ -26,6 +26,10 @@ def _heso(*args: str) -> list[str]:
 
 def run_all(host: str, port: int, web_workers: int) -> int:
     settings = from_env()
+    threads = settings["WEB_THREADS"]
+    if threads < 1:
+        click.echo(f"heso run: HESO_WEB_THREADS must be at least 1, got {threads}", err=True)
+        return 1
     env = dict(os.environ)
     env["HESO_REDIS_URL"] = resolve_redis_url(settings["REDIS_URL"], str(PROJECT_ROOT / "instance"))
     env.setdefault("HESO_PUBLIC_URL", f"http://{host}:{port}")
@@ -35,10 +39,11 @@ def run_all(host: str, port: int, web_workers: int) -> int:
             click.echo(f"heso run: {' '.join(step[2:])} failed", err=True)
             return 1
 
+    # A ?wait= long-poll holds one of these threads (no database connection) while it waits.
     # gunicorn's own graceful timeout (30 s by default) must end before ours: otherwise a request
     # still in flight at Ctrl-C (a long-poll) gets its master killed and leaves its worker orphaned.
     web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(web_workers),
-           "--worker-class", "gthread", "--threads", "16", "--graceful-timeout", str(STOP_GRACE_SECONDS // 2),
+           "--worker-class", "gthread", "--threads", str(threads), "--graceful-timeout", str(STOP_GRACE_SECONDS // 2),
            "--access-logfile", "-", "wsgi:app"]
     children = {
         "web": subprocess.Popen(web, env=env, cwd=PROJECT_ROOT),

@@ -16,7 +16,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import text
 
-from heso import create_app
+from heso import create_app, wakeups
 from heso.extensions import db
 from heso.redis_url import local_redis_answers, start_embedded
 from tests.factories import TeamKeys, make_team
@@ -89,9 +89,7 @@ def app(database_url, redis_url):
             db.session.execute(text(f"DELETE FROM {table.name}"))
         db.session.commit()
     yield app
-    waiters = app.extensions.get("heso.agent_waiters")  # the agents' long-poll subscriber thread
-    if waiters is not None:
-        waiters.close()
+    wakeups.close(app)  # the long-polls' subscriber thread, if a test started it
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

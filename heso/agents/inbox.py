@@ -4,32 +4,25 @@ An event is written in the same transaction as the change it reports (a decision
 an admin's pause order) and is delivered by every poll until the agent acknowledges it; so
 it is never lost, and never shown again once acked.
 
-A long-poll holds no database connection while it waits. Each web process runs one Redis
-subscriber thread (``PSUBSCRIBE heso:agent:*``) that wakes the waiting requests of the agent
-named in a message; Redis is a hint, so a waiting request also re-reads the database every
-``HESO_AGENT_EVENTS_RECHECK_SECONDS`` (every second while the subscriber is disconnected).
+A long-poll holds no database connection while it waits: it waits on ``heso:agent:<id>`` in
+the process's one Redis subscriber (:mod:`heso.wakeups`, shared with the decision long-poll);
+Redis is a hint, so a waiting request also re-reads the database every
+``HESO_LONG_POLL_RECHECK_SECONDS`` (every second while the subscriber is disconnected).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
-from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
-from heso import errors
+from heso import errors, wakeups
 from heso.agents.models import Agent, AgentEvent, AgentKey
 from heso.decisions.models import FINAL, Decision
-from heso.extensions import db, state
+from heso.extensions import db
 from heso.ids import new_id
 from heso.timeutil import isoformat, utcnow
 
@@ -83,16 +76,7 @@ def _approval_id(idempotency_key: str | None) -> str | None:
 
 def wake(agent_ids: Iterable[str]) -> None:
     """After commit: wake these agents' long-polls (one pipelined round trip; failures logged)."""
-    agent_ids = list(agent_ids)
-    if not agent_ids:
-        return
-    try:
-        with state().redis.pipeline(transaction=False) as pipe:
-            for agent_id in agent_ids:
-                pipe.publish(CHANNEL_PREFIX + agent_id, b"1")
-            pipe.execute()
-    except RedisError:
-        log.warning("Could not publish agent wake-ups", exc_info=True)
+    wakeups.publish(CHANNEL_PREFIX + agent_id for agent_id in agent_ids)
 
 
 # -- reading and acknowledging ----------------------------------------------------------------
@@ -121,8 +105,7 @@ def poll(agent: Agent, wait: float, limit: int, now: datetime | None = None) -> 
     events = pending(agent.id, limit + 1)
     if not events and wait > 0:
         db.session.rollback()
-        waiters().wait(agent.id, lambda: _has_pending(agent.id), wait,
-                       current_app.config["AGENT_EVENTS_RECHECK_SECONDS"])
+        wakeups.wait(CHANNEL_PREFIX + agent.id, lambda: _has_pending(agent.id), wait)
         events = pending(agent.id, limit + 1)
     db.session.rollback()
     return events[:limit], len(events) > limit
@@ -158,99 +141,3 @@ def prune(older_than: datetime) -> int:
     ).rowcount
     db.session.commit()
     return deleted
-
-
-# -- long-poll wake-ups -------------------------------------------------------------------------
-
-class Waiters:
-    """One Redis subscriber per process, waking the threads (or greenlets) waiting per agent."""
-
-    def __init__(self, redis_factory: Callable[[], Redis]) -> None:
-        self._redis_factory = redis_factory
-        self._lock = threading.Lock()
-        self._waiting: dict[str, set[threading.Event]] = defaultdict(set)
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._stopping = threading.Event()
-        self.connected = threading.Event()
-
-    def close(self) -> None:
-        """Stop the subscriber thread (an app that is thrown away, e.g. in tests)."""
-        self._stopping.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(5)
-
-    def _ensure_listener(self) -> None:
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
-                return
-            self._pid = os.getpid()  # a forked worker starts its own listener
-            self.connected.clear()
-            self._thread = threading.Thread(target=self._listen, name="heso-agent-wakeups", daemon=True)
-            self._thread.start()
-
-    def _listen(self) -> None:
-        reported = False
-        while not self._stopping.is_set():
-            pubsub = None
-            try:
-                pubsub = self._redis_factory().pubsub(ignore_subscribe_messages=True)
-                pubsub.psubscribe(CHANNEL_PREFIX + "*")
-                self.connected.set()
-                reported = False
-                while not self._stopping.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        self._wake(message["channel"].decode()[len(CHANNEL_PREFIX):])
-            except Exception as exc:  # noqa: BLE001 - the listener must outlive any Redis failure
-                self.connected.clear()
-                if not reported:  # once per outage, not once a second
-                    log.warning("Agent wake-up listener has no Redis (%s); long-polls re-read the "
-                                "database every second until it is back", exc)
-                    reported = True
-                if pubsub is not None:
-                    try:
-                        pubsub.close()
-                    except Exception:  # noqa: BLE001 - closing a broken connection may fail too
-                        pass
-                self._stopping.wait(1.0)
-                continue
-            pubsub.close()
-
-    def _wake(self, agent_id: str) -> None:
-        with self._lock:
-            for event in self._waiting.get(agent_id, ()):
-                event.set()
-
-    def wait(self, agent_id: str, is_done: Callable[[], bool], seconds: float, recheck: float) -> None:
-        """Block up to ``seconds`` until ``is_done()``; woken early by :func:`wake`."""
-        self._ensure_listener()
-        deadline = time.monotonic() + seconds
-        event = threading.Event()
-        with self._lock:
-            self._waiting[agent_id].add(event)
-        try:
-            # Checked after registering: an event committed in between is never missed.
-            while not is_done():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                event.wait(min(remaining, recheck if self.connected.is_set() else 1.0))
-                event.clear()
-        finally:
-            with self._lock:
-                self._waiting[agent_id].discard(event)
-                if not self._waiting[agent_id]:
-                    del self._waiting[agent_id]
-
-
-def waiters() -> Waiters:
-    """This app's waiters (created on first use, in ``app.extensions``)."""
-    existing = current_app.extensions.get("heso.agent_waiters")
-    if existing is None:
-        from heso.extensions import redis_client
-
-        url = current_app.config["REDIS_URL"]
-        existing = current_app.extensions.setdefault("heso.agent_waiters", Waiters(lambda: redis_client(url)))
-    return existing

@@ -25,6 +25,7 @@ from heso.decisions.schemas import (
 )
 from heso.extensions import db
 from heso.pagination import page, page_limit, since_arg
+from heso.timeutil import utcnow
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1/decisions",
                 description="Ask a human before acting; poll or long-poll for the answer.")
@@ -66,6 +67,9 @@ class DecisionById(MethodView):
         team_id = current_principal().team_id
         decision = service.get(team_id, decision_id)
         if wait and decision.status in OPEN:
+            # The sweeper expires overdue decisions without a signal each: from the expiry on,
+            # the wait re-reads every second (heso/wakeups.py).
+            until_expiry = (decision.expires_at - utcnow()).total_seconds() if decision.expires_at else None
             db.session.rollback()  # end the read transaction while we wait
 
             def settled() -> bool:
@@ -73,7 +77,7 @@ class DecisionById(MethodView):
                 db.session.rollback()
                 return status not in OPEN
 
-            notify.wait_until(decision_id, settled, wait)
+            notify.wait_until(decision_id, settled, wait, soon=until_expiry)
             decision = service.get(team_id, decision_id)
         return decision
 

@@ -9,6 +9,7 @@ import time
 import requests
 from sqlalchemy import func, select
 
+from heso import wakeups
 from heso.agents.models import AgentEvent
 from heso.decisions import service as decisions
 from heso.extensions import db
@@ -174,7 +175,7 @@ def test_long_poll_without_redis_still_sees_the_event(database_url, client, team
         started = time.monotonic()
         resolve(client, team, decision["id"])
         thread.join(30)
-    cut_off.extensions["heso.agent_waiters"].close()
+    wakeups.close(cut_off)
     with cut_off.app_context():
         db.session.remove()
         db.engine.dispose()

@@ -4,7 +4,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from heso import wakeups
 from tests.factories import create_decision
+from tests.helpers import wait_until
 
 
 def _race(app, calls):
@@ -81,11 +83,9 @@ def test_long_poll_returns_as_soon_as_the_decision_settles(app, client, team):
 
     waiter = threading.Thread(target=poll)
     waiter.start()
-    # Resolve only once the poll is parked on the Redis channel, so the signal is what wakes it.
-    redis = app.extensions["heso"].redis
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not redis.pubsub_numsub(f"heso:decision:{decision['id']}")[0][1]:
-        time.sleep(0.01)
+    # Resolve only once the poll is parked and the subscriber listens, so the signal is what wakes it.
+    waits = wakeups.wakeups(app)
+    wait_until(lambda: waits.waiting() == 1 and waits.connected.is_set(), 10, message="the poll to wait")
     assert client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "deny"},
                        headers=team.headers("approver")).status_code == 200
     waiter.join(timeout=35)
