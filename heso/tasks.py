@@ -7,10 +7,16 @@ every ``HESO_SWEEP_INTERVAL_SECONDS``.
 
 from __future__ import annotations
 
-from heso.channels import outbox
+import logging
+
+from heso.channels import outbox, registry
 from heso.decisions import deadlines
 from heso.decisions import service as decisions
+from heso.extensions import db
 from heso.ledger import service as ledger
+from heso.timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 
 def expire_decision(decision_id: str) -> bool:
@@ -40,8 +46,24 @@ def drain_deliveries() -> dict[str, int]:
 
 def sweep() -> dict[str, int]:
     """The safety net: expire and escalate whatever the per-decision jobs missed, re-enqueue
-    deliveries whose job was lost, then seal the ledgers."""
+    deliveries whose job was lost, let each channel plugin recover its own claimed work
+    (:meth:`~heso.channels.base.ChannelPlugin.recover`), then seal the ledgers."""
     result = decisions.sweep()
     result["redelivered"] = outbox.recover()
+    result["recovered"] = recover_channels()
     result["sealed"] = ledger.seal_all()
     return result
+
+
+def recover_channels() -> int:
+    """Call every installed channel's ``recover(now)``; one that fails is logged, not fatal."""
+    now, recovered = utcnow(), 0
+    for name, loaded in sorted(registry.channels().items()):
+        if loaded.loaded is None:
+            continue
+        try:
+            recovered += int(loaded.loaded.recover(now) or 0)
+        except Exception:  # noqa: BLE001 - a plugin's bug must not stop the sweep of the others
+            db.session.rollback()
+            log.exception("Channel %s could not recover its work", name)
+    return recovered

@@ -77,3 +77,14 @@ class ChannelPlugin(ABC):
         :func:`heso.channels.interactions.respond`.
         """
         return None
+
+    def recover(self, now: datetime) -> int:
+        """Optional: put back work of this channel that a dead process left half done.
+
+        The sweeper (``heso scheduler``, every ``HESO_SWEEP_INTERVAL_SECONDS``) calls it in an
+        app context with the current time, once per installed channel. Requeue whatever was
+        claimed but whose lease ran out before ``now`` and return how many items that was.
+        Keep it cheap and idempotent: it runs often, and may run in two sweepers at once. An
+        exception is logged and does not stop the sweep. The default does nothing.
+        """
+        return 0

@@ -10,6 +10,7 @@ those messages with ``chat.update``.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -98,6 +99,12 @@ class SlackChannel(ChannelPlugin):
         from heso_channel_slack.views import make_blueprint
 
         return make_blueprint()
+
+    def recover(self, now: datetime) -> int:
+        """Clicks claimed by a worker that died (or waiting for a lost retry) are queued again."""
+        from heso_channel_slack import tasks
+
+        return tasks.recover(now)
 
     def _ask(self, client: Any, notification: Notification) -> DeliveryResult:
         decision = notification.decision

@@ -4,6 +4,17 @@ The ack path only appends the click to a Redis list (one round trip, pipelined w
 ``SET NX`` that makes sure one :func:`drain_clicks` job is queued): a per-click RQ job costs
 more than the rest of the request. The drain handles the clicks in order, batch by batch.
 
+No claimed click is lost (the reliable-queue pattern, like the outbox's leases): the drain
+takes a click from the list and, in the same Lua script, files it in a ZSET of leases
+scored with its deadline (now + ``HESO_DELIVERY_LEASE_SECONDS``). The lease is removed only
+once the click is handled, i.e. after the decision's transaction committed. A worker killed
+in between leaves the lease behind; :func:`recover`, run by the sweeper through
+:meth:`SlackChannel.recover`, moves every lease past its deadline back onto the list and
+queues a drain. A click whose Slack call failed waits in the same ZSET, scored with its
+retry time, so a lost retry job is recovered the same way. Handling is therefore
+at-least-once, and idempotent: the answer is one conditional UPDATE, so a click handled
+twice is one transition (the second time the user hears "already decided").
+
 A job maps the Slack user to an approver of the decision (``users.info`` gives the email;
 an approver may also be written as a Slack user id), then answers the decision through
 :func:`heso.channels.interactions.respond`: one conditional UPDATE, so of several clicks
@@ -15,9 +26,10 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -39,14 +51,46 @@ NOT_FOUND = "This approval request does not exist (any more)."
 
 
 CLICKS_KEY = "heso:slack:clicks"
+#: ZSET: a claimed (or retry-waiting) click -> the epoch second after which it is recovered.
+LEASES_KEY = "heso:slack:clicks:leases"
 DRAIN_KEY = "heso:slack:clicks:drain-queued"
 BATCH = 50
+RECOVER_BATCH = 1000
+
+# Take the first click and file it under its lease, atomically: no moment where it is in neither.
+_CLAIM = """
+local record = redis.call('LPOP', KEYS[1])
+if record then redis.call('ZADD', KEYS[2], ARGV[1], record) end
+return record
+"""
+# Move the leases past their deadline back onto the list (atomic: two sweepers move each once).
+_RECOVER = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, record in ipairs(due) do
+  redis.call('ZREM', KEYS[1], record)
+  redis.call('RPUSH', KEYS[2], record)
+end
+return #due
+"""
+# Renew the lease of a click that still waits for its retry (0 if recovery already took it).
+_RECLAIM = """
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+def _lease_deadline() -> float:
+    return time.time() + float(current_app.config["DELIVERY_LEASE_SECONDS"])
 
 
 def enqueue(func: Callable[..., Any], **kwargs: Any) -> None:
     """Queue the work of a click (raises if Redis is down: Slack then shows the user an error)."""
     heso = state()
-    record = json.dumps({"f": func.__name__, "k": kwargs}, separators=(",", ":"))
+    # "i" makes each click its own lease, even two identical clicks of one impatient user.
+    record = json.dumps({"f": func.__name__, "k": kwargs, "i": secrets.token_hex(6)}, separators=(",", ":"))
     with heso.redis.pipeline(transaction=False) as pipe:
         pipe.rpush(CLICKS_KEY, record)
         pipe.set(DRAIN_KEY, 1, nx=True, ex=60)
@@ -62,18 +106,20 @@ def _queue_drain() -> None:
 def drain_clicks(max_seconds: float = 60.0) -> dict[str, int]:
     """The RQ job: handle queued clicks one by one until none is left.
 
-    One at a time (``LPOP``), so a worker killed mid-drain loses at most the click in hand;
-    every ``BATCH`` clicks, a long queue gets another drain so that several workers share it.
+    One at a time, each under a lease (see the module's docstring), so a worker killed
+    mid-drain leaves only the click in hand, which :func:`recover` puts back; every
+    ``BATCH`` clicks, a long queue gets another drain so that several workers share it.
     """
     redis = state().redis
     redis.delete(DRAIN_KEY)  # clicks queued from now on queue a new drain
+    claim = redis.register_script(_CLAIM)
     outcomes: dict[str, int] = {}
     started, handled = time.monotonic(), 0
     while time.monotonic() - started < max_seconds:
-        record = redis.lpop(CLICKS_KEY)
+        record = claim(keys=[CLICKS_KEY, LEASES_KEY], args=[_lease_deadline()])
         if record is None:
             return outcomes
-        outcome = _handle(record)
+        outcome = _process(record)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         handled += 1
         if handled % BATCH == 0:
@@ -89,16 +135,44 @@ def kick() -> None:
         _queue_drain()
 
 
+def recover(now: datetime | None = None) -> int:
+    """Put back the clicks whose lease ran out before ``now`` (their worker died, or their
+    retry job was lost) and queue a drain for whatever waits; the number put back.
+
+    The drain is queued even if one seems queued: the flag of a drain whose worker died
+    lasts a minute, and a drain more finds an empty list and ends.
+    """
+    redis = state().redis
+    deadline = (now.timestamp() if now is not None else time.time())
+    moved = int(redis.register_script(_RECOVER)(keys=[LEASES_KEY, CLICKS_KEY], args=[deadline, RECOVER_BATCH]))
+    if moved:
+        log.warning("%d Slack click(s) whose worker died or whose retry was lost are queued again", moved)
+    if moved or redis.llen(CLICKS_KEY):
+        redis.set(DRAIN_KEY, 1, ex=60)
+        _queue_drain()
+    return moved
+
+
 #: Seconds before each new try of a click whose Slack call failed (Retry-After wins if later).
 RETRY_DELAYS = (2, 10, 30, 120, 600)
 
 
 def retry_click(record: str) -> str:
-    """A scheduled retry of one click (RQ job)."""
-    return _handle(record)
+    """A scheduled retry of one click (RQ job); a no-op if :func:`recover` already took it."""
+    renewed = state().redis.register_script(_RECLAIM)(keys=[LEASES_KEY], args=[_lease_deadline(), record])
+    if not renewed:
+        return "already recovered"
+    return _process(record)
 
 
 HANDLERS: dict[str, Callable[..., str]] = {}
+
+
+def _process(record: bytes | str) -> str:
+    """Handle one claimed click, then drop its lease (never before its answer committed)."""
+    outcome = _handle(record)
+    state().redis.zrem(LEASES_KEY, record)  # a retry filed a new record: this one's lease is done
+    return outcome
 
 
 def _handle(record: bytes | str) -> str:
@@ -122,6 +196,8 @@ def _retry_later(click: dict[str, Any], exc: Exception) -> str:
     failure = web.failure(exc)
     delay = max(RETRY_DELAYS[tries], failure.retry_after or 0)
     record = json.dumps(dict(click, a=tries + 1), separators=(",", ":"))
+    # Filed under its retry time first: if the job below is lost, the sweeper's recover runs it.
+    state().redis.zadd(LEASES_KEY, {record: time.time() + delay})
     state().queue.enqueue_in(timedelta(seconds=delay), retry_click, record, result_ttl=0,
                              job_timeout=current_app.config["JOB_TIMEOUT_SECONDS"])
     log.warning("Slack click retried in %.0f s: %s", delay, failure.error)
