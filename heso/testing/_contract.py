@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import marshmallow as ma
 import pytest
-from flask import Blueprint
+from flask import Blueprint, Flask
 
 from heso.channels.base import ChannelPlugin, DeliveryResult
 from heso.channels.registry import GROUP, interface_problems
@@ -19,6 +22,10 @@ class ChannelContract:
     - ``valid_config``: a configuration your ``config_schema`` accepts;
     - ``unreachable_config``: a valid configuration whose destination does not answer
       (``send`` must then report a failure, not raise).
+
+    A channel whose ``send`` or ``recover`` needs HESO running (the database, Redis,
+    ``current_app.config``) overrides the :meth:`heso_app` fixture to return a HESO Flask
+    app; the checks that call them then run inside its app context.
     """
 
     plugin_class: ClassVar[type[ChannelPlugin]]
@@ -28,6 +35,16 @@ class ChannelContract:
     @pytest.fixture
     def plugin(self) -> ChannelPlugin:
         return self.plugin_class()
+
+    @pytest.fixture
+    def heso_app(self) -> Flask | None:
+        """The HESO app to call ``send``/``recover`` in; None: no app context (override it)."""
+        return None
+
+    @contextmanager
+    def _context(self, app: Flask | None) -> Iterator[None]:
+        with app.app_context() if app is not None else nullcontext():
+            yield
 
     def test_implements_the_interface(self) -> None:
         assert interface_problems(self.plugin_class) == []
@@ -52,10 +69,16 @@ class ChannelContract:
         blueprint = plugin.blueprint()
         assert blueprint is None or isinstance(blueprint, Blueprint)
 
-    def test_unreachable_destination_is_a_failed_result_not_an_exception(self, plugin: ChannelPlugin) -> None:
+    def test_unreachable_destination_is_a_failed_result_not_an_exception(self, plugin: ChannelPlugin,
+                                                                         heso_app: Flask | None) -> None:
         if self.unreachable_config is None:
             pytest.skip("set unreachable_config to check failure reporting")
         config = self.plugin_class.config_schema().load(self.unreachable_config)
-        result = plugin.send(make_notification(config=config))
+        with self._context(heso_app):
+            result = plugin.send(make_notification(config=config))
         assert isinstance(result, DeliveryResult)
         assert result.ok is False and result.error
+
+    def test_recover_with_nothing_to_recover_is_zero(self, plugin: ChannelPlugin, heso_app: Flask | None) -> None:
+        with self._context(heso_app):
+            assert plugin.recover(datetime.now(UTC)) == 0
