@@ -20,9 +20,9 @@ from redis import Redis
 from sqlalchemy import create_engine, update
 
 from heso.decisions.models import Decision
-from heso.decisions.notify import CHANNEL_PREFIX
 from heso.timeutil import utcnow
 from tests.helpers import wait_until
+from tests.test_wakeups import subscriber_connections
 
 pytestmark = pytest.mark.slow
 
@@ -112,7 +112,7 @@ def healthy(base: str) -> bool:
 
 
 def test_heso_run_serves_works_and_stops_cleanly(heso_run, tmp_path, redis_url):
-    process, output, base = heso_run(HESO_SWEEP_INTERVAL_SECONDS="1")
+    process, output, base = heso_run(HESO_SWEEP_INTERVAL_SECONDS="1", HESO_WEB_THREADS="64")
 
     token = wait_until(lambda: TOKEN.search(output.text), timeout=60,
                        message=f"the admin key in the output of heso run:\n{output.text}").group(0)
@@ -152,12 +152,16 @@ def test_heso_run_serves_works_and_stops_cleanly(heso_run, tmp_path, redis_url):
             poll_ended.set()
 
     threading.Thread(target=long_poll, daemon=True).start()
-    with Redis.from_url(redis_url) as redis:
-        wait_until(lambda: redis.pubsub_numsub(CHANNEL_PREFIX + polled)[0][1] == 1 or poll_ended.is_set(),
-                   timeout=10, message="the long-poll to wait on its decision's channel")
-    assert not poll_ended.is_set()
-
     processes = session_processes(process.pid)
+    [worker] = [p for p in processes if "gunicorn" in " ".join(p.cmdline()) and p.parent().pid != process.pid]
+    # The web process starts its wake-up subscriber on its first long-poll: this one.
+    with Redis.from_url(redis_url) as redis:
+        wait_until(lambda: subscriber_connections(redis, worker.pid) == 1 or poll_ended.is_set(),
+                   timeout=10, message="the long-poll to start the web worker's wake-up subscriber")
+    assert not poll_ended.is_set()
+    # HESO_WEB_THREADS reaches gunicorn
+    assert worker.cmdline()[worker.cmdline().index("--threads") + 1] == "64"
+
     assert len(processes) >= 5, processes  # heso run, gunicorn master + worker, rq worker (+ its scheduler), scheduler
     deadline = time.monotonic() + 20
     os.kill(process.pid, signal.SIGINT)
@@ -170,3 +174,10 @@ def test_heso_run_serves_works_and_stops_cleanly(heso_run, tmp_path, redis_url):
     output.join(timeout=5)
     assert "HESO stopped." in output.text
     assert "Traceback" not in output.text, output.text
+
+
+def test_heso_run_refuses_zero_web_threads(heso_run):
+    process, output, _ = heso_run(HESO_WEB_THREADS="0")
+    assert process.wait(timeout=30) == 1
+    output.join(timeout=5)
+    assert "HESO_WEB_THREADS must be at least 1, got 0" in output.text
