@@ -2,7 +2,7 @@
 
 The SDK is pointed at it through ``HESO_SLACK_API_URL``. It knows users (id ↔ email),
 hands out message timestamps, and can be told to answer a method with an error (e.g. 429
-with Retry-After) or to answer slowly.
+with Retry-After), to answer slowly, or to hold one call until the test lets it go.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ class FakeSlack:
     #: method -> answers to give (status, headers, body) before answering normally again
     failures: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = field(default_factory=dict)
     delay: float = 0.0
+    #: method -> event: the next call of that method waits (up to 30 s) until the event is set
+    holds: dict[str, threading.Event] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Any = field(default_factory=lambda: itertools.count(1))
     url: str = ""
@@ -65,6 +67,9 @@ class FakeSlack:
             self.calls.append(Call(method, args, token, time.monotonic()))
             failure = self.failures.get(method, []).pop(0) if self.failures.get(method) else None
             delay = self.delay
+            hold = self.holds.pop(method, None)
+        if hold is not None:
+            hold.wait(timeout=30)
         if delay:
             time.sleep(delay)
         if failure:
