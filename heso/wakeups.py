@@ -44,9 +44,12 @@ FALLBACK_RECHECK_SECONDS = 1.0
 class Wakeups:
     """The waiters of one process, keyed by channel, and the one subscriber that wakes them."""
 
-    def __init__(self, redis_factory: Callable[[], Redis], patterns: Iterable[str] = PATTERNS) -> None:
+    def __init__(self, redis_factory: Callable[[], Redis], patterns: Iterable[str] = PATTERNS,
+                 ping_seconds: float = PING_SECONDS, stale_seconds: float = STALE_SECONDS) -> None:
         self._redis_factory = redis_factory
         self._patterns = tuple(patterns)
+        self._ping_seconds = ping_seconds
+        self._stale_seconds = stale_seconds
         self._lock = threading.Lock()
         self._waiting: dict[str, set[threading.Event]] = defaultdict(set)
         self._thread: threading.Thread | None = None
@@ -157,9 +160,9 @@ class Wakeups:
                         # every waiter re-reads the database once.
                         self.connected.set()
                         self._wake_all()
-            elif now - last_heard > STALE_SECONDS:
-                raise RedisError(f"no answer from Redis for {STALE_SECONDS:.0f} s")
-            if now - last_ping >= PING_SECONDS:
+            elif now - last_heard > self._stale_seconds:  # a connection that went silent (half-open)
+                raise RedisError(f"no answer from Redis for {self._stale_seconds:.0f} s")
+            if now - last_ping >= self._ping_seconds:
                 pubsub.ping()
                 last_ping = now
 

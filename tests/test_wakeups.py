@@ -282,3 +282,74 @@ def test_the_subscriber_reconnects_and_wakes_again(private_redis):
             restarted.wait(5)
     finally:
         waits.close()
+
+
+class Relay:
+    """A TCP relay to Redis that can go silent: connections stay open, nothing gets through
+    (what a dropped NAT entry or a partition looks like to the subscriber)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.silent = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+                if not data:
+                    return
+                if not self.silent.is_set():
+                    sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.server.close()
+        for sock in self.sockets:
+            sock.close()
+
+
+def test_a_silent_redis_connection_is_noticed_by_its_pings(private_redis):
+    """Redis stops answering without closing the connection: after ``stale_seconds`` without a
+    pong the subscriber counts itself disconnected, so waiters re-read every second."""
+    _, _, port = private_redis
+    relay = Relay(port)
+    waits = wakeups.Wakeups(lambda: redis_client(f"redis://127.0.0.1:{relay.port}/0"),
+                            ping_seconds=0.3, stale_seconds=1.0)
+    done = threading.Event()
+    ended = {}
+
+    def wait() -> None:
+        ended["result"] = waits.wait("heso:decision:dec_z", done.is_set, 30, recheck=30)
+        ended["at"] = time.monotonic()
+
+    thread = threading.Thread(target=wait)
+    try:
+        thread.start()
+        wait_until(lambda: waits.connected.is_set() and waits.waiting() == 1, 10, message="subscribed")
+        relay.silent.set()
+        went_silent = time.monotonic()
+        wait_until(lambda: not waits.connected.is_set(), 10, message="the subscriber to notice the silence")
+        assert time.monotonic() - went_silent < 3
+        done.set()
+        written = time.monotonic()
+        thread.join(35)
+        assert ended["result"] is True and ended["at"] - written < 2.5
+    finally:
+        waits.close()
+        relay.close()
