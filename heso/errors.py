@@ -108,6 +108,7 @@ class HesoApi(flask_smorest.Api):
     def _register_error_handlers(self) -> None:
         self._app.register_error_handler(HesoError, self.handle_heso_error)
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
+        self._app.register_error_handler(RecursionError, self.handle_recursion)
         self._app.register_error_handler(Exception, self.handle_unexpected)
 
     @staticmethod
@@ -130,6 +131,22 @@ class HesoApi(flask_smorest.Api):
         if status == 405 and error.get_response().headers.get("Allow"):
             response.headers["Allow"] = error.get_response().headers["Allow"]
         return response
+
+    @classmethod
+    def handle_recursion(cls, error: RecursionError) -> Response:
+        """A body nested too deeply for Python's recursive JSON parser is the client's error.
+
+        The parsers (webargs', the receipts' own) recurse per bracket, so ``[[[[…`` well
+        under the body limit ends here rather than in a ``ValueError``; one handler covers
+        every route, plugin blueprints included. Without a body it is our bug: a 500.
+        """
+        from flask import request
+
+        if request.method in JSON_METHODS and request.content_length:
+            log.warning("Refused a request body nested too deeply to parse (%s %s)", request.method, request.path)
+            return envelope("VALIDATION_ERROR", 422, "The JSON body is nested too deeply to parse.",
+                            {"json": {"_schema": ["nested too deeply"]}})
+        return cls.handle_unexpected(error)
 
     @staticmethod
     def handle_unexpected(error: Exception) -> Response:

@@ -77,3 +77,18 @@ def test_unexpected_error_is_an_envelope_not_a_traceback(app, client, team):
     body = assert_envelope(response, 500, "INTERNAL_ERROR")
     assert "secret internals" not in response.get_data(as_text=True)
     assert body["details"] == {}
+
+
+@pytest.mark.parametrize("path,scope", [
+    ("/v1/decisions", "agent"), ("/v1/keys", "admin"), ("/v1/agents/bootstrap-tokens", "admin"),
+    ("/v1/policy/evaluate", "agent"), ("/v1/channels/webhook/config", "admin"),
+])
+def test_json_nested_too_deeply_is_422_not_a_crash(client, team, path, scope):
+    """Python's JSON parser recurses: 100,000 brackets (well under the body limit) would
+    otherwise end in a RecursionError and a 500."""
+    depth = 100_000
+    method = client.put if path.endswith("/config") else client.post
+    response = method(path, data="[" * depth + "]" * depth, headers=team.headers(scope),
+                      content_type="application/json")
+    body = assert_envelope(response, 422, "VALIDATION_ERROR")
+    assert "nested" in body["message"]
