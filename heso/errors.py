@@ -188,13 +188,16 @@ def _body_rules() -> BodyRules | None:
 
 
 def check_request_body() -> Response | None:
-    """Refuse oversized and non-JSON bodies before any view reads them.
+    """Refuse oversized and non-JSON bodies, and paths holding a NUL, before any view reads them.
 
     werkzeug only enforces ``MAX_CONTENT_LENGTH`` when a view reads the body, and webargs
     silently ignores a body that is not JSON; both deserve a precise answer instead.
     """
     from flask import current_app, request
 
+    if "\x00" in request.path:
+        # No id holds a NUL, and PostgreSQL could not even compare one: nothing is there.
+        return envelope("NOT_FOUND", 404, "Not found: the path contains a NUL character.")
     if request.method not in JSON_METHODS:
         return None
     rules = _body_rules()

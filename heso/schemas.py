@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,11 +11,38 @@ import marshmallow as ma
 from heso.timeutil import isoformat
 
 
+def nul_paths(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Where ``value`` holds a NUL character, in a string or a key, at any depth."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            name = str(key)
+            if "\x00" in name:
+                yield (*path, name.replace("\x00", "\\0"))
+            yield from nul_paths(item, (*path, name))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from nul_paths(item, (*path, str(index)))
+
+
 class StrictSchema(ma.Schema):
-    """Unknown fields are an error: a typo in a field name must not be silently ignored."""
+    """Unknown fields are an error: a typo in a field name must not be silently ignored.
+
+    Text holding a NUL character is refused too, wherever it sits: PostgreSQL cannot store
+    one in a text column, and no HESO field has a use for it. Checking here, once, covers
+    every body and query of every room instead of a validator on each field.
+    """
 
     class Meta:
         unknown = ma.RAISE
+
+    @ma.validates_schema
+    def _refuse_nul_characters(self, data: dict[str, Any], **kwargs: Any) -> None:
+        where = next(nul_paths(data), None)
+        if where is not None:
+            raise ma.ValidationError("Must not contain a NUL character.", field_name=".".join(where) or "_schema")
 
 
 class UTCTime(ma.fields.DateTime):

@@ -78,8 +78,7 @@ def open_approval(principal: Principal, receipt: Any, routing_hint: str | None,
 
 
 def get(team_id: str, approval_id: str) -> Approval:
-    found = "\x00" not in approval_id  # PostgreSQL cannot compare a NUL: no such approval
-    approval = db.session.get(Approval, approval_id, populate_existing=True) if found else None
+    approval = db.session.get(Approval, approval_id, populate_existing=True)
     if approval is None or approval.team_id != team_id:
         raise errors.NotFound(f"No approval {approval_id!r}.")
     return approval

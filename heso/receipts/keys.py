@@ -46,7 +46,7 @@ def register(principal: Principal, kind: str, public_key: str, name: str, groups
 
 
 def get(team_id: str, key_id: str) -> SigningKey:
-    key = db.session.get(SigningKey, (team_id, key_id)) if "\x00" not in key_id else None
+    key = db.session.get(SigningKey, (team_id, key_id))
     if key is None:
         raise errors.NotFound(f"No signing key {key_id!r}.")
     return key

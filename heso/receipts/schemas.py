@@ -8,8 +8,6 @@ from heso.receipts.format import REJECTION_REASONS, TRUST_LEVELS
 from heso.receipts.models import KINDS
 from heso.schemas import PageQuerySchema, StrictSchema, UTCTime, page_schema
 
-#: Text that a PostgreSQL text column can hold (no NUL character).
-NO_NUL = ma.validate.Regexp(r"^[^\x00]*\Z", error="Must not contain a NUL character.")
 GROUP = ma.validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$",
                            error="1-100 characters: letters, digits, '.', '_', ':', '@', '-'.")
 
@@ -18,7 +16,7 @@ class SigningKeyCreateSchema(StrictSchema):
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(KINDS))
     publicKey = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200),
                                  metadata={"description": "Ed25519 public key, 64 lower-case hex digits"})
-    name = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=320), NO_NUL],
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=320),
                             metadata={"description": "Who holds the key: the operator, or the approver (e.g. email)"})
     groups = ma.fields.List(ma.fields.String(validate=GROUP), load_default=list,
                             validate=ma.validate.Length(max=50),
@@ -83,10 +81,10 @@ class OutboxPushResultSchema(ma.Schema):
 class ReceiptQuerySchema(PageQuerySchema):
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"^rcp_[0-9A-Z]{26}\Z"),
                               metadata={"description": "next_cursor from the previous page"})
-    agentId = ma.fields.String(load_default=None, validate=[NO_NUL, ma.validate.Length(max=200)])
+    agentId = ma.fields.String(load_default=None, validate=ma.validate.Length(max=200))
     trustLevel = ma.fields.String(load_default=None, validate=ma.validate.OneOf(TRUST_LEVELS))
-    approvalId = ma.fields.String(load_default=None, validate=[NO_NUL, ma.validate.Length(max=40)])
-    actionHash = ma.fields.String(load_default=None, validate=[NO_NUL, ma.validate.Length(max=64)])
+    approvalId = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40))
+    actionHash = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
     since = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40),
                              metadata={"description": "'10m', '1h', '2d' or an ISO 8601 time (received)"})
 
