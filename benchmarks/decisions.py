@@ -255,6 +255,8 @@ class LoadSpec:
     connections: int
     start_at: float  # time.time(): responses before it are warm-up, not counted
     stop_at: float
+    path: str = PATH
+    body: bytes = BODY
 
 
 def _drive_connection(spec: LoadSpec, tally: Counter) -> None:
@@ -263,7 +265,7 @@ def _drive_connection(spec: LoadSpec, tally: Counter) -> None:
     while time.time() < spec.stop_at:
         try:
             conn = conn or http.client.HTTPConnection(HOST, spec.port, timeout=30)
-            conn.request("POST", PATH, body=BODY, headers=spec.headers)
+            conn.request("POST", spec.path, body=spec.body, headers=spec.headers)
             response = conn.getresponse()
             response.read()
             outcome = "ok" if 200 <= response.status < 300 else f"HTTP {response.status}"
@@ -307,8 +309,10 @@ def _collect(results: Any, workers: list[Any], deadline: float) -> list[tuple[Co
     return outcomes
 
 
-def python_load(port: int, headers: dict[str, str], seconds: float, concurrency: int) -> LoadResult:
-    """Drive ``port`` from separate processes, so the client does not share this process's GIL.
+def python_load(port: int, headers: dict[str, str], seconds: float, concurrency: int,
+                path: str = PATH, body: bytes = BODY) -> LoadResult:
+    """POST ``body`` to ``path`` back to back from separate processes, so the client does not
+    share this process's GIL. Every 2xx answer counts as done.
 
     One ``Process`` per spec, not a ``Pool``: a pool worker that boots first may take two
     specs one after the other, and the second would start after its window had closed.
@@ -319,7 +323,7 @@ def python_load(port: int, headers: dict[str, str], seconds: float, concurrency:
     results = context.Queue()
     workers = [context.Process(target=_load_process, daemon=True, args=(
         LoadSpec(port, headers, concurrency // processes + (i < concurrency % processes), start_at,
-                 start_at + seconds), results)) for i in range(processes)]
+                 start_at + seconds, path, body), results)) for i in range(processes)]
     for worker in workers:
         worker.start()
     try:

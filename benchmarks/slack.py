@@ -24,15 +24,10 @@ import hashlib
 import hmac
 import http.client
 import json
-import multiprocessing
-import os
 import re
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -46,10 +41,8 @@ from decisions import (  # noqa: E402 - after the sys.path line that lets decisi
     GUNICORN,
     HOST,
     REDIS_URL,
-    WARMUP_SECONDS,
     Children,
     LoadResult,
-    _collect,
     figure,
     flush_redis,
     free_ports,
@@ -57,6 +50,7 @@ from decisions import (  # noqa: E402 - after the sys.path line that lets decisi
     heso_env,
     http_status,
     progress,
+    python_load,
     scratch_database,
     wait_until,
 )
@@ -80,73 +74,11 @@ def signed_click(decision_id: str) -> tuple[bytes, dict[str, str]]:
                   "X-Slack-Signature": f"v0={signature}"}
 
 
-@dataclass(frozen=True)
-class Spec:
-    port: int
-    path: str
-    body: bytes
-    headers: dict[str, str]
-    connections: int
-    start_at: float
-    stop_at: float
-
-
-def _drive(spec: Spec, tally: Counter) -> None:
-    conn: http.client.HTTPConnection | None = None
-    while time.time() < spec.stop_at:
-        try:
-            conn = conn or http.client.HTTPConnection(HOST, spec.port, timeout=30)
-            conn.request("POST", spec.path, body=spec.body, headers=spec.headers)
-            response = conn.getresponse()
-            response.read()
-            outcome = "ok" if response.status == 200 else f"HTTP {response.status}"
-            if response.will_close:
-                conn.close()
-                conn = None
-        except (OSError, http.client.HTTPException) as exc:
-            outcome = type(exc).__name__
-            if conn is not None:
-                conn.close()
-            conn = None
-            time.sleep(0.01)
-        if spec.start_at <= time.time() < spec.stop_at:
-            tally[outcome] += 1
-    if conn is not None:
-        conn.close()
-
-
-def _load_process(spec: Spec, results: Any) -> None:
-    tallies = [Counter() for _ in range(spec.connections)]
-    threads = [threading.Thread(target=_drive, args=(spec, tally)) for tally in tallies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    results.put((sum(tallies, Counter()), time.process_time()))
-
-
 def load(label: str, port: int, path: str, body: bytes, headers: dict[str, str], seconds: float,
          concurrency: int) -> LoadResult:
-    """Back-to-back signed POSTs from separate processes (the client must not share our GIL)."""
+    """Back-to-back signed POSTs, with decisions.py's load generator."""
     progress(f"{label}: {concurrency} connections for {seconds:g} s")
-    context = multiprocessing.get_context("spawn")
-    processes = max(1, min(concurrency, os.cpu_count() or 1, 4))
-    start_at = time.time() + WARMUP_SECONDS
-    results = context.Queue()
-    workers = [context.Process(target=_load_process, daemon=True, args=(
-        Spec(port, path, body, headers, concurrency // processes + (i < concurrency % processes), start_at,
-             start_at + seconds), results)) for i in range(processes)]
-    for worker in workers:
-        worker.start()
-    try:
-        outcomes = _collect(results, workers, deadline=time.monotonic() + WARMUP_SECONDS + seconds + 60)
-    finally:
-        for worker in workers:
-            worker.join(timeout=5)
-            if worker.is_alive():
-                worker.terminate()
-    tally = sum((counts for counts, _ in outcomes), Counter())
-    result = LoadResult(tally.pop("ok", 0), seconds, tally, sum(cpu for _, cpu in outcomes))
+    result = python_load(port, headers, seconds, concurrency, path=path, body=body)
     progress(f"{label}: {result.rps:.1f} req/s, {sum(result.errors.values())} errors {dict(result.errors)}")
     return result
 
