@@ -128,7 +128,7 @@ def parse_payload(body: bytes) -> dict[str, Any]:
         form = parse_qs(body.decode("utf-8"), strict_parsing=True, max_num_fields=10)
         raw = form["payload"]
         payload = json.loads(raw[0]) if len(raw) == 1 else None
-    except (UnicodeDecodeError, ValueError, KeyError):
+    except (UnicodeDecodeError, ValueError, KeyError, RecursionError):
         raise BadPayload("The body must be a form with one field, payload, holding a JSON object.") from None
     if not isinstance(payload, dict):
         raise BadPayload("payload must be a JSON object.")
