@@ -120,7 +120,7 @@ def decide_command(action: str, approver: tuple[str, ...], context: str | None, 
                                               context=_context(context), urgency=urgency,
                                               timeout_minutes=timeout_minutes, channel=channel)
             click.echo(f"Decision {decision.id} is {decision.status}; waiting for {', '.join(approver)}."
-                       if wait else f"Decision {decision.id} is {decision.status}.", err=wait and not as_json)
+                       if wait else f"Decision {decision.id} is {decision.status}.", err=wait or as_json)
             if not wait:
                 if as_json:
                     click.echo(json.dumps(decision.raw))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -91,6 +92,20 @@ def test_decide_without_wait_and_errors(live_server, team):
     pending = CliRunner().invoke(decide_command, ["x", "--approver", "a@example.com", "--endpoint", live_server,
                                                   "--api-key", team.keys["agent"], "--wait", "--wait-timeout", "1"])
     assert pending.exit_code == 4
+
+
+@pytest.mark.parametrize("wait", [[], ["--wait"]], ids=["no-wait", "wait"])
+def test_decide_json_prints_only_the_decision_on_stdout(app, client, live_server, team, wait):
+    """``heso decide … --json | jq`` must parse: the progress line goes to stderr."""
+    thread = _answer_first_pending(app, client, team, "approve") if wait else None
+    env = dict(os.environ, HESO_ENDPOINT=live_server, HESO_API_KEY=team.keys["agent"])
+    result = subprocess.run([str(HESO), "decide", "x", "--approver", "a@example.com", "--json", *wait],
+                            env=env, capture_output=True, text=True, timeout=60)
+    if thread:
+        thread.join()
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert decision["status"] == ("approved" if wait else "pending") and decision["id"] in result.stderr
 
 
 def test_the_installed_heso_command_exits_0_on_approval(app, client, live_server, team):
