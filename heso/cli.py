@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import timedelta
 
@@ -181,7 +182,7 @@ def ledger_verify(ctx: click.Context, bundle: str | None, team: str | None, pins
         return
     with ctx.ensure_object(ScriptInfo).load_app().app_context():
         result = verify(_team_id(team))
-    click.echo(result)
+    click.echo(json.dumps(result, sort_keys=True))  # what GET /v1/audit/verify answers
     if not result["valid"]:
         sys.exit(1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -121,15 +122,15 @@ def test_keys_commands_refuse_bad_input(team, other_team, heso):
 def test_ledger_verify_exits_0_on_a_sound_chain_and_1_on_a_tampered_one(app, client, team, heso):
     for _ in range(3):
         create_decision(client, team)
-    result = heso("ledger", "verify")
-    assert "'valid': True" in result.output and "'entries': 3" in result.output
+    result = json.loads(heso("ledger", "verify").output)
+    assert result["valid"] is True and result["entries"] == 3
 
     with app.app_context():
         db.session.execute(update(LedgerEntry).where(LedgerEntry.team_id == team.id, LedgerEntry.seq == 2)
                            .values(actor="mallory"))
         db.session.commit()
-    broken = heso("ledger", "verify", "--team", "acme", exit_code=1)
-    assert "'valid': False" in broken.output and "'first_broken_index': 1" in broken.output
+    broken = json.loads(heso("ledger", "verify", "--team", "acme", exit_code=1).output)
+    assert broken["valid"] is False and broken["first_broken_index"] == 1
 
 
 def test_sweep_command_expires_overdue_decisions(app, client, team, heso):
