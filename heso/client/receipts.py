@@ -72,7 +72,13 @@ def sign_approval(signing_key: SigningKey, statement: Mapping[str, Any], outcome
 
 
 def approval_block(settled: Mapping[str, Any]) -> dict[str, Any]:
-    """The receipt's ``approval`` field from ``GET /v1/approvals/{id}``'s ``approval``."""
+    """The receipt's ``approval`` field from a settled approval: ``GET /v1/approvals/{id}``'s
+    whole answer or its ``approval``, or what ``POST /v1/approvals/{id}/token`` answered.
+    ``ValueError`` while no token has settled it (``{"outcome": "pending"}``)."""
+    if "approvalId" not in settled:
+        if not isinstance(settled.get("approval"), Mapping):
+            raise ValueError(f"approval not settled by a token yet (outcome {settled.get('outcome')!r})")
+        settled = settled["approval"]
     return {"approval_id": settled["approvalId"], "outcome": settled["outcome"],
             "expires_at": settled["expiresAt"], "approver_key_id": settled["approverKeyId"],
             "signature": settled["signature"]}

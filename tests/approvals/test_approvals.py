@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from heso.approvals.models import Approval
@@ -37,6 +38,8 @@ def test_open_poll_settle_and_reach_l1(client, team):
     assert decision["status"] == "pending" and decision["approvers"] == ["sarah@example.com"]
     poll = client.get(f"/v1/approvals/{body['approvalId']}", headers=team.headers("agent")).json
     assert poll == {"outcome": "pending"}
+    with pytest.raises(ValueError, match="not settled by a token yet"):
+        approval_block(poll)
 
     token = sign_approval(sarah.key, body["statement"], "approved")
     settled = _settle(client, team, body["approvalId"], token)
@@ -49,6 +52,7 @@ def test_open_poll_settle_and_reach_l1(client, team):
     poll = client.get(f"/v1/approvals/{body['approvalId']}", headers=team.headers("agent")).json
     assert poll["outcome"] == "approved"
     receipt = signer.sign(ACTION, "v1", "deploys", approval=approval_block(poll["approval"]))
+    assert approval_block(poll) == approval_block(settled.json) == receipt["approval"]  # any of the three answers
     assert receipt["trust_level"] == "L1"
     pushed = push(client, team, receipt)
     assert pushed.status_code == 201, pushed.json
