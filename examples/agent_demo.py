@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from heso.client import Denied, Expired, HesoClient, Modified, require_approval
+from heso.client import Decision, Denied, Expired, HesoClient, Modified, require_approval
 
 
 def client_for(args: argparse.Namespace) -> HesoClient:
@@ -44,16 +44,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--approver", required=True)
     parser.add_argument("--endpoint", default=os.environ.get("HESO_ENDPOINT", "http://127.0.0.1:5000"))
     parser.add_argument("--bootstrap", help="bootstrap token, for the first run")
-    parser.add_argument("--name", default="agent-demo")
+    parser.add_argument("--name", default=None, help="the agent's name (default: the one given at invite)")
     parser.add_argument("--key-file", default=".heso-agent-key")
     parser.add_argument("--timeout", type=float, default=600, help="seconds the approver has")
     args = parser.parse_args(argv)
     client = client_for(args)
 
+    def pending(decision: Decision) -> None:
+        print(f"Decision {decision.id} is pending; approve it with "
+              f"POST {args.endpoint}/v1/decisions/{decision.id}/resolve", file=sys.stderr)
+
     @require_approval(action=lambda command: f"Run shell command: {command}", approver=args.approver,
-                      timeout=args.timeout, client=client)
+                      timeout=args.timeout, client=client, on_pending=pending)
     def run_shell(command: str) -> int:
-        print(f"approved, running: {command}", file=sys.stderr)
+        print(f"allowed, running: {command}", file=sys.stderr)
         return subprocess.run(shlex.split(command), check=False).returncode
 
     print(f"Asking {args.approver} before running {args.command!r} …", file=sys.stderr)

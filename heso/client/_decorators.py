@@ -41,7 +41,8 @@ def _modified_arguments(decision: Decision, signature: inspect.Signature,
 def require_approval(action: str | Callable[..., str] | None = None, approver: str | None = None,
                      timeout: float = 3600, *, client: HesoClient | None = None,
                      approvers: list[str] | None = None, urgency: str | None = None,
-                     channel: str | None = None) -> Callable[[F], F]:
+                     channel: str | None = None,
+                     on_pending: Callable[[Decision], Any] | None = None) -> Callable[[F], F]:
     """Decorate a function so each call asks ``approver`` first, and runs only once approved.
 
     ``action`` is the text the approver reads (a string, or a function of the call's
@@ -50,6 +51,8 @@ def require_approval(action: str | Callable[..., str] | None = None, approver: s
     that long at most. Approved: the function runs. Modified: it runs with the arguments the
     approver changed (``modified_action`` ``{"arguments": {...}}``). Denied or cancelled:
     :class:`~heso.client.errors.Denied`. Expired: :class:`~heso.client.errors.Expired`.
+    ``on_pending`` is called with the new (pending) decision before the wait, e.g. to tell
+    someone its id.
     """
     if timeout <= 0:
         raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
@@ -64,6 +67,8 @@ def require_approval(action: str | Callable[..., str] | None = None, approver: s
                 timeout_minutes=minutes,
                 context={"function": f"{function.__module__}.{function.__qualname__}",
                          "arguments": _json_safe(dict(bound.arguments))})
+            if on_pending is not None:
+                on_pending(decision)
             # The decision expires on the server; wait a little past its deadline for that answer.
             return heso.wait_for_decision(decision.id, timeout=minutes * 60 + 30)
 

@@ -37,12 +37,16 @@ def demo(live_server, tmp_path, *args):
 
 
 def test_demo_registers_asks_and_runs_the_approved_or_modified_command(client, live_server, team, tmp_path):
-    token = invite(client, team)["token"]
+    token = invite(client, team, name="demo")["token"]
     thread = answer_when_asked(client, team, {"action": "approve"})
     first = demo(live_server, tmp_path, "--bootstrap", token, "--approver", "ops@example.com", "echo hello")
     thread.join()
     assert first.returncode == 0, first.stderr
     assert first.stdout == "hello\n" and "Registered as agt_" in first.stderr
+    asked = client.get("/v1/decisions?status=approved", headers=team.headers("ops")).json["data"][0]
+    assert f"Decision {asked['id']} is pending" in first.stderr  # the id to approve, as the quick start shows
+    agents = client.get("/v1/agents", headers=team.headers("admin")).json["data"]
+    assert [agent["name"] for agent in agents] == ["demo"]  # the name given at invite
     assert oct((tmp_path / "key").stat().st_mode & 0o777) == "0o600"
     # The second run reuses the saved key; the approver changes the command.
     thread = answer_when_asked(client, team, {"action": "modify",

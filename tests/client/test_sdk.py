@@ -168,6 +168,24 @@ def test_require_approval_runs_only_when_approved(client, live_server, team):
     assert asked.context["arguments"] == {"service": "web", "force": True}
 
 
+def test_require_approval_on_pending_gets_the_decision_before_the_wait(client, live_server, team):
+    sdk = HesoClient(team.keys["agent"], live_server)
+    box, seen = {}, []
+
+    def pending(decision):
+        seen.append(decision.status)
+        box["id"] = decision.id
+
+    @require_approval(approver="ops@example.com", client=sdk, on_pending=pending)
+    def restart():
+        return "restarted"
+
+    thread = approve_later(client, team, box)
+    assert restart() == "restarted"
+    thread.join()
+    assert seen == ["pending"] and sdk.get_decision(box["id"]).status == "approved"
+
+
 def _wired(sdk):
     box = {}
     original = sdk.create_decision
