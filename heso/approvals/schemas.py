@@ -16,7 +16,7 @@ class OpenApprovalSchema(StrictSchema):
                                    metadata={"description": "An approver group (see groups of approver keys)"})
     channel = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=64),
                                metadata={"description": "The installed channel that notifies the approvers "
-                                                        "(e.g. email, slack); none: API and console only"})
+                                                        "(e.g. email, slack); none: the API only"})
     timeoutMinutes = StrictInteger(load_default=None, validate=ma.validate.Range(min=1, max=30 * 24 * 60),
                                    metadata={"description": "Minutes to answer (default HESO_DEFAULT_TIMEOUT_MINUTES)"})
 
