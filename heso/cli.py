@@ -119,7 +119,7 @@ def keys_list(team: str | None) -> None:
 @click.argument("key_id")
 @with_appcontext
 def keys_revoke(key_id: str) -> None:
-    """Revoke a key by its id (the part after ``heso_``)."""
+    """Revoke a key by its id: the part after heso_, as heso keys list shows it."""
     key = db.session.get(ApiKey, key_id)
     if key is None:
         raise click.BadParameter(f"no key {key_id!r}", param_hint="KEY_ID")

@@ -30,8 +30,10 @@ def verify_bundle(path: str, pins: tuple[str, ...]) -> None:
         raise click.FileError(path, str(exc)) from None
     click.echo(json.dumps(result, sort_keys=True))
     if not result["valid"]:
-        click.echo(f"BROKEN at entry index {result['first_bad_index']} (seq {result['first_bad_seq']}): "
-                   f"{result['kind']}: {result['problem']}", err=True)
+        seq = f" (seq {result['first_bad_seq']})" if result["first_bad_seq"] is not None else ""
+        problem = result["problem"]  # a checkpoint's problem already starts with "truncated: "
+        said = problem if problem.startswith(f"{result['kind']}: ") else f"{result['kind']}: {problem}"
+        click.echo(f"BROKEN at entry index {result['first_bad_index']}{seq}: {said}", err=True)
         sys.exit(1)
 
 

@@ -191,7 +191,14 @@ def test_cli_export_then_offline_verify(app, client, team, heso_cli, tmp_path):
     bad_pin = heso_cli("ledger", "verify", str(path), "--checkpoint", "x:y", exit_code=2)
     assert "SEQ:HEAD_HASH" in bad_pin.output
     assert head["count"] == 3
-    assert "'valid': True" in heso_cli("ledger", "verify").output  # the database check still works
+    cut = tmp_path / "cut.jsonl"  # the tail cut, the manifest forged to match: the pinned head finds it
+    heso_cli("ledger", "export", "--out", str(cut))
+    original = cut.read_bytes().splitlines(keepends=True)
+    forged = {**head, "count": 2, "head_hash": json.loads(original[2])["entry_hash"], "checkpoints": []}
+    cut.write_bytes(json.dumps(forged).encode() + b"\n" + b"".join(original[1:3]))
+    truncated = heso_cli("ledger", "verify", str(cut), "--checkpoint", f"3:{head['head_hash']}", exit_code=1)
+    assert "BROKEN at entry index 2 (seq 3): truncated: a checkpoint records seq 3" in truncated.output
+    assert json.loads(heso_cli("ledger", "verify").output)["valid"] is True  # the database check still works
 
 
 @pytest.fixture
