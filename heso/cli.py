@@ -39,7 +39,7 @@ def _print_key(team: Team, token: str) -> None:
     click.secho(f"  {token}", bold=True)
 
 
-@cli.command("init")
+@cli.command("init", short_help="Create the first team and its admin key (once).")
 @click.option("--team", "team_name", default="default", show_default=True, help="Name of the first team.")
 @with_appcontext
 def init_command(team_name: str) -> None:
@@ -128,7 +128,7 @@ def keys_revoke(key_id: str) -> None:
     click.echo(f"Key {key_id} revoked.")
 
 
-@cli.command("worker")
+@cli.command("worker", short_help="Run a worker: deliveries, deadlines, sweeps, clicks.")
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
 @click.option("--fork/--no-fork", default=False, show_default=True,
               help="Fork a child per job (isolation) or run jobs in-process (speed).")
@@ -140,7 +140,7 @@ def worker_command(burst: bool, fork: bool) -> None:
     run_worker(current_app._get_current_object(), burst=burst, fork=fork)
 
 
-@cli.command("scheduler")
+@cli.command("scheduler", short_help="Enqueue the sweeper every few seconds.")
 @with_appcontext
 def scheduler_command() -> None:
     """Enqueue the sweeper every HESO_SWEEP_INTERVAL_SECONDS (several schedulers are safe)."""
@@ -149,7 +149,7 @@ def scheduler_command() -> None:
     run_scheduler(current_app._get_current_object())
 
 
-@cli.command("sweep")
+@cli.command("sweep", short_help="Expire, escalate, recover and seal, once now.")
 @with_appcontext
 def sweep_command() -> None:
     """Run one sweep now: expire and escalate overdue decisions, seal the ledgers."""
@@ -158,7 +158,7 @@ def sweep_command() -> None:
     click.echo(tasks.sweep())
 
 
-@cli.group("ledger")
+@cli.group("ledger", short_help="Audit ledger: verify, export.")
 def ledger_group() -> None:
     """Audit ledger tools."""
 
@@ -196,7 +196,8 @@ def _attach_ledger_commands() -> None:
 _attach_ledger_commands()
 
 
-@cli.command("run", with_appcontext=False)  # the supervisor builds no app: its children do
+# with_appcontext=False: the supervisor builds no app, its children do
+@cli.command("run", with_appcontext=False, short_help="Run web + worker + scheduler here (Ctrl-C).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--web-workers", default=2, show_default=True, type=int)
@@ -207,7 +208,7 @@ def run_command(host: str, port: int, web_workers: int) -> None:
     sys.exit(run_all(host=host, port=port, web_workers=web_workers))
 
 
-@cli.command("plugins")
+@cli.command("plugins", short_help="List installed channel and policy-source plugins.")
 def plugins_command() -> None:
     """List installed plugins of every kind: name, distribution, version, and why a broken one failed."""
     from heso.channels import registry as channels
@@ -226,7 +227,7 @@ def main() -> None:
 # --- policy (#6) ------------------------------------------------------------------------------
 
 
-@cli.group("policy")
+@cli.group("policy", short_help="Policy bundles: validate, test, upload, sources.")
 def policy_group() -> None:
     """Policy bundles: validate and test them in CI, upload, activate, bind a team to a source."""
 

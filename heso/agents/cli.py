@@ -15,9 +15,9 @@ EXIT_OF_STATUS = {"approved": EXIT_APPROVED, "denied": EXIT_DENIED, "cancelled":
                   "expired": EXIT_EXPIRED, "modified": EXIT_MODIFIED}
 
 
-@click.group("agents")
+@click.group("agents", short_help="Agents: invite, list, prune-events.")
 def agents_group() -> None:
-    """Invite and list agents."""
+    """Invite agents (one-time bootstrap tokens), list them, prune their acknowledged events."""
 
 
 @agents_group.command("invite")
@@ -90,7 +90,7 @@ def _context(value: str | None) -> Any:
     return parsed if isinstance(parsed, dict) else value
 
 
-@click.command("decide")
+@click.command("decide", short_help="Ask a human to approve ACTION (--wait blocks).")
 @click.argument("action")
 @click.option("--approver", required=True, multiple=True, help="Who decides (repeat for several).")
 @click.option("--context", default=None, help="Text or a JSON object shown to the approver.")
