@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -50,3 +53,19 @@ def installed_entry_points(directory: Path, distribution: str, entry_points_txt:
     finally:
         sys.path.remove(str(directory))
         registry.reset()
+
+
+def kill_process_group(process: subprocess.Popen) -> None:
+    """SIGKILL a process started with ``start_new_session=True`` and every process it started.
+
+    Killing only a ``heso worker`` leaves RQ's scheduler, which the worker runs as a child
+    process, alive: it keeps re-taking the scheduler lock and enqueuing into the test
+    session's Redis, and a later test's burst worker then finds the lock taken and its
+    scheduled jobs never enqueued. A whole group dying is also what a container or systemd
+    unit being killed looks like.
+    """
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)

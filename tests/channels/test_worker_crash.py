@@ -2,7 +2,6 @@
 re-enqueues, the next attempt carries the same webhook-id (RELIABILITY.md #5)."""
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ from heso.channels.signing import generate_secret
 from heso.extensions import db
 from heso.worker import build_worker
 from tests.factories import create_decision
-from tests.helpers import wait_until
+from tests.helpers import kill_process_group, wait_until
 
 LEASE_SECONDS = 2
 
@@ -48,15 +47,12 @@ def test_sigkill_mid_delivery_is_redelivered_with_the_same_id(app, client, team,
 
     env = dict(os.environ, HESO_DATABASE_URL=database_url, HESO_REDIS_URL=redis_url,
                HESO_DELIVERY_LEASE_SECONDS=str(LEASE_SECONDS), HESO_WEBHOOK_ALLOW_PRIVATE="127.0.0.0/8")
-    worker = subprocess.Popen([sys.executable, "-m", "heso", "worker"], env=env,
+    worker = subprocess.Popen([sys.executable, "-m", "heso", "worker"], env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: seen, 30, message="the first attempt to reach the receiver")
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=10)
     finally:
-        if worker.poll() is None:
-            worker.kill()
+        kill_process_group(worker)  # the worker and its RQ scheduler child
         release.set()
 
     with app.app_context():

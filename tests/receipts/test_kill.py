@@ -4,7 +4,6 @@ receipt is stored twice, and the chain is contiguous and verifies after the rest
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from sqlalchemy import create_engine, func, select
 from heso.client._transport import Transport
 from heso.client.outbox import ReceiptOutbox
 from heso.receipts.models import Receipt
-from tests.helpers import wait_until
+from tests.helpers import kill_process_group, wait_until
 from tests.receipts.helpers import operator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,12 +50,6 @@ def _start(port: int, database_url: str, redis_url: str, log: Path) -> subproces
     return proc
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=10)
 
 
 def test_kill_9_mid_push_loses_nothing_and_the_chain_verifies(app, client, team, database_url, redis_url, tmp_path):
@@ -94,13 +87,13 @@ def test_kill_9_mid_push_loses_nothing_and_the_chain_verifies(app, client, team,
         for _ in range(KILLS):
             target = stored() + 300
             wait_until(lambda: stored() >= target, timeout=60)  # noqa: B023 - used within the iteration
-            _kill(proc)
+            kill_process_group(proc)
             assert stored() < TOTAL, "the push finished before the kill; raise TOTAL"
             proc = _start(port, database_url, redis_url, log)
             assert client.get("/v1/audit/verify", headers=team.headers("ops")).json["valid"] is True
         assert done.wait(120), outbox.counts()
     finally:
-        _kill(proc)
+        kill_process_group(proc)
         thread.join(10)
     assert errors, "the kill was never seen by the client"
     assert outbox.counts() == {"pending": 0, "delivered": TOTAL, "rejected": 0}

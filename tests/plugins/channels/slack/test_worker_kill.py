@@ -9,7 +9,6 @@ again is the same one vote. 1 round per database in CI; a soak:
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ from sqlalchemy import func, select
 from heso import tasks as core_tasks
 from heso.extensions import db, state
 from heso.ledger.models import LedgerEntry
-from tests.helpers import wait_until
+from tests.helpers import kill_process_group, wait_until
 from tests.plugins.channels.slack.conftest import click_payload, form, post_signed, run_jobs, slack_decision
 
 LEASE_SECONDS = 4
@@ -56,15 +55,12 @@ def kill_worker_during(slack, method: str, database_url: str, redis_url: str) ->
     slack.holds[method] = held
     env = dict(os.environ, HESO_DATABASE_URL=database_url, HESO_REDIS_URL=redis_url,
                HESO_SLACK_API_URL=slack.url, HESO_DELIVERY_LEASE_SECONDS=str(LEASE_SECONDS))
-    worker = subprocess.Popen([sys.executable, "-m", "heso", "worker"], env=env,
+    worker = subprocess.Popen([sys.executable, "-m", "heso", "worker"], env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: slack.called(method), 30, message=f"the worker to call Slack's {method}")
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=10)
     finally:
-        if worker.poll() is None:
-            worker.kill()
+        kill_process_group(worker)  # the worker and its RQ scheduler child
         held.set()
 
 
