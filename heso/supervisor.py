@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,11 +25,30 @@ def _heso(*args: str) -> list[str]:
     return [sys.executable, "-m", "heso", *args]
 
 
+def _port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens there (gunicorn would retry for 5 s, then give up)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror:
+        return False  # gunicorn reports the bad host itself
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def run_all(host: str, port: int, web_workers: int) -> int:
     settings = from_env()
     threads = settings["WEB_THREADS"]
     if threads < 1:
         click.echo(f"heso run: HESO_WEB_THREADS must be at least 1, got {threads}", err=True)
+        return 1
+    if _port_in_use(host, port):
+        click.echo(f"heso run: {host}:{port} is already in use; pick a free port, e.g. "
+                   f"`.venv/bin/heso run --port {port + 1}`", err=True)
         return 1
     env = dict(os.environ)
     env["HESO_REDIS_URL"] = resolve_redis_url(settings["REDIS_URL"], str(PROJECT_ROOT / "instance"))

@@ -40,15 +40,30 @@ def build_worker(app: Flask, fork: bool = False) -> Worker:
     return worker
 
 
+RQ_LOGGERS = ("rq.worker", "rq.job", "rq.cron", "rq.scheduler")
+
+
+def configure_logging(level: str | int) -> None:
+    """``level`` for HESO's loggers; RQ's own from WARNING up unless ``level`` is DEBUG.
+
+    The scheduler enqueues ``dispatch_deadlines`` every second and RQ logs five INFO lines
+    per job, which would bury everything else in ``heso run``'s terminal.
+    """
+    logging.basicConfig(level=level)
+    numeric = level if isinstance(level, int) else logging.getLevelName(level.upper())  # basicConfig checked it
+    for name in RQ_LOGGERS:
+        logging.getLogger(name).setLevel(numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING))
+
+
 def run_worker(app: Flask, burst: bool = False, fork: bool = False) -> None:
-    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    configure_logging(app.config["LOG_LEVEL"])
     build_worker(app, fork=fork).work(burst=burst, with_scheduler=True)
 
 
 def run_scheduler(app: Flask) -> None:
     from heso import tasks
 
-    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    configure_logging(app.config["LOG_LEVEL"])
     heso = state()
     scheduler = CronScheduler(connection=heso.redis, name=f"heso-scheduler-{id(app)}")
     scheduler.register(tasks.dispatch_deadlines, queue_name=heso.queue.name, interval=1,

@@ -112,7 +112,8 @@ def healthy(base: str) -> bool:
 
 
 def test_heso_run_serves_works_and_stops_cleanly(heso_run, tmp_path, redis_url):
-    process, output, base = heso_run(HESO_SWEEP_INTERVAL_SECONDS="1", HESO_WEB_THREADS="64")
+    # At INFO, as `make run` logs: RQ's lines for the tick every second must not flood the terminal.
+    process, output, base = heso_run(HESO_SWEEP_INTERVAL_SECONDS="1", HESO_WEB_THREADS="64", HESO_LOG_LEVEL="INFO")
 
     token = wait_until(lambda: TOKEN.search(output.text), timeout=60,
                        message=f"the admin key in the output of heso run:\n{output.text}").group(0)
@@ -174,6 +175,19 @@ def test_heso_run_serves_works_and_stops_cleanly(heso_run, tmp_path, redis_url):
     output.join(timeout=5)
     assert "HESO stopped." in output.text
     assert "Traceback" not in output.text, output.text
+    assert "dispatch_deadlines" not in output.text and "Job OK" not in output.text, output.text[-3000:]
+
+
+def test_heso_run_says_so_when_the_port_is_taken(heso_run):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process, output, _ = heso_run("--port", str(port))
+        assert process.wait(timeout=30) == 1
+    output.join(timeout=5)
+    assert f"127.0.0.1:{port} is already in use" in output.text and "--port" in output.text, output.text
+    assert "HESO is running" not in output.text
 
 
 def test_heso_run_refuses_zero_web_threads(heso_run):
