@@ -111,3 +111,20 @@ def team(app) -> TeamKeys:
 def other_team(app) -> TeamKeys:
     with app.app_context():
         return make_team("globex")
+
+
+@pytest.fixture
+def heso(app, monkeypatch):
+    """Run ``heso <args>`` against the test app; return the click result (exit code checked)."""
+    from heso.cli import cli
+
+    # FlaskGroup marks the process as run from the CLI; undo that after the test.
+    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
+    runner = app.test_cli_runner()
+
+    def invoke(*args: str, exit_code: int = 0):
+        result = runner.invoke(cli, list(args))
+        assert result.exit_code == exit_code, (args, result.output, result.exception)
+        return result
+
+    return invoke

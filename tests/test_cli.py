@@ -6,11 +6,9 @@ import json
 import re
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select, update
 
 from heso.auth.models import Team
-from heso.cli import cli
 from heso.decisions.models import Decision
 from heso.extensions import db
 from heso.ledger.models import LedgerEntry
@@ -18,21 +16,6 @@ from heso.timeutil import utcnow
 from tests.factories import create_decision
 
 TOKEN = re.compile(r"heso_[0-9a-z]{12}_[0-9A-Za-z]{38}")
-
-
-@pytest.fixture
-def heso(app, monkeypatch):
-    """Run ``heso <args>`` against the test app; return the click result."""
-    # FlaskGroup marks the process as run from the CLI; undo that after the test.
-    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
-    runner = app.test_cli_runner()
-
-    def invoke(*args: str, exit_code: int = 0):
-        result = runner.invoke(cli, list(args))
-        assert result.exit_code == exit_code, (args, result.output, result.exception)
-        return result
-
-    return invoke
 
 
 def only_token(output: str) -> str:

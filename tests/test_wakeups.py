@@ -167,14 +167,14 @@ def test_an_expiry_by_the_sweeper_reaches_the_long_poll_within_a_second_or_two(a
 
 def test_decision_long_poll_without_redis_still_sees_the_outcome(database_url, client, team):
     """A server whose Redis is down re-reads the database every second and still answers."""
-    from tests.agents.conftest import serve
     from tests.conftest import _build_app
+    from tests.helpers import serve_wsgi
 
     cut_off = _build_app(database_url, f"redis://127.0.0.1:{free_port()}/0")
     decision = create_decision(client, team)
     result = {}
     try:
-        with serve(cut_off) as url:
+        with serve_wsgi(cut_off) as url:
             thread = threading.Thread(target=lambda: result.update(requests.get(
                 f"{url}/v1/decisions/{decision['id']}?wait=20", headers=team.headers("agent"), timeout=30).json()))
             thread.start()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-
 import pytest
-from werkzeug.serving import make_server
+
+from tests.helpers import serve_wsgi
 
 
 def invite(client, team, **body) -> dict:
@@ -31,21 +29,9 @@ def agent(client, team) -> dict:
     return register(client, invite(client, team)["token"])
 
 
-@contextmanager
-def serve(app):
-    """``app`` behind a real threaded HTTP server on a free port; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
 
 
 @pytest.fixture
 def live_server(app):
-    with serve(app) as url:
+    with serve_wsgi(app) as url:
         yield url

@@ -16,25 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from heso.agents.cli import decide_command
-from heso.cli import cli
 from heso.decisions import service as decisions
 from heso.timeutil import utcnow
 
 BOOTSTRAP = re.compile(r"hesobs_[0-9a-z]{12}_[0-9A-Za-z]{38}")
 HESO = Path(sys.executable).with_name("heso")
-
-
-@pytest.fixture
-def heso(app, monkeypatch):
-    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
-    runner = app.test_cli_runner()
-
-    def invoke(*args, exit_code=0):
-        result = runner.invoke(cli, list(args))
-        assert result.exit_code == exit_code, (args, result.output, result.exception)
-        return result
-
-    return invoke
 
 
 def test_invite_then_register_then_list(heso, client, team):

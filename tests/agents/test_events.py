@@ -157,8 +157,8 @@ def test_long_poll_returns_as_soon_as_the_decision_settles(live_server, client, 
 
 def test_long_poll_without_redis_still_sees_the_event(database_url, client, team, agent):
     """Redis is a hint: a server whose Redis is down re-reads the database and still answers."""
-    from tests.agents.conftest import serve
     from tests.conftest import _build_app
+    from tests.helpers import serve_wsgi
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -167,7 +167,7 @@ def test_long_poll_without_redis_still_sees_the_event(database_url, client, team
     key = agent["api_key"]
     decision = create_as(client, key)
     result = {}
-    with serve(cut_off) as url:
+    with serve_wsgi(cut_off) as url:
         thread = threading.Thread(target=lambda: result.update(requests.get(
             f"{url}/v1/events?wait=20", headers=bearer(key), timeout=30).json()))
         thread.start()

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from contextlib import contextmanager
 
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from heso.client import errors
 from heso.client._transport import Transport
 from heso.client.outbox import ReceiptOutbox
 from heso.extensions import db
 from heso.receipts.models import Receipt
+from tests.helpers import serve_wsgi
 from tests.receipts.helpers import operator
 
 
@@ -40,18 +39,6 @@ class CutAnswers:
         return []
 
 
-@contextmanager
-def serve(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 def _transport(url, team, retries=2):
@@ -69,7 +56,7 @@ def test_no_receipt_is_lost_when_answers_are_cut_or_the_server_is_down(app, clie
     signer = operator(client, team)
     path = str(tmp_path / "outbox.db")
     middleware = CutAnswers(app, cut={2})
-    with serve(middleware) as url:
+    with serve_wsgi(middleware) as url:
         outbox = ReceiptOutbox(path, _transport(url, team), batch_size=100)
         for n in range(250):
             outbox.add(signer.sign({"tool": "deploy", "n": n}, "v1"))
@@ -87,7 +74,7 @@ def test_no_receipt_is_lost_when_answers_are_cut_or_the_server_is_down(app, clie
     down = outbox.flush()
     assert isinstance(down.error, errors.TransportError) and down.pending == 100
     outbox.close()
-    with serve(app) as url:
+    with serve_wsgi(app) as url:
         restarted = ReceiptOutbox(path, _transport(url, team), batch_size=100)
         assert restarted.counts() == {"pending": 100, "delivered": 251, "rejected": 0}
         assert restarted.flush().delivered == 100

@@ -173,47 +173,34 @@ def test_http_export_verifies_offline_and_checkpoints_catch_a_cut_tail(app, clie
     assert bundle.verify_lines(cut)["kind"] == "truncated"
 
 
-def test_cli_export_then_offline_verify(app, client, team, heso_cli, tmp_path):
+def test_cli_export_then_offline_verify(app, client, team, heso, tmp_path):
     for _ in range(3):
         create_decision(client, team)
     path = tmp_path / "bundle.jsonl"
-    heso_cli("ledger", "export", "--out", str(path))
-    result = heso_cli("ledger", "verify", str(path))
+    heso("ledger", "export", "--out", str(path))
+    result = heso("ledger", "verify", str(path))
     assert json.loads(result.output.splitlines()[0])["valid"] is True
     lines = path.read_bytes().splitlines(keepends=True)
     lines[2] = lines[2].replace(b"decision.created", b"decision.createe")
     path.write_bytes(b"".join(lines))
-    broken = heso_cli("ledger", "verify", str(path), exit_code=1)
+    broken = heso("ledger", "verify", str(path), exit_code=1)
     assert "BROKEN at entry index 1 (seq 2): modified" in broken.output
     head = json.loads(lines[0])
-    pinned = heso_cli("ledger", "verify", str(tmp_path / "missing.jsonl"), exit_code=1)
+    pinned = heso("ledger", "verify", str(tmp_path / "missing.jsonl"), exit_code=1)
     assert "missing.jsonl" in pinned.output
-    bad_pin = heso_cli("ledger", "verify", str(path), "--checkpoint", "x:y", exit_code=2)
+    bad_pin = heso("ledger", "verify", str(path), "--checkpoint", "x:y", exit_code=2)
     assert "SEQ:HEAD_HASH" in bad_pin.output
     assert head["count"] == 3
     cut = tmp_path / "cut.jsonl"  # the tail cut, the manifest forged to match: the pinned head finds it
-    heso_cli("ledger", "export", "--out", str(cut))
+    heso("ledger", "export", "--out", str(cut))
     original = cut.read_bytes().splitlines(keepends=True)
     forged = {**head, "count": 2, "head_hash": json.loads(original[2])["entry_hash"], "checkpoints": []}
     cut.write_bytes(json.dumps(forged).encode() + b"\n" + b"".join(original[1:3]))
-    truncated = heso_cli("ledger", "verify", str(cut), "--checkpoint", f"3:{head['head_hash']}", exit_code=1)
+    truncated = heso("ledger", "verify", str(cut), "--checkpoint", f"3:{head['head_hash']}", exit_code=1)
     assert "BROKEN at entry index 2 (seq 3): truncated: a checkpoint records seq 3" in truncated.output
-    assert json.loads(heso_cli("ledger", "verify").output)["valid"] is True  # the database check still works
+    assert json.loads(heso("ledger", "verify").output)["valid"] is True  # the database check still works
 
 
-@pytest.fixture
-def heso_cli(app, monkeypatch):
-    from heso.cli import cli
-
-    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
-    runner = app.test_cli_runner()
-
-    def invoke(*args: str, exit_code: int = 0):
-        result = runner.invoke(cli, list(args))
-        assert result.exit_code == exit_code, (args, result.output, result.exception)
-        return result
-
-    return invoke
 
 
 def test_offline_verify_needs_no_database(tmp_path):

@@ -10,7 +10,7 @@ from collections import Counter
 import requests
 
 from heso.client.receipts import sign_approval
-from tests.agents.conftest import serve
+from tests.helpers import serve_wsgi
 from tests.receipts.helpers import ACTION, approver, operator
 
 
@@ -39,7 +39,7 @@ def test_one_receipt_pushed_by_fifty_clients_at_once_is_accepted_once(app, clien
     receipt = signer.sign(ACTION, "v1")
     others = [signer.sign({**ACTION, "n": n}, "v1") for n in range(WRITERS * 4)]
     headers = team.headers("agent")
-    with serve(app) as url:
+    with serve_wsgi(app) as url:
         def push(index: int):
             items = [receipt, *others[index * 4:index * 4 + 4]]
             answer = requests.post(f"{url}/v1/receipts/batch", json={"receipts": items}, headers=headers, timeout=30)
@@ -69,7 +69,7 @@ def test_one_token_posted_ten_times_at_once_settles_once(app, client, team):
                          headers=team.headers("agent")).json
     token = sign_approval(sarah.key, opened["statement"], "approved")
     headers = team.headers("approver")
-    with serve(app) as url:
+    with serve_wsgi(app) as url:
         statuses = _together(10, lambda index: requests.post(
             f"{url}/v1/approvals/{opened['approvalId']}/token", json={"token": token}, headers=headers,
             timeout=30).status_code)

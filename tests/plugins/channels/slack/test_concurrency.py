@@ -10,21 +10,18 @@ import pytest
 import requests
 from heso_channel_slack import tasks
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from heso.extensions import db, state
 from heso.ledger.models import LedgerEntry
+from tests.helpers import serve_wsgi
 from tests.plugins.channels.slack.conftest import SIGNING_SECRET, click_payload, form, run_jobs, sign, slack_decision
 
 
 @pytest.fixture
 def live_url(slack_app):
     """The app behind a real threaded HTTP server, as Slack would reach it."""
-    server = make_server("127.0.0.1", 0, slack_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serve_wsgi(slack_app) as url:
+        yield url
 
 
 def post_concurrently(url: str, bodies: list[bytes]) -> list[tuple[int, float]]:
