@@ -48,15 +48,25 @@ def targets(channel: str | None, callback_url: str | None, event: str) -> list[s
 
 def stage(changes: Iterable[tuple[str, str, str | None, str | None]], event: str, now: datetime) -> list[str]:
     """Write outbox rows for ``(team_id, decision_id, channel, callback_url)`` changes; return their ids."""
-    rows = [
+    return write(rows(changes, event, now))
+
+
+def rows(changes: Iterable[tuple[str, str, str | None, str | None]], event: str,
+         now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows :func:`stage` writes, for a caller that puts them in a statement of its own."""
+    return [
         {"id": new_id("dlv"), "team_id": team_id, "decision_id": decision_id, "channel": name, "event": event,
          "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
         for team_id, decision_id, channel, callback_url in changes
         for name in targets(channel, callback_url, event)
     ]
-    if rows:
-        db.session.execute(Delivery.__table__.insert(), rows)
-    return [row["id"] for row in rows]
+
+
+def write(staged: list[dict[str, Any]]) -> list[str]:
+    """Insert rows from :func:`rows` in the session's transaction; return their ids."""
+    if staged:
+        db.session.execute(Delivery.__table__.insert(), staged)
+    return [row["id"] for row in staged]
 
 
 DRAIN_KEY = "heso:outbox:drain-queued"

@@ -8,20 +8,22 @@ transition is written in the same transaction as the transition itself.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Insert, Table, bindparam, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 
-from heso import errors
+from heso import errors, oneshot
 from heso.agents import inbox as agent_inbox
 from heso.auth.service import Principal
 from heso.canonical import blake3_hex, canonical_json
 from heso.channels import outbox
+from heso.channels.models import Delivery
 from heso.channels.registry import installed_channel_names
 from heso.decisions import deadlines, notify
 from heso.decisions.models import FINAL, OPEN, OUTCOME_OF, Decision, DecisionVote
@@ -29,6 +31,7 @@ from heso.decisions.schemas import approver_list
 from heso.extensions import db
 from heso.ids import new_id
 from heso.ledger import service as ledger
+from heso.ledger.models import LedgerEntry
 from heso.timeutil import isoformat, utcnow
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,8 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
     body; the same key with a different body is a 409 CONFLICT.
     """
     request_hash = _request_hash(data)
+    # Decided before the idempotency lookup, which opens the session's (read-only) transaction.
+    alone = oneshot.available()
     if idempotency_key:
         existing = _by_idempotency_key(principal.team_id, idempotency_key)
         if existing is not None:
@@ -82,18 +87,30 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
         created_at=now, expires_at=now + timedelta(minutes=timeout),
         idempotency_key=idempotency_key, request_hash=request_hash, created_by=principal.key_id,
     )
+    # The transient Decision only carries the values back (no ORM unit of work on this path).
+    decision = Decision(**values)
+    staged = outbox.rows([(principal.team_id, decision.id, decision.channel, decision.callback_url)],
+                         "decision.created", now)
+    entry = ledger.entry(principal.team_id, "decision.created", decision.id, actor=principal.key_id, at=now, data={
+        "request_hash": request_hash, "approvers": approvers, "quorum": decision.quorum,
+        "urgency": decision.urgency, "expires_at": isoformat(decision.expires_at),
+    })
     try:
-        # A Core INSERT on the table, not session.add(): the ORM's unit of work costs more than
-        # the round trip on this hot path. The transient Decision only carries the values back.
-        db.session.execute(Decision.__table__.insert(), values)
-        decision = Decision(**values)
-        deliveries = outbox.stage([(principal.team_id, decision.id, decision.channel, decision.callback_url)],
-                                  "decision.created", now)
-        ledger.append(principal.team_id, "decision.created", decision.id, actor=principal.key_id, at=now, data={
-            "request_hash": request_hash, "approvers": approvers, "quorum": decision.quorum,
-            "urgency": decision.urgency, "expires_at": isoformat(decision.expires_at),
-        })
-        db.session.commit()
+        if alone:
+            # One statement in autocommit: the decision, its ledger entry and its outbox row
+            # commit together or not at all, in one round trip instead of four. (A caller that
+            # opened a transaction, e.g. approvals, gets the session path: its rows and ours
+            # commit together.)
+            with oneshot.autocommit() as connection:
+                connection.execute(_create_statement(tuple(values), len(staged)), _create_params(values, entry, staged))
+            deliveries = [row["id"] for row in staged]
+        else:
+            # Core INSERTs on the tables, not session.add(): the ORM's unit of work costs more
+            # than the round trip on this hot path.
+            db.session.execute(Decision.__table__.insert(), values)
+            deliveries = outbox.write(staged)
+            ledger.append_many([entry])
+            db.session.commit()
     except IntegrityError:
         # The same Idempotency-Key committed by a concurrent request first.
         db.session.rollback()
@@ -104,6 +121,41 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
     deadlines.schedule(decision.id, decision.expires_at, decision.escalate_at)
     outbox.enqueue(deliveries)
     return decision, False
+
+
+_LEDGER_COLUMNS = ("team_id", "event", "subject_id", "actor", "data", "created_at", "sealed")
+_DELIVERY_COLUMNS = ("id", "team_id", "decision_id", "channel", "event", "status", "attempts", "next_attempt_at",
+                     "created_at", "updated_at")
+
+
+def _bound_insert(table: Table, columns: Iterable[str], prefix: str) -> Insert:
+    return table.insert().values({name: bindparam(prefix + name, type_=table.c[name].type) for name in columns})
+
+
+@functools.cache
+def _create_statement(decision_columns: tuple[str, ...], deliveries: int) -> Insert:
+    """``WITH ledger AS (INSERT …), delivery_0 AS (INSERT …) INSERT INTO decisions …``, built once.
+
+    PostgreSQL checks the outbox rows' foreign key to the decision at the end of the statement,
+    when the decision row exists.
+    """
+    statement = _bound_insert(Decision.__table__, decision_columns, "")
+    # The entry's id is the sequence's next value: DEFAULT, not a value SQLAlchemy would fetch
+    # in a round trip of its own.
+    ledger_entry = _bound_insert(LedgerEntry.__table__, _LEDGER_COLUMNS, "ledger_").values(id=literal_column("DEFAULT"))
+    statement = statement.add_cte(ledger_entry.cte("ledger"))
+    for index in range(deliveries):
+        prefix = f"delivery_{index}_"
+        statement = statement.add_cte(_bound_insert(Delivery.__table__, _DELIVERY_COLUMNS, prefix).cte(prefix[:-1]))
+    return statement
+
+
+def _create_params(values: dict[str, Any], entry: dict[str, Any], staged: list[dict[str, Any]]) -> dict[str, Any]:
+    params = dict(values)
+    params.update((f"ledger_{name}", entry[name]) for name in _LEDGER_COLUMNS)
+    for index, row in enumerate(staged):
+        params.update((f"delivery_{index}_{name}", row[name]) for name in _DELIVERY_COLUMNS)
+    return params
 
 
 def _check_callback_url(url: str) -> None:

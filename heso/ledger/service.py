@@ -26,8 +26,14 @@ def start_chain(team_id: str) -> None:
 def append(team_id: str, event: str, subject_id: str, data: dict[str, Any], actor: str = "",
            at: datetime | None = None) -> None:
     """Record a state change in the caller's transaction (it commits or rolls back with it)."""
-    append_many([{"team_id": team_id, "event": event, "subject_id": subject_id, "actor": actor,
-                  "data": data, "created_at": at or utcnow()}])
+    append_many([entry(team_id, event, subject_id, data, actor, at)])
+
+
+def entry(team_id: str, event: str, subject_id: str, data: dict[str, Any], actor: str = "",
+          at: datetime | None = None) -> dict[str, Any]:
+    """The row :func:`append` writes, for a caller that puts it in a statement of its own."""
+    return {"team_id": team_id, "event": event, "subject_id": subject_id, "actor": actor, "data": data,
+            "created_at": at or utcnow(), "sealed": False}
 
 
 def append_many(rows: Iterable[dict[str, Any]]) -> None:
@@ -138,5 +144,5 @@ def verify(team_id: str) -> dict[str, Any]:
     return result
 
 
-__all__ = ["append", "append_many", "seal", "seal_all", "list_entries", "verify", "start_chain",
+__all__ = ["append", "append_many", "entry", "seal", "seal_all", "list_entries", "verify", "start_chain",
            "entry_document"]
