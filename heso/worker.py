@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
+import sys
 from typing import Any
 
 from flask import Flask
@@ -55,8 +59,34 @@ def configure_logging(level: str | int) -> None:
         logging.getLogger(name).setLevel(numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING))
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """In a child the worker forks (RQ's scheduler, a work horse): stop when the worker dies.
+
+    RQ forks its scheduler and never looks back; a worker killed with SIGKILL (OOM killer,
+    ``kill -9``) would leave it running, holding the scheduler lock so that the next
+    worker's scheduler cannot enqueue scheduled jobs (retries, Retry-After). The kernel
+    sends SIGTERM on the parent's death instead, which RQ's scheduler handles by releasing
+    its locks and stopping. Python has no API for ``prctl``, hence ctypes (Linux only).
+    The signal follows the forking *thread*: RQ forks from the worker's main thread, which
+    lives as long as the worker.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the worker died between the fork and the prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def run_worker(app: Flask, burst: bool = False, fork: bool = False) -> None:
     configure_logging(app.config["LOG_LEVEL"])
+    if sys.platform.startswith("linux"):
+        parent_pid = os.getpid()
+        os.register_at_fork(after_in_child=lambda: _die_with_parent(parent_pid))
     build_worker(app, fork=fork).work(burst=burst, with_scheduler=True)
 
 
