@@ -16,7 +16,7 @@ KNOWN_OPERATIONS = {
     "POST /v1/decisions", "GET /v1/decisions", "GET /v1/decisions/{decision_id}",
     "POST /v1/decisions/{decision_id}/resolve", "POST /v1/decisions/{decision_id}/cancel",
     "GET /v1/audit", "GET /v1/audit/verify", "GET /v1/keys", "POST /v1/keys",
-    "GET /v1/keys/{key_id}", "DELETE /v1/keys/{key_id}",
+    "GET /v1/keys/{key_id}", "DELETE /v1/keys/{key_id}", "GET /v1/keys/me",
 }
 
 #: Operations that authenticate with a credential in the request itself instead of an API key:

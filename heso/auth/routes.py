@@ -9,10 +9,11 @@ from flask_smorest import Blueprint
 
 from heso.auth import service
 from heso.auth.access import current_principal, require
-from heso.auth.schemas import KeyCreatedSchema, KeyCreateSchema, KeyPageSchema, KeySchema
+from heso.auth.schemas import KeyCreatedSchema, KeyCreateSchema, KeyPageSchema, KeySchema, WhoAmISchema
 from heso.extensions import db
 
-blp = Blueprint("keys", __name__, url_prefix="/v1/keys", description="API keys of your team (admin scope).")
+blp = Blueprint("keys", __name__, url_prefix="/v1/keys",
+                description="API keys of your team (admin scope; `/v1/keys/me`: any key).")
 
 
 @blp.route("")
@@ -33,6 +34,15 @@ class Keys(MethodView):
         db.session.commit()
         key.key = token
         return key
+
+
+@blp.route("/me")
+class KeyMe(MethodView):
+    @require(*service.SCOPES)
+    @blp.response(200, WhoAmISchema)
+    def get(self) -> dict[str, Any]:
+        """The calling key itself (any scope): its id, scopes, team, expiry, and agent if it is an agent's."""
+        return service.whoami(current_principal())
 
 
 @blp.route("/<key_id>")

@@ -37,4 +37,17 @@ class KeyCreatedSchema(KeySchema):
     key = ma.fields.String(metadata={"description": "The API key. Shown once: store it now."})
 
 
+class WhoAmISchema(ma.Schema):
+    id = ma.fields.String(metadata={"description": "The key's id (the public part of the token)."})
+    name = ma.fields.String()
+    prefix = ma.fields.String()
+    scopes = ma.fields.List(ma.fields.String())
+    team_id = ma.fields.String()
+    team_name = ma.fields.String()
+    created_at = UTCTime()
+    expires_at = UTCTime(allow_none=True, metadata={"description": "null: the key does not expire."})
+    agent_id = ma.fields.String(allow_none=True,
+                                metadata={"description": "The agent holding this key; null for other keys."})
+
+
 KeyPageSchema = page_schema(KeySchema, "KeyPage")

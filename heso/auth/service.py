@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import bindparam, select, update
 
 from heso import errors, oneshot
+from heso.agents.models import AgentKey
 from heso.auth import tokens
 from heso.auth.models import ApiKey, Team
 from heso.extensions import db
@@ -64,6 +65,19 @@ def get_key(team_id: str, key_id: str) -> ApiKey:
     if key is None or key.team_id != team_id:
         raise errors.NotFound(f"No API key {key_id!r}.")
     return key
+
+
+def whoami(principal: Principal) -> dict:
+    """The calling key as ``GET /v1/keys/me`` shows it: the key, its team, and its agent if it has one."""
+    key = db.session.get(ApiKey, principal.key_id)
+    team = db.session.get(Team, principal.team_id)
+    if key is None or team is None:  # deleted between authentication and here
+        raise errors.InvalidKey()
+    agent_id = db.session.scalar(select(AgentKey.agent_id).where(AgentKey.key_id == key.id,
+                                                                 AgentKey.team_id == key.team_id))
+    return {"id": key.id, "name": key.name, "prefix": key.prefix, "scopes": key.scope_list,
+            "team_id": team.id, "team_name": team.name, "created_at": key.created_at,
+            "expires_at": key.expires_at, "agent_id": agent_id}
 
 
 def revoke_key(team_id: str, key_id: str) -> ApiKey:
