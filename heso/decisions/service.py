@@ -276,8 +276,10 @@ def resolve(principal: Principal, decision_id: str, action: str, notes: str | No
     if action == "approve" and decision.quorum > 1:
         return _vote(decision, actor, notes, now)
     status = OUTCOME_OF[action]
+    # A quorum-1 approve is one approve vote: counted in the same UPDATE, so approve_votes == quorum.
+    votes = {"approve_votes": Decision.approve_votes + 1} if action == "approve" else {}
     won = _transition(decision.id, status, Decision.expires_at > now, resolved_at=now, resolved_by=actor,
-                      response_notes=notes, modified_action=modified_action)
+                      response_notes=notes, modified_action=modified_action, **votes)
     if not won:
         _lost_race(decision, now)
     ledger.append(decision.team_id, "decision.resolved", decision.id, actor=actor, at=now,
