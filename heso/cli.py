@@ -232,6 +232,11 @@ def policy_group() -> None:
     """Policy bundles: validate and test them in CI, upload, activate, bind a team to a source."""
 
 
+def _count(number: int, noun: str) -> str:
+    """``1 rule``, ``2 rules``, ``0 rules``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _policy_fail(error: Exception) -> None:
     import json
 
@@ -260,8 +265,8 @@ def policy_validate(file: str, floors_file: str | None) -> None:
         bundle = authoring.validate_file(file, floors)
     except (errors.HesoError, OSError) as exc:
         _policy_fail(exc)
-    click.echo(f"OK: version {bundle.version}, {len(bundle.rules)} rules, default {bundle.default}; "
-               f"respects {len(floors)} floor(s).")
+    click.echo(f"OK: version {bundle.version}, {_count(len(bundle.rules), 'rule')}, default {bundle.default}; "
+               f"respects {_count(len(floors), 'floor')}.")
 
 
 @policy_group.command("test", with_appcontext=False)
@@ -306,7 +311,7 @@ def policy_upload(file: str, team: str | None, activate: bool) -> None:
     except (errors.HesoError, OSError) as exc:
         _policy_fail(exc)
     click.echo(f"Version {row.version} {'stored' if created else 'already stored'}"
-               f"{' and active' if activate else ''} ({row.rule_count} rules).")
+               f"{' and active' if activate else ''} ({_count(row.rule_count, 'rule')}).")
 
 
 @policy_group.command("activate")

@@ -44,7 +44,12 @@ def files(tmp_path):
 
 def test_validate_accepts_a_good_bundle(run, files):
     result = run("policy", "validate", files("bundle.yaml", bundle("ci-1")))
-    assert "OK: version ci-1, 5 rules, default deny; respects 1 floor(s)." in result.output
+    assert "OK: version ci-1, 5 rules, default deny; respects 1 floor." in result.output
+
+
+def test_one_rule_is_not_a_plural(run, files):
+    result = run("policy", "validate", files("one.yaml", bundle("one", rules=[{"id": "no", "effect": "deny"}])))
+    assert "OK: version one, 1 rule, default deny; respects 1 floor." in result.output
 
 
 def test_validate_names_the_floor_and_rule_a_bad_bundle_breaks(run, files):
@@ -90,7 +95,11 @@ def test_operator_commands(app, team, files, monkeypatch, tmp_path):
 
     assert "stored and active" in heso("policy", "upload", files("b.yaml", bundle("cli-1")), "--team", team.id,
                                        "--activate")
-    heso("policy", "upload", files("c.yaml", bundle("cli-2")), "--team", team.id)
+    assert heso("policy", "upload", files("c.yaml", bundle("cli-2")), "--team", team.id).strip() \
+        == "Version cli-2 stored (5 rules)."
+    one = bundle("cli-one", rules=[{"id": "no", "effect": "deny"}])
+    assert heso("policy", "upload", files("one.yaml", one), "--team", team.id).strip() \
+        == "Version cli-one stored (1 rule)."
     assert "cli-2 is active" in heso("policy", "activate", "cli-2", "--team", team.id)
     assert "file" in heso("policy", "sources")
     (tmp_path / f"{team.id}.yaml").write_text(yaml.safe_dump(bundle("from-file")))
