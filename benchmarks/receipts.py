@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import re
 import subprocess
 import sys
@@ -36,7 +35,7 @@ BATCH = 1000
 LEDGER_BUDGET_SECONDS = 30.0
 
 # The harness (scratch database, heso CLI, gunicorn, ports, output) is decisions.py's, through policy.py.
-from decisions import BIN, HOST, REDIS_URL, figure, heso_cli, progress, scratch_database  # noqa: E402
+from decisions import BIN, HOST, REDIS_URL, figure, heso_cli, heso_env, progress, scratch_database  # noqa: E402
 from policy import call, gunicorn, new_key  # noqa: E402 - after the sys.path line
 
 BUNDLE = {"version": "bench-1", "default": "deny",
@@ -110,7 +109,7 @@ def ingest_ratio(count: int, concurrency: int) -> None:
     from heso.client.receipts import ReceiptSigner
 
     with scratch_database() as database_url, tempfile.TemporaryDirectory(prefix="heso-bench-") as logs:
-        env = {**os.environ, "HESO_DATABASE_URL": database_url, "HESO_REDIS_URL": REDIS_URL}
+        env = heso_env(database_url)  # rate limits off
         Redis.from_url(REDIS_URL).flushdb()
         heso_cli(env, "db", "upgrade")
         heso_cli(env, "init", "--team", "bench")

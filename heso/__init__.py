@@ -77,6 +77,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db)
     extensions.init_redis(app)
+    extensions.init_limiter(app)  # before errors.init_app: a refused request costs no body check
     errors.init_app(app)
     docs_ui.init_app(app)
     api = extensions.init_api(app)

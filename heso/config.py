@@ -22,6 +22,13 @@ DEFAULTS: dict[str, Any] = {
     "MAX_BODY_BYTES": 256 * 1024,
     "PUBLIC_URL": "http://127.0.0.1:5000",
     "WEB_THREADS": 256,  # gunicorn gthread threads per web worker of `heso run` (a long-poll holds one)
+    # Rate limits (Flask-Limiter, counted in Redis; limits syntax, ";"-separated; empty = off).
+    # Per API key (else per address) over every route but /healthz and /readyz: a busy agent
+    # makes ~3 requests per decision, so 3000/min is 1000 decisions a minute; 100/s lets a
+    # fan-out of 100 concurrent calls through. Per address on POST /v1/agents/register and
+    # /v1/decisions/{id}/respond: 100 agents behind one NAT can (re)register in a minute.
+    "RATE_LIMIT": "100 per second; 3000 per minute",
+    "RATE_LIMIT_UNAUTHENTICATED": "120 per minute",
     # Decisions
     "DEFAULT_TIMEOUT_MINUTES": 60,
     "MAX_TIMEOUT_MINUTES": 30 * 24 * 60,

@@ -95,6 +95,13 @@ def envelope(code: str, status: int, message: str, details: dict | None = None,
     return response
 
 
+def rate_limited(limit: str, retry_after: int, headers: dict[str, str]) -> Response:
+    """The RATE_LIMITED answer to a request over ``limit`` (e.g. ``50 per 1 second``)."""
+    return envelope(RateLimited.code, RateLimited.status,
+                    f"Too many requests: the limit is {limit}. Retry after {retry_after} s.",
+                    {"limit": limit, "retry_after": retry_after}, headers)
+
+
 def _validation_message(messages: dict) -> str:
     fields = sorted({name for location in messages.values() if isinstance(location, dict) for name in location})
     return f"Invalid request: {', '.join(fields)}." if fields else "Invalid request body."
@@ -123,11 +130,15 @@ class HesoApi(flask_smorest.Api):
             # are "your body does not validate", so both answer 422 VALIDATION_ERROR.
             return envelope("VALIDATION_ERROR", 422, _validation_message(messages), dict(messages))
         status = error.code or 500
+        if status == 429 and isinstance(getattr(error, "response", None), Response):
+            return error.response  # Flask-Limiter's refusal, built by rate_limited() (heso.extensions)
         if status >= 500:
             log.error("HTTP %s: %s", status, error, exc_info=getattr(error, "original_exception", None) or error)
         code = HTTP_STATUS_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
         message = data.get("message") or error.description or error.name
         response = envelope(code, status, message)
+        if status == 429:
+            response.headers["Retry-After"] = "1"  # the window could not be read: a short wait
         if status == 405 and error.get_response().headers.get("Allow"):
             response.headers["Allow"] = error.get_response().headers["Allow"]
         return response

