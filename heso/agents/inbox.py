@@ -74,9 +74,14 @@ def _approval_id(idempotency_key: str | None) -> str | None:
     return idempotency_key if idempotency_key and idempotency_key.startswith("apr_") else None
 
 
+def channels(agent_ids: Iterable[str]) -> list[str]:
+    """The wake-up channels of these agents' inbox long-polls."""
+    return [CHANNEL_PREFIX + agent_id for agent_id in agent_ids]
+
+
 def wake(agent_ids: Iterable[str]) -> None:
     """After commit: wake these agents' long-polls (one pipelined round trip; failures logged)."""
-    wakeups.publish(CHANNEL_PREFIX + agent_id for agent_id in agent_ids)
+    wakeups.publish(channels(agent_ids))
 
 
 # -- reading and acknowledging ----------------------------------------------------------------

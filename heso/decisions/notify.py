@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from heso import wakeups
+from heso.agents import inbox
 
 CHANNEL_PREFIX = "heso:decision:"
 
 
-def settled(decision_ids: Iterable[str]) -> None:
-    """Wake long-polls waiting on these decisions (one pipelined round trip)."""
-    wakeups.publish((CHANNEL_PREFIX + decision_id for decision_id in decision_ids), b"settled")
+def settled(decision_ids: Iterable[str], agent_ids: Iterable[str] = ()) -> None:
+    """Wake long-polls waiting on these decisions, and the inbox long-polls of these agents
+    (the creators told of the outcome), in one pipelined round trip."""
+    wakeups.publish([*(CHANNEL_PREFIX + decision_id for decision_id in decision_ids), *inbox.channels(agent_ids)],
+                    b"settled")
 
 
 def wait_until(decision_id: str, is_done: Callable[[], bool], seconds: float, soon: float | None = None) -> bool:

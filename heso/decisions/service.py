@@ -246,8 +246,7 @@ def _commit_transition(team_id: str, decision_id: str, event: str, now: datetime
     deliveries = outbox.stage([(team_id, decision_id, channel, callback_url)], event, now)
     agents = agent_inbox.stage_decision_outcomes([decision_id], now)  # the creating agent's inbox event
     db.session.commit()
-    notify.settled([decision_id])
-    agent_inbox.wake(agents)
+    notify.settled([decision_id], agents)
     outbox.enqueue(deliveries)
 
 
@@ -411,8 +410,9 @@ def sweep(now: datetime | None = None, batch_size: int | None = None) -> dict[st
         agents = agent_inbox.stage_decision_outcomes([row.id for row in rows], now)
         db.session.commit()
         agent_inbox.wake(agents)
-        # No settle signal per decision here: long-polls re-read the database every second anyway,
-        # and 100,000 PUBLISHes would cost a fifth of the sweep.
+        # No settle signal per decision here: a long-poll re-reads the database every second once
+        # its decision's expiry has passed (heso/wakeups.py), and 100,000 PUBLISHes would cost a
+        # fifth of the sweep.
         outbox.enqueue(deliveries)
         expired += len(rows)
     due = db.session.scalars(
