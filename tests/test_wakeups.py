@@ -302,7 +302,11 @@ class Relay:
                 client, _ = self.server.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:  # Redis already stopped (a late reconnect after the test): refuse it
+                client.close()
+                continue
             self.sockets += [client, upstream]
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
@@ -319,8 +323,14 @@ class Relay:
                 return
 
     def close(self) -> None:
-        self.server.close()
-        for sock in self.sockets:
+        # close() alone does not wake a thread blocked in accept() or recv() on Linux: the
+        # socket would keep listening, and a subscriber still reconnecting would reach a relay
+        # whose Redis is gone. shutdown() wakes them with an error, which ends their threads.
+        for sock in [self.server, *self.sockets]:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             sock.close()
 
 
