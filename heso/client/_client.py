@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import uuid
@@ -80,13 +81,15 @@ class HesoClient:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             remaining = MAX_WAIT if deadline is None else deadline - time.monotonic()
-            wait = int(max(0, min(MAX_WAIT, remaining)))
+            # Rounded up, never to 0: a fraction of a second left must still wait on the
+            # server, or the last second becomes a loop of ?wait=0 requests.
+            wait = max(1, min(MAX_WAIT, math.ceil(remaining)))
             body = self.transport.request("GET", f"/v1/decisions/{decision_id}", params={"wait": wait},
                                           timeout=wait + POLL_SLACK)
             decision = Decision.from_api(body)
             if decision.settled:
                 return decision
-            if deadline is not None and time.monotonic() >= deadline - 0.5:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise errors.WaitTimeout(f"Decision {decision_id} still {decision.status} after {timeout} s.",
                                          details={"decision": body})
 

@@ -69,6 +69,19 @@ def test_wait_for_decision_times_out_with_the_decision_still_pending(live_server
     assert caught.value.details["decision"]["status"] == "pending"
 
 
+def test_a_fractional_timeout_never_polls_with_wait_0(live_server, team):
+    """With under a second left, the last poll still waits on the server: rounding the
+    remaining time down sent ?wait=0 in a loop (185 requests in a 1.9 s wait)."""
+    sdk = HesoClient(team.keys["agent"], live_server)
+    decision = sdk.create_decision("deploy v2", approver="ops@example.com")
+    waits = []
+    sdk.transport.session.hooks["response"].append(
+        lambda response, **_: waits.append(response.request.url.rsplit("wait=", 1)[-1]))
+    with pytest.raises(WaitTimeout):
+        sdk.wait_for_decision(decision.id, timeout=1.9)
+    assert waits == ["2"]
+
+
 def test_typed_errors_from_the_real_server(live_server, team, other_team):
     sdk = HesoClient(team.keys["agent"], live_server)
     with pytest.raises(NotFound):
