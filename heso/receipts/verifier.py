@@ -40,6 +40,9 @@ class ApprovalInfo:
     action_hash: str
     expires_at: str  # ISO 8601, as in the statement
     routing_hint: str | None
+    agent_id: str | None = None  # of the receipt the approval was opened for
+    operator_key_id: str | None = None
+    approver_key_id: str | None = None  # the key whose token settled it
 
 
 @dataclass
@@ -171,6 +174,12 @@ def _check_approval(receipt: dict[str, Any], known: Known) -> Checked | None:
     if (approval.action_hash != receipt["action_hash"] or approval.status != "approved"
             or block["outcome"] != "approved" or block["expires_at"] != approval.expires_at):
         return _reject("approval_mismatch", "the approval is not an approval of this action", receipt)
+    # An approval is the human's answer to one agent's request: another agent (or operator
+    # key) presenting it for the same action would borrow a human signature it never got.
+    if (receipt["agent_id"], receipt["operator_key_id"]) != (approval.agent_id, approval.operator_key_id):
+        return _reject("approval_mismatch", "the approval was opened for another agent or operator key", receipt)
+    if block["approver_key_id"] != approval.approver_key_id:
+        return _reject("approval_mismatch", "the approval was settled by another approver key", receipt)
     approver = known.keys.get(block["approver_key_id"])
     if approver is None or approver.kind != "approver":
         return _reject("unknown_key", f"no approver key {block['approver_key_id']!r} registered", receipt)

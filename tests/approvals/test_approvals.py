@@ -105,10 +105,21 @@ def test_l1_receipts_whose_approval_does_not_hold_are_refused(client, team):
     cases["approval_mismatch_unknown"] = signer.sign(ACTION, "v1", approval={**block, "approval_id": "apr_nope"})
     cases["approval_mismatch_denied"] = signer.sign(ACTION, "v1", approval={
         **block, "approval_id": denied["approvalId"], "expires_at": denied["statement"]["expires_at"]})
+    # Another agent, with its own registered operator key, presenting sarah's answer to deploy-bot.
+    rogue = operator(client, team, agent_id="rogue-bot", policy=False)
+    cases["approval_mismatch_other_agent"] = rogue.sign(ACTION, "v1", "deploys", approval=block)
+    # Someone outside the approval's group (or any approver but the one who settled it)
+    # signing the same statement does not make it theirs.
+    bob = approver(client, team, name="bob@example.com", groups=("legal",))
+    statement = first["statement"]
+    cases["approval_mismatch_other_approver"] = signer.sign(ACTION, "v1", approval={
+        **block, "approver_key_id": bob.key_id, "signature": sign_approval(bob.key, statement, "approved")})
     for name, receipt in cases.items():
         response = push(client, team, receipt)
         assert response.status_code == 422, name
-        assert response.json["details"]["rejectionReason"] == name.split("_unknown")[0].split("_denied")[0], name
+        expected = "approval_mismatch" if name.startswith("approval_mismatch") else name
+        assert response.json["details"]["rejectionReason"] == expected, name
+    assert push(client, team, signer.sign(ACTION, "v1", "deploys", approval=block)).status_code == 201
     client.delete(f"/v1/keys/signing/{sarah.key_id}", headers=team.headers("admin"))
     response = push(client, team, signer.sign(ACTION, "v1", approval=block))
     assert response.json["details"]["rejectionReason"] == "revoked_key"
