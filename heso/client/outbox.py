@@ -9,8 +9,9 @@ A receipt is written (``synchronous=FULL``) before ``add`` returns, and only lea
 an earlier push was accepted but its answer was lost) → ``delivered`` with the server's
 receiptId; refused for good → ``rejected`` with the reason, kept for inspection. A server
 that is down, answers 503 or 429 (after the transport's own Retry-After/backoff retries),
-or is cut mid-push leaves the batch ``pending`` for the next ``flush``: no receipt is lost,
-and pushing one twice is harmless because the server answers ``duplicate``.
+refuses the key (401/403), or is cut mid-push leaves the batch ``pending`` for the next
+``flush``: no receipt is lost, and pushing one twice is harmless because the server answers
+``duplicate``. A batch refused whole for its size (413) is split until it passes.
 
 HTTP, retries and typed errors are :mod:`heso.client._transport`'s; this module adds none.
 """
@@ -107,11 +108,12 @@ class ReceiptOutbox:
         return [{"id": row[0], "state": row[1], "receiptId": row[2], "reason": row[3], "attempts": row[4],
                  "receipt": json.loads(row[5])} for row in rows]
 
-    def push_once(self) -> PushResult:
-        """Push the oldest pending batch; raise the transport's error if the server did not answer."""
+    def push_once(self, limit: int | None = None) -> PushResult:
+        """Push the oldest pending batch (at most ``limit`` receipts, else ``batch_size``);
+        raise the transport's error if the server did not answer for it."""
         with self._lock:
             rows = self._db.execute("SELECT id, receipt FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?",
-                                    (self.batch_size,)).fetchall()
+                                    (limit or self.batch_size,)).fetchall()
             if rows:
                 self._db.execute(f"UPDATE outbox SET attempts = attempts + 1 WHERE id IN "
                                  f"({','.join('?' * len(rows))})", [row[0] for row in rows])
@@ -145,15 +147,35 @@ class ReceiptOutbox:
                     result.rejected += 1
         return result
 
+    def _reject_oldest(self, reason: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("UPDATE outbox SET state='rejected', reason=?, settled_at=? WHERE id = "
+                             "(SELECT MIN(id) FROM outbox WHERE state = 'pending')", (reason, time.time()))
+
     def flush(self, deadline_seconds: float | None = None) -> PushResult:
         """Push batches until nothing is pending, the deadline passes, or the server fails to
-        answer (the error is returned in ``error``, the receipts stay pending)."""
+        answer (the error is returned in ``error``, the receipts stay pending).
+
+        A batch the server refuses as a whole for its size (413) or shape (422) is split in
+        halves until it passes; one receipt refused that way alone is ``rejected`` (reason
+        ``too_large`` or ``malformed``), so it can never hold the ones behind it back. Any
+        other refusal of the request (a revoked key: 401, 403 ...) is returned in ``error``
+        with every receipt still pending, to be pushed once the agent has a working key.
+        """
         total = PushResult()
         deadline = None if deadline_seconds is None else time.monotonic() + deadline_seconds
+        size = self.batch_size
         while deadline is None or time.monotonic() < deadline:
             try:
-                step = self.push_once()
-            except (errors.TransportError, errors.ServerError, errors.RateLimited) as exc:
+                step = self.push_once(size)
+            except (errors.PayloadTooLarge, errors.ValidationError) as exc:
+                if size > 1:
+                    size //= 2
+                else:
+                    self._reject_oldest("too_large" if isinstance(exc, errors.PayloadTooLarge) else "malformed")
+                    total.rejected += 1
+                continue
+            except errors.HesoError as exc:
                 total.error = exc
                 break
             total.delivered += step.delivered

@@ -93,7 +93,7 @@ def test_503_and_429_leave_receipts_pending_refusals_are_kept(httpserver, tmp_pa
     outbox.transport.sleep = lambda seconds: None
     for n in range(3):
         outbox.add(signer.sign({"n": n}, "v1"))
-    for status in (503, 429):
+    for status in (503, 429, 401, 403):  # busy, or a key refused: the receipts are fine, they wait
         httpserver.expect_request("/v1/receipts/batch").respond_with_json(
             {"error": "X", "message": "busy", "details": {}}, status=status, headers={"Retry-After": "0"})
         result = outbox.flush()
@@ -109,3 +109,22 @@ def test_503_and_429_leave_receipts_pending_refusals_are_kept(httpserver, tmp_pa
     sent = json.loads(httpserver.log[-1][0].get_data())
     assert [receipt["action"] for receipt in sent["receipts"]] == [{"n": 0}, {"n": 1}, {"n": 2}]
     assert httpserver.log[-1][0].headers["Idempotency-Key"].startswith("outbox-")
+
+
+def test_a_batch_too_large_is_split_and_a_receipt_too_large_alone_is_set_aside(app, client, team, tmp_path):
+    """413 for the whole batch used to raise from every flush, holding every receipt back."""
+    signer = operator(client, team)
+    blob = "x" * 1_200_000
+    receipts = [signer.sign({"tool": "upload", "n": n, "blob": blob}, "v1") for n in range(4)]
+    receipts.append(signer.sign({"tool": "upload", "n": "huge", "blob": "y" * 9_000_000}, "v1"))
+    receipts += [signer.sign({"tool": "upload", "n": n, "blob": blob}, "v1") for n in range(5, 9)]
+    with serve_wsgi(app) as url:
+        outbox = ReceiptOutbox(str(tmp_path / "outbox.db"), _transport(url, team), batch_size=16)
+        for receipt in receipts:
+            outbox.add(receipt)
+        result = outbox.flush()
+        outbox.close()
+    assert result.error is None and (result.delivered, result.rejected, result.pending) == (8, 1, 0)
+    (rejected,) = ReceiptOutbox(str(tmp_path / "outbox.db"), _transport(url, team)).entries("rejected")
+    assert rejected["reason"] == "too_large" and rejected["receipt"]["action"]["n"] == "huge"
+    assert _stored(app) == 8
