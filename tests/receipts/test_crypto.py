@@ -1,9 +1,10 @@
 """Ed25519 and RFC 8785 behaviour pinned by known answers (RELIABILITY #18, #19).
 
-No package on the registries this project reaches ships the Wycheproof Ed25519 file, so the
-Wycheproof-style cases are written here: RFC 8032's known answers, malleable signatures
-(S + L, S = L, high bits), small-order R and public keys, non-canonical encodings, wrong
-lengths. Each is checked through the function the server uses (:func:`format.verify`).
+Beside Wycheproof's own file (``test_wycheproof.py``), the cases that matter most are
+written out here so that they read as a specification: RFC 8032's known answers, malleable
+signatures (S + L, S = L, high bits), small-order R and public keys, non-canonical
+encodings, wrong lengths. Each is checked through the function the server uses
+(:func:`format.verify`).
 """
 
 from __future__ import annotations
