@@ -3,7 +3,8 @@
 The same slack-bolt App and Flask adapter HESO's Slack channel uses, with Slack's own request
 verification, one action listener that only acks, and no database, Redis or queue. So
 ``heso_rps / bare_rps`` is the share of that throughput HESO keeps once it does its real work
-(the team's configuration, signature, payload checks, the RQ job).
+(the team's configuration, signature, payload checks, the click pushed onto a Redis list for a
+drain job).
 
 Run by the benchmark as ``gunicorn ... benchmarks.bare_slack_app:app`` with
 ``BENCH_SLACK_SIGNING_SECRET`` set (cwd: the repository root).

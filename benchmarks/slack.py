@@ -2,10 +2,11 @@
 
 ``slack_interaction_ratio``: signed ``block_actions`` requests (a click on Approve) that HESO's
 Slack channel answers per second under gunicorn with PostgreSQL and Redis — the team's
-configuration read, the signature verified, the payload checked, the click's RQ job queued,
-the ack sent — divided by what a bare slack-bolt Flask app (``bare_slack_app.py``) that
-verifies the same signature and only acks answers under the same gunicorn settings and the
-same load. The bare app runs before *and* after HESO and the mean of the two is the
+configuration read, the signature verified, the payload checked, the click pushed onto a Redis
+list (one drain job per burst), the ack sent — divided by what a bare slack-bolt Flask app
+(``bare_slack_app.py``) that verifies the same signature and only acks answers under the same
+gunicorn settings and the same load. The bare app runs before *and* after HESO and the mean of
+the two is the
 baseline. Target ≥ 0.5.
 
 Everything runs against a throw-away PostgreSQL database and Redis database 14; both are

@@ -67,7 +67,8 @@ def _details(decision: dict[str, Any], requested_by: str | None) -> list[dict[st
     approvers = ", ".join(escape(who) for who in decision.get("approvers") or [decision.get("approver", "")])
     facts = [f"*Urgency*\n{urgency_text}", f"*Deadline*\n{_when(decision.get('expires_at'))}",
              f"*Requested by*\n{escape(requested_by or 'an agent')}", f"*Approvers*\n{approvers}"]
-    blocks: list[dict[str, Any]] = [{"type": "section", "fields": [{"type": "mrkdwn", "text": fact} for fact in facts]}]
+    blocks: list[dict[str, Any]] = [{"type": "section", "fields": [
+        {"type": "mrkdwn", "text": _cut(fact, FIELD_CHARS)} for fact in facts]}]
     context = decision.get("context")
     if isinstance(context, dict) and context:
         items = list(context.items())
@@ -132,21 +133,35 @@ def fallback_text(decision: dict[str, Any]) -> str:
     return _cut(f"{prefix}: {decision.get('action', '')}", 3000)
 
 
+def editable(value: Any) -> bool:
+    """Whether a value fits a text input whole. A longer one is shown, not offered for
+    editing, and kept as sent: a cut copy submitted back would silently truncate it."""
+    return len(_shown(value)) <= INPUT_CHARS
+
+
+def _kept(label: str, value: Any) -> dict[str, Any]:
+    text = f"*{escape(_cut(label, 200))}* (too long to edit here; kept as sent)\n{escape(_shown(value))}"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, 2900)}}
+
+
 def modal(decision: dict[str, Any], private_metadata: str) -> dict[str, Any]:
     """The Modify dialog: the action and each context field, pre-filled, editable."""
+    action = decision.get("action", "")
     blocks: list[dict[str, Any]] = [
         {"type": "input", "block_id": "action", "label": {"type": "plain_text", "text": "Action"},
-         "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
-                     "initial_value": _cut(decision.get("action", ""), INPUT_CHARS)}},
+         "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "initial_value": action}}
+        if editable(action) else _kept("Action", action),
     ]
     context = decision.get("context")
     if isinstance(context, dict):
         for key, value in list(context.items())[:MAX_MODAL_FIELDS]:
+            if not editable(value):
+                blocks.append(_kept(str(key), value))
+                continue
             hint = None if isinstance(value, str) else "JSON (a number, true/false, a list…)"
             block = {"type": "input", "block_id": f"ctx:{key}"[:255], "optional": True,
                      "label": {"type": "plain_text", "text": _cut(str(key), 2000)},
-                     "element": {"type": "plain_text_input", "action_id": "value",
-                                 "initial_value": _cut(_shown(value), INPUT_CHARS)}}
+                     "element": {"type": "plain_text_input", "action_id": "value", "initial_value": _shown(value)}}
             if hint:
                 block["hint"] = {"type": "plain_text", "text": hint}
             blocks.append(block)
@@ -171,7 +186,8 @@ def read_modal(decision: dict[str, Any], values: dict[str, Any]) -> tuple[dict[s
         return value if isinstance(value, str) else None
 
     errors: dict[str, str] = {}
-    action = (text("action") or "").strip()
+    original_action = decision.get("action", "")
+    action = (text("action") or "").strip() if editable(original_action) else original_action
     if not action:
         errors["action"] = "The action cannot be empty."
     modified_context: Any = decision.get("context")
@@ -181,7 +197,7 @@ def read_modal(decision: dict[str, Any], values: dict[str, Any]) -> tuple[dict[s
         for key, original in list(context.items())[:MAX_MODAL_FIELDS]:
             block_id = f"ctx:{key}"[:255]
             raw = text(block_id)
-            if raw is None:
+            if raw is None or not editable(original):
                 continue
             if isinstance(original, str):
                 modified_context[key] = raw

@@ -8,7 +8,7 @@ and its own signing secret. A click is checked in this order:
    and ``X-Slack-Request-Timestamp`` is within 300 s of now (else 401), by
    ``slack_sdk.signature.SignatureVerifier``: once, before slack-bolt sees the request.
 3. The payload is well formed (else 400; nothing changes).
-4. slack-bolt's Flask adapter dispatches it to a listener that queues the work (an RQ job)
+4. slack-bolt's Flask adapter dispatches it to a listener that queues the work (a Redis list that a drain job empties)
    and acks: Slack hears back in milliseconds, whatever the Slack API or the database do.
 """
 
