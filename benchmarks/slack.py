@@ -6,8 +6,7 @@ configuration read, the signature verified, the payload checked, the click pushe
 list (one drain job per burst), the ack sent — divided by what a bare slack-bolt Flask app
 (``bare_slack_app.py``) that verifies the same signature and only acks answers under the same
 gunicorn settings and the same load. The bare app runs before *and* after HESO and the mean of
-the two is the
-baseline. Target ≥ 0.5.
+the two is the baseline. Target ≥ 0.5.
 
 Everything runs against a throw-away PostgreSQL database and Redis database 14; both are
 cleaned up, and every child process stopped, however the run ends. No Slack API is called:
