@@ -90,7 +90,20 @@ def _context(value: str | None) -> Any:
     return parsed if isinstance(parsed, dict) else value
 
 
-@click.command("decide", short_help="Ask a human to approve ACTION (--wait blocks).")
+class _DecideCommand(click.Command):
+    """Click's usage errors exit 2, the code ``heso decide`` gives "expired": a script must
+    tell "nobody answered in time" from "the command line was wrong", so they exit 5."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR
+            raise
+
+
+@click.command("decide", cls=_DecideCommand, short_help="Ask a human to approve ACTION (--wait blocks).")
 @click.argument("action")
 @click.option("--approver", required=True, multiple=True, help="Who decides (repeat for several).")
 @click.option("--context", default=None, help="Text or a JSON object shown to the approver.")

@@ -78,6 +78,10 @@ def test_decide_without_wait_and_errors(live_server, team):
     pending = CliRunner().invoke(decide_command, ["x", "--approver", "a@example.com", "--endpoint", live_server,
                                                   "--api-key", team.keys["agent"], "--wait", "--wait-timeout", "1"])
     assert pending.exit_code == 4
+    # A wrong command line is an error (5), never "expired" (2), which is click's own code for it.
+    for args in (["x"], ["x", "--approver", "a@example.com", "--urgency", "urgent"], ["x", "--nope"]):
+        usage = CliRunner().invoke(decide_command, args)
+        assert usage.exit_code == 5, (args, usage.output)
 
 
 @pytest.mark.parametrize("wait", [[], ["--wait"]], ids=["no-wait", "wait"])
