@@ -147,6 +147,14 @@ def test_receipt_filters(client, team):
     assert len(client.get("/v1/receipts?trustLevel=L0", headers=team.headers("agent")).json["data"]) == 2
     assert client.get("/v1/receipts?trustLevel=L7", headers=team.headers("agent")).status_code == 422
     assert client.get("/v1/receipts?bogus=1", headers=team.headers("agent")).status_code == 422
+    third = signer.sign({"tool": "other"}, "v1")
+    push(client, team, third)
+    by_hash = client.get(f"/v1/receipts?actionHash={third['action_hash']}", headers=team.headers("agent")).json
+    assert [item["actionHash"] for item in by_hash["data"]] == [third["action_hash"]]
+    assert client.get("/v1/receipts?approvalId=apr_none", headers=team.headers("agent")).json["data"] == []
+    assert len(client.get("/v1/receipts?since=1h", headers=team.headers("agent")).json["data"]) == 3
+    assert client.get("/v1/receipts?since=2999-01-01T00:00:00Z", headers=team.headers("agent")).json["data"] == []
+    assert client.get("/v1/receipts?since=yesterday", headers=team.headers("agent")).status_code == 422
 
 
 def test_quota_exceeded(app, client, team):
