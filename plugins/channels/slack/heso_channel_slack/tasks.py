@@ -236,6 +236,13 @@ def approver_for(client: WebClient, decision: dict[str, Any], slack_user: str) -
     return by_lower.get(email.lower())
 
 
+def not_approver_text(decision: dict[str, Any]) -> str:
+    """Why a click by someone who is not (or no longer) an approver changed nothing."""
+    if decision.get("status") == "escalated":
+        return f"This request was escalated to {decision.get('approver')}; your click changed nothing."
+    return NOT_APPROVER
+
+
 def settled_text(decision: dict[str, Any]) -> str:
     """What a click on a settled decision shows: its outcome, and by whom."""
     status, by = decision.get("status"), decision.get("resolved_by")
@@ -268,8 +275,8 @@ def _answer(client: WebClient, team_id: str, decision: dict[str, Any], who: str,
     except errors.Conflict as exc:  # already voted, or a race to retry
         _tell(client, slack_channel, slack_user, exc.message)
         return "conflict"
-    except errors.Forbidden:
-        _tell(client, slack_channel, slack_user, NOT_APPROVER)
+    except errors.Forbidden:  # escalated away since the click was checked, say
+        _tell(client, slack_channel, slack_user, not_approver_text(decision_of(team_id, decision["id"]) or decision))
         return "not an approver"
     if answered.status in OPEN:  # a vote toward a quorum
         _tell(client, slack_channel, slack_user,
@@ -289,7 +296,7 @@ def _checked(client: WebClient, team_id: str, decision_id: str, slack_user: str,
         return None, "already settled"
     who = approver_for(client, decision, slack_user)
     if who is None:
-        _tell(client, slack_channel, slack_user, NOT_APPROVER)
+        _tell(client, slack_channel, slack_user, not_approver_text(decision))
         return None, "not an approver"
     return dict(decision, _who=who), None
 

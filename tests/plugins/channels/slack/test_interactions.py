@@ -9,6 +9,7 @@ from heso_channel_slack import tasks
 from heso_channel_slack.views import verify
 from sqlalchemy import func, select, update
 
+from heso.decisions import service as decisions_service
 from heso.decisions.models import Decision
 from heso.extensions import db, state
 from heso.ledger.models import LedgerEntry
@@ -122,6 +123,21 @@ def test_someone_who_is_not_an_approver_changes_nothing(slack_team, client, slac
     refused = "You are not an approver of this decision, so your click changed nothing."
     assert slack.ephemerals("U0MALLORY") == [refused] * 3 and slack.ephemerals("U0STRANGER") == [refused]
     assert not slack.called("views.open") and resolutions(slack_app, decision["id"]) == 0
+
+
+def test_a_click_by_the_approver_it_was_escalated_away_from_says_so(slack_team, client, slack, slack_app):
+    decision = slack_decision(client, slack_team, escalate_to="bob@example.com", escalate_after_minutes=1)
+    with slack_app.app_context():
+        db.session.execute(update(Decision).where(Decision.id == decision["id"])
+                           .values(escalate_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        assert decisions_service.escalate_one(decision["id"])
+    post_signed(client, slack_team.id, form(click_payload(decision["id"])))  # sarah, from her old message
+    run_jobs(slack_app)
+    wait_until(lambda: slack.ephemerals("U0SARAH"), timeout=5, message="the refusal")
+    assert slack.ephemerals("U0SARAH") == ["This request was escalated to bob@example.com; your click changed nothing."]
+    assert status_of(client, slack_team, decision["id"])["status"] == "escalated"
+    assert resolutions(slack_app, decision["id"]) == 0
 
 
 def test_a_second_click_and_a_replayed_request_show_the_outcome(slack_team, client, slack, slack_app):
