@@ -7,8 +7,10 @@ the button a human pressed: ``form.submit()`` from a script sends no button, so 
 auto-submitted form acts on nothing.
 
 Every link that cannot be used, whatever the reason (tampered, another purpose, unknown
-decision, approver no longer asked, decision expired), gets one page, one status, one
-body; a decision someone already answered says by whom (409).
+decision, approver no longer asked, decision expired, decision already answered, this
+approver's quorum vote already counted), gets one page, one status, one body
+(RELIABILITY #15: unknown, expired and used links answer alike, so a link tells whoever
+holds it nothing about the decision once it is spent).
 """
 
 from __future__ import annotations
@@ -59,10 +61,6 @@ def _invalid(address: str) -> Response:
     return _page("pages/invalid.html", 404)
 
 
-def _settled(status: str, resolved_by: str | None) -> Response:
-    return _page("pages/settled.html", 409, status=status, resolved_by=resolved_by)
-
-
 def _usable(link: links.Link | None) -> Decision | None:
     """The link's decision if the link may still be shown or used; None if it is invalid."""
     if link is None:
@@ -95,10 +93,9 @@ def landing(token: str) -> Response:
     decision = _usable(link)
     if link is None or decision is None:
         return _invalid(address)
-    if decision.status not in OPEN:
-        return _settled(decision.status, decision.resolved_by)
-    if link.action == "approve" and decision.quorum > 1 and _has_voted(decision.id, link.approver):
-        return _page("pages/voted.html", 409, d=decision_view(DecisionSchema().dump(decision)))
+    if decision.status not in OPEN or (link.action == "approve" and decision.quorum > 1
+                                       and _has_voted(decision.id, link.approver)):
+        return _invalid(address)  # used: answered, or this approver's vote is in
     if request.method != "POST":
         return _confirm(token, link, decision)
     return _answer(token, link, decision, address)
@@ -123,14 +120,11 @@ def _answer(token: str, link: links.Link, decision: Decision, address: str) -> R
     try:
         result = interactions.respond(link.team_id, link.decision_id, link.action, link.approver, via="email",
                                       notes=notes or None, modified_action=modified or None)
-    except errors.AlreadyResolved as exc:
-        return _settled(exc.details.get("status", "resolved"), exc.details.get("resolved_by"))
-    except (errors.Expired, errors.NotFound, errors.Forbidden):
+    except (errors.AlreadyResolved, errors.Expired, errors.NotFound, errors.Forbidden):
         return _invalid(address)
     except errors.Conflict as exc:
         if link.action == "approve" and decision.quorum > 1:  # this approver's vote was already counted
-            return _page("pages/voted.html", 409, d=decision_view(DecisionSchema().dump(decision)),
-                         message=exc.message)
+            return _invalid(address)
         return _confirm(token, link, decision, 409, f"{exc.message} Nothing was recorded.", notes, modified)
     except errors.ValidationFailed as exc:
         return _confirm(token, link, decision, 422, exc.message, notes, modified)
