@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from heso import errors
+from heso.auth.models import Team
 from heso.auth.service import Principal
 from heso.extensions import db
 from heso.ids import new_id
@@ -95,6 +96,11 @@ def _quota_left(team_id: str, now: datetime) -> int | None:
     quota = current_app.config["RECEIPT_QUOTA_MONTHLY"]
     if not quota:
         return None
+    # Count and insert under the team's row lock: two batches counting at once would each
+    # see the same room left and overshoot together. (SQLite: BEGIN IMMEDIATE already
+    # serialises writers; FOR UPDATE is left out there.) FOR NO KEY UPDATE (key_share) does
+    # not block the team's other inserts, whose foreign keys take FOR KEY SHARE on this row.
+    db.session.execute(select(Team.id).where(Team.id == team_id).with_for_update(key_share=True))
     month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     used = db.session.scalar(select(func.count()).select_from(Receipt)
                              .where(Receipt.team_id == team_id, Receipt.received_at >= month))

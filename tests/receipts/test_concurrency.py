@@ -78,3 +78,20 @@ def test_one_token_posted_ten_times_at_once_settles_once(app, client, team):
     assert len(settled) == 1
     resolved = client.get("/v1/audit?event=decision.resolved", headers=team.headers("ops")).json["data"]
     assert len(resolved) == 1
+
+
+def test_concurrent_batches_never_overshoot_the_monthly_quota(app, client, team):
+    app.config["RECEIPT_QUOTA_MONTHLY"] = 25
+    signer = operator(client, team)
+    receipts = [signer.sign({**ACTION, "n": n}, "v1") for n in range(10 * 5)]
+    headers = team.headers("agent")
+    with serve_wsgi(app) as url:
+        def push(index: int):
+            answer = requests.post(f"{url}/v1/receipts/batch", json={"receipts": receipts[index * 5:index * 5 + 5]},
+                                   headers=headers, timeout=30)
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        results = _together(10, push)
+    outcomes = Counter(item.get("rejectionReason") or "accepted" for result in results for item in result)
+    assert outcomes == {"accepted": 25, "quota_exceeded": 25}
