@@ -15,9 +15,9 @@ EXIT_OF_STATUS = {"approved": EXIT_APPROVED, "denied": EXIT_DENIED, "cancelled":
                   "expired": EXIT_EXPIRED, "modified": EXIT_MODIFIED}
 
 
-@click.group("agents", short_help="Agents: invite, list, prune-events.")
+@click.group("agents", short_help="Agents: invite, list, revoke, prune-events.")
 def agents_group() -> None:
-    """Invite agents (one-time bootstrap tokens), list them, prune their acknowledged events."""
+    """Invite agents (one-time bootstrap tokens), list and revoke them, prune their acknowledged events."""
 
 
 @agents_group.command("invite")
@@ -64,6 +64,24 @@ def agents_list(team: str | None) -> None:
         if not has_more:
             return
         cursor = agents[-1].id
+
+
+@agents_group.command("revoke")
+@click.argument("agent_id")
+@click.option("--team", default=None, help="Team id or name (default: the only team).")
+@with_appcontext
+def agents_revoke(agent_id: str, team: str | None) -> None:
+    """Revoke AGENT_ID (agt_…) and every key it has held: they answer 401 KEY_REVOKED."""
+    from heso.agents import service
+    from heso.cli import _team_id
+    from heso.errors import HesoError
+
+    try:
+        agent = service.revoke(_team_id(team), agent_id, actor="cli")
+    except HesoError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Revoked {agent.id} ({agent.name or 'unnamed'}); its keys answer 401 KEY_REVOKED. "
+               "`heso agents invite --agent " + agent.id + "` re-bootstraps it.")
 
 
 @agents_group.command("prune-events")

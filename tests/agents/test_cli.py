@@ -34,6 +34,15 @@ def test_invite_then_register_then_list(heso, client, team):
     assert registered.json["id"] in listed and "offline" in listed and "ci-bot" in listed
     assert "No agent" in heso("agents", "invite", "--agent", "agt_01JZZZZZZZZZZZZZZZZZZZZZZZ", exit_code=1).output
 
+    agent_key = {"Authorization": f"Bearer {registered.json['api_key']}"}
+    assert client.get("/v1/events", headers=agent_key).status_code == 200
+    revoked = heso("agents", "revoke", registered.json["id"]).output
+    assert f"Revoked {registered.json['id']} (ci-bot)" in revoked
+    refused = client.get("/v1/events", headers=agent_key)
+    assert refused.status_code == 401 and refused.json["error"] == "KEY_REVOKED"
+    assert "revoked" in heso("agents", "list").output
+    assert "No agent" in heso("agents", "revoke", "agt_01JZZZZZZZZZZZZZZZZZZZZZZZ", exit_code=1).output
+
 
 def _answer_first_pending(app, client, team, how):
     def run():
