@@ -32,6 +32,10 @@ class HesoClient:
         self.transport = Transport(endpoint or os.environ.get("HESO_ENDPOINT") or DEFAULT_ENDPOINT,
                                    api_key if api_key is not None else os.environ.get("HESO_API_KEY"),
                                    timeout=timeout, max_retries=max_retries)
+        #: The cadence the server recommends (``Heso-Poll-Interval-Seconds``), known after a poll.
+        self.poll_interval_seconds: int | None = None
+        #: The long-poll wait the server applied to the last poll (``?wait=`` is clamped to 60).
+        self.applied_wait_seconds: int | None = None
 
     @property
     def api_key(self) -> str | None:
@@ -165,6 +169,12 @@ class HesoClient:
         """One ``GET /v1/events`` (the heartbeat): the unacknowledged events, oldest first."""
         body = self.transport.request("GET", "/v1/events", params={"wait": wait, "limit": limit},
                                       timeout=min(wait, MAX_WAIT) + POLL_SLACK)
+        headers = self.transport.last_headers
+        for attribute, header in (("poll_interval_seconds", "Heso-Poll-Interval-Seconds"),
+                                  ("applied_wait_seconds", "Heso-Wait-Seconds")):
+            value = headers.get(header, "")
+            if value.isdigit():
+                setattr(self, attribute, int(value))
         return [Event.from_api(event) for event in body.get("events", [])]
 
     def ack(self, event_ids: list[str]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -91,6 +92,8 @@ class Transport:
         self.session.headers["Accept"] = "application/json"
         #: Seconds slept between attempts; replaceable in tests that count retries.
         self.sleep = time.sleep
+        #: Headers of the last answer (e.g. an empty inbox poll's cadence, which its ``{}`` body cannot carry).
+        self.last_headers: Mapping[str, str] = {}
 
     def __enter__(self) -> Transport:
         return self
@@ -132,6 +135,7 @@ class Transport:
                 self.sleep(self._backoff(attempt) if wait is None else min(wait, self.max_retry_after))
                 attempt += 1
                 continue
+            self.last_headers = response.headers
             return self._decode(response)
 
     @staticmethod

@@ -115,7 +115,9 @@ def test_register_events_and_ack(client, live_server, team):
     assert agent.api_key and sdk.api_key == agent.api_key and agent.status == "active"
     with pytest.raises(errors.BootstrapUsed):
         HesoClient(None, live_server).register(token)
+    assert sdk.poll_interval_seconds is None
     assert list(sdk.events(wait=0, stop_when_idle=True)) == []
+    assert (sdk.poll_interval_seconds, sdk.applied_wait_seconds) == (20 * 60, 0)  # from an empty poll's headers
     decision = sdk.create_decision("x", approver="a@example.com")
     client.post(f"/v1/decisions/{decision.id}/resolve", json={"action": "approve"}, headers=team.headers("approver"))
     seen = [(event.kind, event.subject_id) for event in sdk.events(wait=0, stop_when_idle=True)]
