@@ -79,8 +79,10 @@ def database_url(request, tmp_path_factory, postgres_url) -> str:
 
 
 @pytest.fixture
-def app(database_url, redis_url):
-    app = _build_app(database_url, redis_url)
+def app(request, database_url, redis_url):
+    """The app on a clean database and Redis; ``@pytest.mark.app_config(NAME=value)`` overrides settings."""
+    marker = request.node.get_closest_marker("app_config")
+    app = _build_app(database_url, redis_url, **(marker.kwargs if marker else {}))
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     with app.app_context():

@@ -8,6 +8,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 from rq import Queue
 from sqlalchemy import func, select, update
 
@@ -22,6 +23,10 @@ from tests.factories import decision_body
 
 #: 20 in CI; RELIABILITY.md's full count is ``HESO_SOAK_ROUNDS=1000 pytest tests/channels/test_outbox_faults.py``.
 ROUNDS = int(os.environ.get("HESO_SOAK_ROUNDS", "20"))
+
+# One agent key creating 1,000 decisions as fast as the test client goes is the load on
+# purpose; the per-key rate limit (100/s by default) would refuse most of it.
+pytestmark = pytest.mark.app_config(RATE_LIMIT="")
 
 
 def counts(app):
