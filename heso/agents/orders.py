@@ -1,6 +1,6 @@
 """Orders (seed heepr): an admin orders work from an agent; the agent delivers, declines or flags it.
 
-The order and its ``order.new`` inbox event are written in one transaction; the agent's
+The order and its ``new_order`` inbox event are written in one transaction; the agent's
 answer is one conditional UPDATE (``WHERE status = 'open'``), so of two answers to one order
 exactly one counts and the other is told what happened.
 """
@@ -29,7 +29,7 @@ STATE_OF = {"deliver": "delivered", "decline": "declined", "flag": "flagged"}
 
 
 def create(team_id: str, agent_id: str, title: str, brief: Any, actor: str, now: datetime | None = None) -> AgentOrder:
-    """Order work from an agent; it finds ``order.new`` in its inbox."""
+    """Order work from an agent; it finds ``new_order`` in its inbox."""
     now = now or utcnow()
     agent = get_agent(team_id, agent_id)
     if agent.status == "revoked":
@@ -37,7 +37,7 @@ def create(team_id: str, agent_id: str, title: str, brief: Any, actor: str, now:
     order = AgentOrder(id=new_id("ord"), team_id=team_id, agent_id=agent.id, status="open", title=title, brief=brief,
                        created_by=actor, created_at=now)
     db.session.add(order)
-    woken = inbox.stage([{"team_id": team_id, "agent_id": agent.id, "kind": "order.new", "subject_id": order.id,
+    woken = inbox.stage([{"team_id": team_id, "agent_id": agent.id, "kind": "new_order", "subject_id": order.id,
                           "payload": {"order_id": order.id, "title": title, "brief": brief}}], now)
     ledger.append(team_id, "order.created", order.id, actor=actor, at=now, data={"agent_id": agent.id, "title": title})
     db.session.commit()

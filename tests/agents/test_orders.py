@@ -24,7 +24,7 @@ def test_order_arrives_in_the_inbox_and_is_delivered_once(client, team, agent):
     assert created["status"] == "open" and created["id"].startswith("ord_")
     events = client.get("/v1/events", headers=bearer(agent["api_key"])).json["events"]
     assert [(e["kind"], e["subject_id"], e["payload"]["brief"]) for e in events] == [
-        ("order.new", created["id"], {"version": "2.1"})]
+        ("new_order", created["id"], {"version": "2.1"})]
     delivered = client.post(f"/v1/orders/{created['id']}/deliver", headers=bearer(agent["api_key"]),
                             json={"result": "Notes: …", "urls": ["https://example.com/notes"]})
     assert delivered.status_code == 200 and delivered.json["status"] == "delivered"

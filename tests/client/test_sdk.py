@@ -294,7 +294,7 @@ def test_orders_from_the_inbox(client, live_server, team):
            for title in ("notes", "spam", "too big")]
     answers = {}
     for event in sdk.events(wait=0, stop_when_idle=True):
-        assert event.kind == "order.new"
+        assert event.kind == "new_order"
         title = event.payload["title"]
         if title == "notes":
             answers[title] = sdk.deliver(event.subject_id, {"text": "done"}, urls=["https://example.com/n"])
