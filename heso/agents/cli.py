@@ -81,7 +81,7 @@ def agents_revoke(agent_id: str, team: str | None) -> None:
     except HesoError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Revoked {agent.id} ({agent.name or 'unnamed'}); its keys answer 401 KEY_REVOKED. "
-               "`heso agents invite --agent " + agent.id + "` re-bootstraps it.")
+               f"`heso agents invite --agent {agent.id}` re-bootstraps it.")
 
 
 @agents_group.command("prune-events")

@@ -32,7 +32,7 @@ class AgentOrders(MethodView):
     @agents_blp.arguments(OrderCreateSchema)
     @agents_blp.response(201, OrderSchema)
     def post(self, data: dict[str, Any], agent_id: str) -> Any:
-        """Order work from an agent: it finds an ``new_order`` event in its inbox."""
+        """Order work from an agent: it finds a ``new_order`` event in its inbox."""
         principal = current_principal()
         return orders.create(principal.team_id, agent_id, data["title"], data["brief"], actor=principal.key_id)
 

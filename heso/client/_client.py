@@ -151,7 +151,7 @@ class HesoClient:
     # -- orders -------------------------------------------------------------------------------------
 
     def deliver(self, order_id: str, result: str | dict[str, Any], urls: list[str] | None = None) -> dict[str, Any]:
-        """Deliver an order's result (from an ``new_order`` event); ``OrderClosed`` if already answered."""
+        """Deliver an order's result (from a ``new_order`` event); ``OrderClosed`` if already answered."""
         return self.transport.request("POST", f"/v1/orders/{order_id}/deliver",
                                       json={"result": result, "urls": list(urls or [])})
 

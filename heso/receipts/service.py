@@ -78,10 +78,9 @@ def load_known(team_id: str, receipts: list[Any]) -> Known:
     if approval_ids:
         for row in db.session.scalars(select(Approval).where(Approval.team_id == team_id,
                                                               Approval.id.in_(approval_ids))):
-            opened_for = row.receipt if isinstance(row.receipt, dict) else {}
             known.approvals[row.id] = ApprovalInfo(row.status, row.action_hash, isoformat(row.expires_at),
-                                                   row.routing_hint, opened_for.get("agent_id"),
-                                                   opened_for.get("operator_key_id"), row.approver_key_id)
+                                                   row.routing_hint, row.receipt.get("agent_id"),
+                                                   row.receipt.get("operator_key_id"), row.approver_key_id)
     return known
 
 

@@ -40,9 +40,9 @@ class ApprovalInfo:
     action_hash: str
     expires_at: str  # ISO 8601, as in the statement
     routing_hint: str | None
-    agent_id: str | None = None  # of the receipt the approval was opened for
-    operator_key_id: str | None = None
-    approver_key_id: str | None = None  # the key whose token settled it
+    agent_id: str | None  # of the receipt the approval was opened for
+    operator_key_id: str | None
+    approver_key_id: str | None  # the key whose token settled it (None until settled)
 
 
 @dataclass
