@@ -82,14 +82,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     docs_ui.init_app(app)
     api = extensions.init_api(app)
 
+    from heso.auth import pages as auth_pages
+    from heso.auth import sessions
+    from heso.auth.people_routes import auth_blp, members_blp, teams_blp
     from heso.auth.routes import blp as keys_blp
     from heso.channels.routes import channels_blp, deliveries_blp
     from heso.decisions.routes import blp as decisions_blp
     from heso.health import blp as health_blp
     from heso.ledger.routes import blp as audit_blp
 
-    for blueprint in (decisions_blp, audit_blp, keys_blp, channels_blp, deliveries_blp, health_blp):
+    for blueprint in (decisions_blp, audit_blp, keys_blp, channels_blp, deliveries_blp, health_blp,
+                      auth_blp, members_blp, teams_blp):  # the last three: issue 12
         api.register_blueprint(blueprint)
+    app.register_blueprint(auth_pages.blp)
+    app.after_request(sessions.attach_new_token)
 
     from heso.execution.routes import blp as execution_blp
     from heso.policy import runtime as policy_runtime

@@ -23,31 +23,41 @@ def cli() -> None:
     """HESO, the human approval gateway for AI agents."""
 
 
-def _new_team_with_admin_key(name: str) -> tuple[Team, str]:
+def _new_team_with_admin_key(name: str, admin_email: str | None = None) -> tuple[Team, str]:
+    from heso.auth import members
     from heso.ledger.service import start_chain
 
     team = auth.create_team(name)
     start_chain(team.id)
+    if admin_email:
+        # The first admin is active at once: whoever runs heso init on the server is trusted.
+        members.add(team.id, admin_email, "admin", status="active", invited_by="heso init")
     _, token = auth.create_key(team.id, ["admin"], name="admin (created by heso init)")
     db.session.commit()
     return team, token
 
 
-def _print_key(team: Team, token: str) -> None:
+def _print_key(team: Team, token: str, admin_email: str | None = None) -> None:
     click.echo(f"Team {team.name!r} ({team.id}) created.")
+    if admin_email:
+        click.echo(f"Admin member {admin_email.strip().lower()} created: sign in at /auth/sign-in with that address.")
     click.echo("Admin API key (shown once, store it now):")
     click.secho(f"  {token}", bold=True)
 
 
-@cli.command("init", short_help="Create the first team and its admin key (once).")
+@cli.command("init", short_help="Create the first team, its admin member and admin key (once).")
 @click.option("--team", "team_name", default="default", show_default=True, help="Name of the first team.")
+@click.option("--email", "admin_email", default=None, help="Your email: the team's first admin member.")
 @with_appcontext
-def init_command(team_name: str) -> None:
-    """Create the first team and its admin key, once; later runs change nothing."""
+def init_command(team_name: str, admin_email: str | None) -> None:
+    """Create the first team, its first admin member (--email) and an admin key, once; later runs change nothing."""
     if db.session.scalars(select(Team).limit(1)).first() is not None:
-        click.echo("HESO is already initialised (a team exists); no key printed. Use 'heso keys create'.")
+        click.echo("HESO is already initialised (a team exists); no key printed. Use 'heso keys create' "
+                   "and 'heso members invite'.")
         return
-    _print_key(*_new_team_with_admin_key(team_name))
+    if admin_email is not None and "@" not in admin_email:
+        raise click.BadParameter(f"not an email address: {admin_email!r}", param_hint="--email")
+    _print_key(*_new_team_with_admin_key(team_name, admin_email), admin_email)
 
 
 @cli.group("teams")
@@ -94,13 +104,29 @@ def keys_group() -> None:
 @click.option("--name", default="", help="What the key is for.")
 @click.option("--team", default=None, help="Team id or name (default: the only team).")
 @click.option("--expires-in-days", type=click.IntRange(min=1), default=None)
+@click.option("--member", "member_email", default=None,
+              help="Make it this member's personal key (never more than their role allows).")
 @with_appcontext
-def keys_create(scopes: tuple[str, ...], name: str, team: str | None, expires_in_days: int | None) -> None:
+def keys_create(scopes: tuple[str, ...], name: str, team: str | None, expires_in_days: int | None,
+                member_email: str | None) -> None:
     """Create a key and print it (shown once)."""
+    from heso import errors
+    from heso.auth import members
+
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
-    key, token = auth.create_key(_team_id(team), list(scopes), name=name, expires_at=expires_at)
+    team_id = _team_id(team)
+    member = None
+    if member_email:
+        member = members.by_email(team_id, member_email)
+        if member is None:
+            raise click.BadParameter(f"no member {member_email!r} in this team", param_hint="--member")
+    try:
+        key, token = auth.create_key(team_id, list(scopes), name=name, expires_at=expires_at, member=member)
+    except errors.HesoError as exc:
+        raise click.ClickException(exc.message) from None
     db.session.commit()
-    click.echo(f"Key {key.id} ({key.scopes}) created. Shown once, store it now:")
+    owner = f", personal key of {member.email}" if member else ""
+    click.echo(f"Key {key.id} ({key.scopes}{owner}) created. Shown once, store it now:")
     click.secho(f"  {token}", bold=True)
 
 
@@ -390,3 +416,14 @@ def _attach_agent_commands() -> None:
 
 
 _attach_agent_commands()
+
+
+# --- members (#12) -----------------------------------------------------------------------------
+
+def _attach_member_commands() -> None:
+    from heso.auth.cli import members_group
+
+    cli.add_command(members_group)
+
+
+_attach_member_commands()

@@ -74,6 +74,17 @@ DEFAULTS: dict[str, Any] = {
     "RECEIPT_QUOTA_MONTHLY": 0,
     "LEDGER_CHECKPOINT_EVERY": 1000,
     "LEDGER_CHECKPOINT_SECONDS": 3600,  # and at least this often while the chain grows
+    # People (#12): sign-in codes and links, invites, sessions, throttles on wrong codes.
+    "SIGN_IN_CODE_TTL_SECONDS": 15 * 60,
+    "SIGN_IN_MAX_ATTEMPTS": 5,  # wrong codes before a sign-in request is burned
+    "SIGN_IN_FAILURES_PER_EMAIL": 10,  # wrong codes or links per address (email or client) per window
+    "SIGN_IN_FAILURES_PER_ADDRESS": 30,
+    "SIGN_IN_THROTTLE_WINDOW_SECONDS": 15 * 60,
+    "SIGN_IN_REQUESTS_PER_EMAIL": 5,  # codes mailed to one address per window; more are silently dropped
+    "INVITE_TTL_SECONDS": 7 * 24 * 3600,
+    "SESSION_ROTATE_SECONDS": 24 * 3600,  # a session older than this is replaced (X-New-Token)
+    "SESSION_IDLE_SECONDS": 7 * 24 * 3600,  # a session unused (unrotated) this long expires
+    "SESSION_ROTATION_GRACE_SECONDS": 60,  # the replaced token keeps working this long (requests in flight)
     # Logging
     "LOG_LEVEL": "INFO",
 }

@@ -88,7 +88,9 @@ def init_redis(app: Flask) -> None:
 
 
 #: The unauthenticated writes limited per client address by ``HESO_RATE_LIMIT_UNAUTHENTICATED``.
-UNAUTHENTICATED_RULES = frozenset({"/v1/agents/register", "/v1/decisions/<decision_id>/respond"})
+UNAUTHENTICATED_RULES = frozenset({"/v1/agents/register", "/v1/decisions/<decision_id>/respond",
+                                   "/v1/auth/email/request", "/v1/auth/email/verify", "/v1/auth/link",
+                                   "/v1/auth/invite/accept", "/auth/sign-in", "/auth/link", "/auth/invite"})
 _log = logging.getLogger(__name__)
 
 

@@ -19,6 +19,7 @@ from heso import errors
 from heso.approvals.models import Approval
 from heso.auth.service import Principal
 from heso.canonical import canonical_json
+from heso.decisions import actors
 from heso.decisions import service as decisions
 from heso.decisions.models import Decision
 from heso.extensions import db
@@ -154,9 +155,10 @@ def settle(principal: Principal, approval_id: str, token: str, outcome: str | No
     db.session.commit()
     if decision is not None:
         try:
-            decisions.resolve(principal, decision.id, "approve" if outcome == "approved" else "deny",
-                              resolved_by=signer.name, notes="Settled by a signed approval token.", now=now)
-        except (errors.AlreadyResolved, errors.Expired, errors.Conflict) as exc:
+            actor = actors.of_channel(principal.team_id, signer.name, "device_key", f"device_key:{signer.id}")
+            decisions.resolve(principal.team_id, decision.id, "approve" if outcome == "approved" else "deny",
+                              actor, notes="Settled by a signed approval token.", now=now)
+        except (errors.AlreadyResolved, errors.Expired, errors.Conflict, errors.Forbidden) as exc:
             log.info("Approval %s settled; its decision %s was not open: %s", approval.id, decision.id, exc)
     return get(principal.team_id, approval_id)
 

@@ -1,4 +1,4 @@
-"""``@require("agent")``: authenticate the bearer key and check its scopes."""
+"""``@require("agent")``: authenticate the caller (API key or session) and check its scopes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,20 @@ from typing import Any
 from flask import g, request
 
 from heso import errors
-from heso.auth.service import Principal, authenticate
+from heso.auth import sessions
+from heso.auth.service import Principal, authenticate, bearer_token
+
+
+def authenticate_request() -> Principal:
+    """The caller of this request: a Bearer API key or session token, else the session cookie."""
+    authorization = request.headers.get("Authorization")
+    if authorization:
+        token = bearer_token(authorization)
+        return sessions.authenticate(token) if sessions.is_session_token(token) else authenticate(authorization)
+    principal = sessions.from_cookie()
+    if principal is None:
+        raise errors.Unauthorized()
+    return principal
 
 
 def require(*scopes: str) -> Callable:
@@ -18,11 +31,12 @@ def require(*scopes: str) -> Callable:
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = authenticate(request.headers.get("Authorization"))
+            principal = authenticate_request()
             if not principal.allows(*scopes):
+                what = "session" if principal.credential == "session" else "key"
                 raise errors.Forbidden(
                     f"This operation needs one of the scopes {list(scopes)}; "
-                    f"the key has {sorted(principal.scopes)}."
+                    f"the {what} has {sorted(principal.scopes)}."
                 )
             g.principal = principal
             return view(*args, **kwargs)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from heso.extensions import db
@@ -18,6 +18,10 @@ class Team(db.Model):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Decisions may name approvers who are not members (they act only through their own links).
+    outside_approvers: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Whoever created a decision may also approve it (single-person teams); written in the ledger.
+    self_approval: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ApiKey(db.Model):
@@ -34,6 +38,8 @@ class ApiKey(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: A personal key: it never does more than this member's role allows, and dies with them.
+    member_id: Mapped[str | None] = mapped_column(ForeignKey("members.id"), nullable=True, index=True)
 
     @property
     def scope_list(self) -> list[str]:
@@ -43,3 +49,64 @@ class ApiKey(db.Model):
     def prefix(self) -> str:
         """What a user sees in listings: enough to recognise the key, useless to an attacker."""
         return f"heso_{self.id}_…"
+
+
+ROLES = ("admin", "approver", "ops", "viewer")
+MEMBER_STATUSES = ("invited", "active", "disabled")
+
+
+class Member(db.Model):
+    """A person in a team. Approvers are members; the email is stored lower-cased, so
+    ``Ana@Example.com`` and ``ana@example.com`` are one person."""
+
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("team_id", "email"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="invited")
+    invited_by: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SignInRequest(db.Model):
+    """One emailed code and link (``purpose='sign_in'``) or invite link (``'invite'``).
+
+    Neither secret is stored: the code as an HMAC keyed by the app's secret key (six digits
+    would fall to a brute force of a plain hash), the link token as its SHA-256.
+    """
+
+    __tablename__ = "sign_in_requests"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[str | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    link_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Session(db.Model):
+    """A signed-in member. The token is ``hesos_<id>_<secret>``; only its SHA-256 is stored."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    user_agent: Mapped[str] = mapped_column(String(200), default="")

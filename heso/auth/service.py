@@ -12,24 +12,46 @@ from sqlalchemy import bindparam, select, update
 from heso import errors, oneshot
 from heso.agents.models import AgentKey
 from heso.auth import tokens
-from heso.auth.models import ApiKey, Team
+from heso.auth.models import ApiKey, Member, Team
 from heso.extensions import db
 from heso.ids import new_id
 from heso.timeutil import utcnow
 
-SCOPES = ("admin", "agent", "approver", "ops")
+SCOPES = ("admin", "agent", "approver", "ops", "delegate")
+
+#: What each member role may do. A personal key or a session never holds more than this.
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "admin": frozenset(SCOPES),
+    "approver": frozenset({"approver"}),
+    "ops": frozenset({"ops"}),
+    "viewer": frozenset({"viewer"}),
+}
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a key of one team, with its scopes."""
+    """Who is calling: a credential of one team, with its scopes, and the member behind it.
+
+    ``credential`` is ``key`` (``key_id`` is the API key's id) or ``session`` (``key_id`` is
+    the session's id). ``member_id`` is None for a key that belongs to no member.
+    """
 
     team_id: str
     key_id: str
     scopes: frozenset[str]
+    member_id: str | None = None
+    member_email: str | None = None
+    credential: str = "key"
 
     def allows(self, *wanted: str) -> bool:
         return "admin" in self.scopes or bool(self.scopes.intersection(wanted))
+
+
+def member_scopes(key_scopes: frozenset[str], role: str | None) -> frozenset[str]:
+    """A personal key's effective scopes: its own, cut to what its member's role allows."""
+    if role is None:
+        return key_scopes
+    return key_scopes & ROLE_SCOPES.get(role, frozenset())
 
 
 def create_team(name: str) -> Team:
@@ -40,17 +62,29 @@ def create_team(name: str) -> Team:
 
 
 def create_key(team_id: str, scopes: list[str], name: str = "",
-               expires_at: datetime | None = None) -> tuple[ApiKey, str]:
-    """Create a key and return it with its token: the only time the token exists in clear."""
+               expires_at: datetime | None = None, member: Member | None = None) -> tuple[ApiKey, str]:
+    """Create a key and return it with its token: the only time the token exists in clear.
+
+    With ``member`` the key is personal: its scopes must lie within the member's role.
+    """
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise errors.ValidationFailed(
             f"scopes must be a non-empty subset of {list(SCOPES)}, got {scopes!r}",
             details={"json": {"scopes": [f"Unknown scopes: {unknown!r}" if unknown else "Required."]}},
         )
+    if member is not None:
+        beyond = sorted(set(scopes) - ROLE_SCOPES[member.role])
+        if beyond or member.status == "disabled":
+            why = (f"member {member.email} is disabled" if member.status == "disabled" else
+                   f"scopes {beyond!r} exceed the role {member.role!r} of {member.email} "
+                   f"(allowed: {sorted(ROLE_SCOPES[member.role])})")
+            raise errors.Forbidden(f"A personal key cannot do more than its member: {why}.",
+                                   details={"member_id": member.id, "role": member.role})
     key_id, token = tokens.generate()
     key = ApiKey(id=key_id, team_id=team_id, name=name, scopes=" ".join(sorted(set(scopes))),
-                 secret_hash=tokens.digest(token), expires_at=expires_at)
+                 secret_hash=tokens.digest(token), expires_at=expires_at,
+                 member_id=member.id if member is not None else None)
     db.session.add(key)
     db.session.flush()
     return key, token
@@ -75,9 +109,9 @@ def whoami(principal: Principal) -> dict:
         raise errors.InvalidKey()
     agent_id = db.session.scalar(select(AgentKey.agent_id).where(AgentKey.key_id == key.id,
                                                                  AgentKey.team_id == key.team_id))
-    return {"id": key.id, "name": key.name, "prefix": key.prefix, "scopes": key.scope_list,
+    return {"id": key.id, "name": key.name, "prefix": key.prefix, "scopes": sorted(principal.scopes),
             "team_id": team.id, "team_name": team.name, "created_at": key.created_at,
-            "expires_at": key.expires_at, "agent_id": agent_id}
+            "expires_at": key.expires_at, "agent_id": agent_id, "member_id": key.member_id}
 
 
 def revoke_key(team_id: str, key_id: str) -> ApiKey:
@@ -88,19 +122,31 @@ def revoke_key(team_id: str, key_id: str) -> ApiKey:
 
 
 _KEYS = ApiKey.__table__
-#: Built once: constructing a statement per request costs more than running it.
-_KEY_QUERY = select(_KEYS.c.id, _KEYS.c.team_id, _KEYS.c.scopes, _KEYS.c.secret_hash, _KEYS.c.revoked_at,
-                    _KEYS.c.expires_at, _KEYS.c.last_used_at).where(_KEYS.c.id == bindparam("key_id"))
+_MEMBERS = Member.__table__
+#: Built once: constructing a statement per request costs more than running it. The member
+#: comes in the same round trip, so a disabled member's keys stop working at once.
+_KEY_QUERY = (
+    select(_KEYS.c.id, _KEYS.c.team_id, _KEYS.c.scopes, _KEYS.c.secret_hash, _KEYS.c.revoked_at,
+           _KEYS.c.expires_at, _KEYS.c.last_used_at, _KEYS.c.member_id, _MEMBERS.c.email.label("member_email"),
+           _MEMBERS.c.role.label("member_role"), _MEMBERS.c.status.label("member_status"))
+    .select_from(_KEYS.outerjoin(_MEMBERS, _MEMBERS.c.id == _KEYS.c.member_id))
+    .where(_KEYS.c.id == bindparam("key_id"))
+)
 
 
-def authenticate(authorization: str | None) -> Principal:
-    """Turn an ``Authorization`` header into a :class:`Principal`, or raise the precise 401."""
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer …`` header, or the precise 401."""
     if not authorization:
         raise errors.Unauthorized()
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise errors.Unauthorized("Authorization header must be 'Bearer <api key>'.")
-    token = token.strip()
+        raise errors.Unauthorized("Authorization header must be 'Bearer <api key or session token>'.")
+    return token.strip()
+
+
+def authenticate(authorization: str | None) -> Principal:
+    """Turn an ``Authorization`` header holding an API key into a :class:`Principal`, or raise the precise 401."""
+    token = bearer_token(authorization)
     key_id = tokens.parse(token)
     if key_id is None:
         raise errors.InvalidKey()
@@ -125,4 +171,8 @@ def authenticate(authorization: str | None) -> Principal:
         # every API call a second round trip for a field read by humans.
         db.session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
         db.session.commit()
-    return Principal(team_id=key.team_id, key_id=key.id, scopes=frozenset(key.scopes.split()))
+    if key.member_id is not None and key.member_status == "disabled":
+        raise errors.MemberDisabled()
+    scopes = member_scopes(frozenset(key.scopes.split()), key.member_role if key.member_id else None)
+    return Principal(team_id=key.team_id, key_id=key.id, scopes=scopes, member_id=key.member_id,
+                     member_email=key.member_email)

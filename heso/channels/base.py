@@ -30,9 +30,12 @@ class Notification:
     team_id: str
     decision: dict[str, Any]  # the decision as the REST API shows it
     config: dict[str, Any]  # this team's configuration of the channel, validated by config_schema
-    action_token: str  # lets the recipient answer: POST /v1/decisions/{id}/respond {"token", "action"}
+    #: The first approver's token: POST /v1/decisions/{id}/respond {"token", "action"} answers as them only.
+    action_token: str
     respond_url: str  # absolute URL of that endpoint
     created_at: datetime = field(repr=False, default=None)  # type: ignore[assignment]  # set by the outbox
+    #: One token per approver (approver -> token); each answers only as its approver.
+    action_tokens: dict[str, str] = field(repr=False, default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -166,11 +166,13 @@ def _prepare(deliveries: list[Delivery]) -> tuple[dict[str, Notification], dict[
         if config is not None and config.disabled_at is not None:
             disabled[delivery.id] = (f"endpoint disabled since {isoformat(config.disabled_at)} "
                                      f"({config.disabled_reason}); PUT its configuration to re-enable it")
+        tokens = {approver: action_token(decision.id, decision.team_id, approver) for approver in decision.approvers}
         notifications[delivery.id] = Notification(
             delivery_id=delivery.id, event=delivery.event, attempt=delivery.attempts, team_id=delivery.team_id,
             decision=_DECISION_SCHEMA.dump(decision), config=dict(config.config) if config else {},
-            action_token=action_token(decision.id, decision.team_id),
+            action_token=tokens[decision.approver],
             respond_url=f"{base_url}/v1/decisions/{decision.id}/respond", created_at=delivery.created_at,
+            action_tokens=tokens,
         )
     return notifications, disabled
 

@@ -53,15 +53,23 @@ class Decision(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    #: How the answer came: session, key, delegate, email, slack, token, device_key (or heso for expiry).
+    resolved_via: Mapped[str | None] = mapped_column(String(32), nullable=True)
     response_notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     modified_action: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(16))
+    #: The member behind the creating credential (a session or personal key), if any.
+    created_by_member: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class DecisionVote(db.Model):
-    """One approver's approval of a decision that needs a quorum of several."""
+    """One member's approval of a decision that needs a quorum of several.
+
+    Keyed by the approver's address as the decision lists it (a member's lower-cased email),
+    so the same person voting through two channels is one row: the second is a 409.
+    """
 
     __tablename__ = "decision_votes"
 
@@ -69,3 +77,5 @@ class DecisionVote(db.Model):
     approver: Mapped[str] = mapped_column(String(320), primary_key=True)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    member_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    via: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -8,9 +8,10 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from heso import errors
 from heso.auth.access import current_principal, require
 from heso.channels import interactions
-from heso.decisions import notify, service
+from heso.decisions import actors, notify, service
 from heso.decisions.models import OPEN
 from heso.decisions.schemas import (
     CancelSchema,
@@ -49,7 +50,7 @@ class Decisions(MethodView):
             return decision, 200, {"Idempotent-Replayed": "true"}
         return decision
 
-    @require("agent", "approver", "ops")
+    @require("agent", "approver", "ops", "viewer", "delegate")
     @blp.arguments(DecisionQuerySchema, location="query", as_kwargs=True, unknown=ma.RAISE)
     @blp.response(200, DecisionPageSchema)
     def get(self, limit: int | None, cursor: str | None, since: str | None, **filters: Any) -> dict:
@@ -62,7 +63,7 @@ class Decisions(MethodView):
 
 @blp.route("/<decision_id>")
 class DecisionById(MethodView):
-    @require("agent", "approver", "ops")
+    @require("agent", "approver", "ops", "viewer", "delegate")
     @blp.arguments(WaitQuerySchema, location="query", as_kwargs=True, unknown=ma.RAISE)
     @blp.response(200, DecisionSchema)
     def get(self, decision_id: str, wait: int) -> Any:
@@ -87,12 +88,15 @@ class DecisionById(MethodView):
 
 @blp.route("/<decision_id>/resolve")
 class ResolveDecision(MethodView):
-    @require("approver")
+    @require("approver", "delegate")
     @blp.arguments(ResolveSchema)
     @blp.response(200, DecisionSchema)
     def post(self, data: dict[str, Any], decision_id: str) -> Any:
-        """Approve, deny or modify a pending decision (409 if already settled, 410 if expired)."""
-        return service.resolve(current_principal(), decision_id, **data)
+        """Approve, deny or modify a pending decision as the calling member (409 if already settled,
+        410 if expired). A key that belongs to no member cannot; a ``delegate`` key names its member."""
+        principal = current_principal()
+        actor = actors.of_caller(principal, data.pop("resolved_by", None))
+        return service.resolve(principal.team_id, decision_id, data.pop("action"), actor, **data)
 
 
 @blp.route("/<decision_id>/respond")
@@ -101,13 +105,16 @@ class RespondToDecision(MethodView):
     @blp.arguments(RespondSchema)
     @blp.response(200, DecisionSchema)
     def post(self, data: dict[str, Any], decision_id: str) -> Any:
-        """Answer with the action token a channel delivered (webhook receivers, custom UIs); no API key."""
+        """Answer with an approver's action token from a channel (webhook receivers, custom UIs); no API key.
+
+        The token answers only as the approver it was minted for; a different ``resolved_by`` is 403."""
         claims = interactions.read_action_token(data.pop("token"), decision_id)
-        recipient = claims["r"] if claims["r"] != "*" else None
-        resolved_by = recipient or data.pop("resolved_by", None) or None
-        data.pop("resolved_by", None)
-        return interactions.respond(claims["t"], decision_id, data.pop("action"), resolved_by or "",
-                                    via="token", **data)
+        claimed = data.pop("resolved_by", None)
+        if claimed is not None and claimed.strip().lower() != claims["r"].lower():
+            raise errors.Forbidden(f"This token answers as {claims['r']}, not {claimed!r}.",
+                                   details={"resolved_by": claimed})
+        return interactions.respond(claims["t"], decision_id, data.pop("action"), claims["r"], via="token",
+                                    credential="action_token", **data)
 
 
 @blp.route("/<decision_id>/cancel")

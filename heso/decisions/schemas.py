@@ -72,7 +72,9 @@ class ResolveSchema(StrictSchema):
     action = ma.fields.String(required=True, validate=ma.validate.OneOf(OPTIONS))
     notes = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=10_000))
     resolved_by = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=320),
-                                   metadata={"description": "Who resolved it; defaults to the approver"})
+                                   metadata={"description": "Optional: the caller's own email (anything else is "
+                                                            "403); required with a delegate key, naming the member "
+                                                            "it acts for"})
     modified_action = TextOrObject(load_default=None, allow_none=True,
                                    metadata={"description": "With action=modify: what the agent should do instead"})
 
@@ -121,7 +123,9 @@ class DecisionSchema(ma.Schema):
     created_at = UTCTime()
     expires_at = UTCTime()
     resolved_at = UTCTime(allow_none=True)
-    resolved_by = ma.fields.String(allow_none=True)
+    resolved_by = ma.fields.String(allow_none=True, metadata={"description": "The member who answered (their email)"})
+    resolved_via = ma.fields.String(allow_none=True, metadata={
+        "description": "How: session | key | delegate | email | slack | token | device_key (null: expired)"})
     response_notes = ma.fields.String(allow_none=True)
     modified_action = ma.fields.Raw(allow_none=True)
 

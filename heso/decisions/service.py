@@ -20,12 +20,14 @@ from sqlalchemy.exc import IntegrityError
 
 from heso import errors, oneshot
 from heso.agents import inbox as agent_inbox
+from heso.auth import members
 from heso.auth.service import Principal
 from heso.canonical import blake3_hex, canonical_json
 from heso.channels import outbox
 from heso.channels.models import Delivery
 from heso.channels.registry import installed_channel_names
 from heso.decisions import deadlines, notify
+from heso.decisions.actors import Actor
 from heso.decisions.models import FINAL, OPEN, OUTCOME_OF, Decision, DecisionVote
 from heso.decisions.schemas import approver_list
 from heso.extensions import db
@@ -73,7 +75,7 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
     if data.get("callback_url"):
         _check_callback_url(data["callback_url"])
     now = now or utcnow()
-    approvers = approver_list(data)
+    approvers, escalate_to = _member_approvers(principal.team_id, approver_list(data), data.get("escalate_to"))
     timeout = data.get("timeout_minutes") or current_app.config["DEFAULT_TIMEOUT_MINUTES"]
     escalate_after = data.get("escalate_after_minutes")
     values = dict(
@@ -82,10 +84,11 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
         approvers_index=_index(approvers), quorum=data["quorum"], approve_votes=0,
         urgency=data["urgency"], timeout_minutes=timeout, channel=data.get("channel"),
         options=data["options"], callback_url=data.get("callback_url"),
-        escalate_to=data.get("escalate_to"), escalate_after_minutes=escalate_after,
+        escalate_to=escalate_to, escalate_after_minutes=escalate_after,
         escalate_at=now + timedelta(minutes=escalate_after) if escalate_after else None,
         created_at=now, expires_at=now + timedelta(minutes=timeout),
         idempotency_key=idempotency_key, request_hash=request_hash, created_by=principal.key_id,
+        created_by_member=principal.member_id,
     )
     # The transient Decision only carries the values back (no ORM unit of work on this path).
     decision = Decision(**values)
@@ -156,6 +159,17 @@ def _create_params(values: dict[str, Any], entry: dict[str, Any], staged: list[d
     for index, row in enumerate(staged):
         params.update((f"delivery_{index}_{name}", row[name]) for name in _DELIVERY_COLUMNS)
     return params
+
+
+def _member_approvers(team_id: str, approvers: list[str], escalate_to: str | None) -> tuple[list[str], str | None]:
+    """The approvers as members' emails (422 for an address that is no member, unless the team
+    allows outside approvers); one query for all of them."""
+    canonical = members.canonical_approvers(team_id, [*approvers, *([escalate_to] if escalate_to else [])])
+    listed = [canonical[address] for address in approvers]
+    if len({address.lower() for address in listed}) != len(listed):
+        raise errors.ValidationFailed("Approvers must be distinct people (emails compare case-insensitively).",
+                                      details={"json": {"approvers": ["Approvers must be distinct."]}})
+    return listed, canonical[escalate_to] if escalate_to else None
 
 
 def _check_callback_url(url: str) -> None:
@@ -256,12 +270,38 @@ def _lost_race(decision: Decision, now: datetime) -> None:
     raise errors.Conflict("The decision changed while this request ran; retry.")
 
 
-def resolve(principal: Principal, decision_id: str, action: str, notes: str | None = None,
-            resolved_by: str | None = None, modified_action: Any = None,
-            now: datetime | None = None) -> Decision:
-    """Answer a decision: approve, deny or modify (approve counts a vote when quorum > 1)."""
+def _listed(decision: Decision, actor: Actor) -> str:
+    """The approver entry of ``decision`` that ``actor`` is, or 403 saying why not."""
+    for approver in decision.approvers:
+        if approver.lower() == actor.email.lower():
+            return approver
+    if decision.status == "escalated":
+        raise errors.Forbidden(f"This decision was escalated to {decision.approver}; {actor.email} can no longer "
+                               "answer it.", details={"approvers": decision.approvers, "status": "escalated"})
+    raise errors.Forbidden(f"{actor.email} is not an approver of this decision.",
+                           details={"approvers": decision.approvers})
+
+
+def _self_approval(decision: Decision, actor: Actor, action: str) -> bool:
+    """True if the actor created the decision and the team allows that; 403 if it does not."""
+    if action not in ("approve", "modify"):
+        return False
+    by_creator = (actor.member_id is not None and actor.member_id == decision.created_by_member) or (
+        actor.creator_key is not None and actor.creator_key == decision.created_by)
+    if not by_creator:
+        return False
+    if not members.settings(decision.team_id).self_approval:
+        raise errors.Forbidden("Whoever asked cannot approve: this decision was created by the same member or "
+                               "credential. (A single-person team may allow it: PUT /v1/teams/me/settings "
+                               "{\"self_approval\": true}.)", details={"reason": "separation_of_duties"})
+    return True
+
+
+def resolve(team_id: str, decision_id: str, action: str, actor: Actor, notes: str | None = None,
+            modified_action: Any = None, now: datetime | None = None) -> Decision:
+    """Answer a decision as ``actor``: approve, deny or modify (approve counts a vote when quorum > 1)."""
     now = now or utcnow()
-    decision = get(principal.team_id, decision_id)
+    decision = get(team_id, decision_id)
     _refuse_if_settled(decision, now)
     if action not in decision.options:
         raise errors.ValidationFailed(
@@ -271,32 +311,37 @@ def resolve(principal: Principal, decision_id: str, action: str, notes: str | No
     if modified_action is not None and action != "modify":
         raise errors.ValidationFailed("modified_action is only allowed with action 'modify'.",
                                       details={"json": {"modified_action": ["Only with action 'modify'."]}})
-    actor = resolved_by or decision.approver
+    who = _listed(decision, actor)
+    identity = actor.ledger()
+    if _self_approval(decision, actor, action):
+        identity["self_approval"] = True
     if action == "approve" and decision.quorum > 1:
-        return _vote(decision, actor, notes, now)
+        return _vote(decision, who, actor, identity, notes, now)
     status = OUTCOME_OF[action]
     # A quorum-1 approve is one approve vote: counted in the same UPDATE, so approve_votes == quorum.
     votes = {"approve_votes": Decision.approve_votes + 1} if action == "approve" else {}
-    won = _transition(decision.id, status, Decision.expires_at > now, resolved_at=now, resolved_by=actor,
-                      response_notes=notes, modified_action=modified_action, **votes)
+    won = _transition(decision.id, status, Decision.expires_at > now, resolved_at=now, resolved_by=who,
+                      resolved_via=actor.via, response_notes=notes, modified_action=modified_action, **votes)
     if not won:
         _lost_race(decision, now)
-    ledger.append(decision.team_id, "decision.resolved", decision.id, actor=actor, at=now,
-                  data={"status": status, "resolved_by": actor, "notes": notes, "modified_action": modified_action})
+    ledger.append(decision.team_id, "decision.resolved", decision.id, actor=who, at=now,
+                  data={"status": status, "resolved_by": who, "notes": notes, "modified_action": modified_action,
+                        **identity})
     _commit_transition(decision.team_id, decision.id, "decision.resolved", now, decision.channel, decision.callback_url)
-    return get(principal.team_id, decision.id)
+    return get(team_id, decision.id)
 
 
-def _vote(decision: Decision, actor: str, notes: str | None, now: datetime) -> Decision:
-    if actor not in decision.approvers:
-        raise errors.Forbidden(f"{actor!r} is not an approver of this decision.",
-                               details={"approvers": decision.approvers})
-    db.session.add(DecisionVote(decision_id=decision.id, approver=actor, notes=notes, created_at=now))
+def _vote(decision: Decision, who: str, actor: Actor, identity: dict[str, Any], notes: str | None,
+          now: datetime) -> Decision:
+    """One member's vote toward a quorum: the vote row's key (decision, approver) makes a second
+    vote by the same person, through any channel, a 409."""
+    db.session.add(DecisionVote(decision_id=decision.id, approver=who, notes=notes, created_at=now,
+                                member_id=actor.member_id, via=actor.via))
     try:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise errors.Conflict(f"{actor} has already approved this decision.") from None
+        raise errors.Conflict(f"{who} has already approved this decision.") from None
     counted = db.session.execute(
         update(Decision)
         .where(Decision.id == decision.id, Decision.status.in_(OPEN), Decision.expires_at > now)
@@ -305,12 +350,13 @@ def _vote(decision: Decision, actor: str, notes: str | None, now: datetime) -> D
     ).rowcount == 1
     if not counted:
         _lost_race(decision, now)
-    ledger.append(decision.team_id, "decision.vote", decision.id, actor=actor, at=now,
-                  data={"approver": actor, "notes": notes})
+    ledger.append(decision.team_id, "decision.vote", decision.id, actor=who, at=now,
+                  data={"approver": who, "notes": notes, **identity})
     if _transition(decision.id, "approved", Decision.approve_votes >= Decision.quorum,
-                   resolved_at=now, resolved_by=actor, response_notes=notes):
-        ledger.append(decision.team_id, "decision.resolved", decision.id, actor=actor, at=now,
-                      data={"status": "approved", "resolved_by": actor, "notes": notes, "modified_action": None})
+                   resolved_at=now, resolved_by=who, resolved_via=actor.via, response_notes=notes):
+        ledger.append(decision.team_id, "decision.resolved", decision.id, actor=who, at=now,
+                      data={"status": "approved", "resolved_by": who, "notes": notes, "modified_action": None,
+                            **identity})
         _commit_transition(decision.team_id, decision.id, "decision.resolved", now, decision.channel,
                            decision.callback_url)
     else:
@@ -325,7 +371,7 @@ def cancel(principal: Principal, decision_id: str, reason: str | None = None,
     decision = get(principal.team_id, decision_id)
     _refuse_if_settled(decision, now)
     if not _transition(decision.id, "cancelled", resolved_at=now, resolved_by=principal.key_id,
-                       response_notes=reason):
+                       resolved_via=principal.credential, response_notes=reason):
         _lost_race(decision, now)
     ledger.append(decision.team_id, "decision.cancelled", decision.id, actor=principal.key_id, at=now,
                   data={"status": "cancelled", "reason": reason})

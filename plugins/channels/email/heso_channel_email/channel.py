@@ -8,12 +8,10 @@ never a lost one).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 from email.message import EmailMessage
 from email.utils import parseaddr
-from urllib.parse import urlsplit
 
 import marshmallow as ma
 from flask import Blueprint, current_app
@@ -22,10 +20,10 @@ from redis.exceptions import RedisError
 from heso.channels.base import ChannelPlugin, DeliveryResult, Notification
 from heso.extensions import state
 from heso.schemas import StrictSchema
+from heso.smtp import Outcome, SmtpServer, ehlo_name, send_all
 from heso_channel_email import links
 from heso_channel_email.mail import ACTION_EVENTS, OUTCOME_EVENTS, compose_action, compose_outcome
 from heso_channel_email.render import OPTION_LABELS
-from heso_channel_email.smtp import Outcome, SmtpServer, send_all
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +75,7 @@ class EmailChannel(ChannelPlugin):
         done_before = self._already_sent(notification.delivery_id)
         messages = [(who, self._compose(notification, who, sender)) for who in mailable if who not in done_before]
         outcomes = send_all(server, envelope_from, messages, float(config["SMTP_TIMEOUT_SECONDS"]),
-                            _ehlo_name(config["PUBLIC_URL"]))
+                            ehlo_name(config["PUBLIC_URL"]))
         self._remember(notification.delivery_id, [outcome.recipient for outcome in outcomes if outcome.ok])
         return _result(outcomes, len(mailable), skipped)
 
@@ -133,12 +131,3 @@ def _result(outcomes: list[Outcome], wanted: int, skipped: list[str]) -> Deliver
     first = (transient or failures)[0]
     return DeliveryResult(ok=False, status_code=first.code, error=error[:2000], permanent=not transient)
 
-
-def _ehlo_name(public_url: str) -> str:
-    """How we greet the SMTP server: our public host name (``socket.getfqdn()`` can hang on DNS)."""
-    host = urlsplit(public_url).hostname or "localhost"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    return f"[IPv6:{address}]" if address.version == 6 else f"[{address}]"

@@ -119,6 +119,7 @@ def _answer(token: str, link: links.Link, decision: Decision, address: str) -> R
         return _confirm(token, link, decision, 422, "Say what should change.")
     try:
         result = interactions.respond(link.team_id, link.decision_id, link.action, link.approver, via="email",
+                                      credential="email_link",
                                       notes=notes or None, modified_action=modified or None)
     except (errors.AlreadyResolved, errors.Expired, errors.NotFound, errors.Forbidden):
         return _invalid(address)

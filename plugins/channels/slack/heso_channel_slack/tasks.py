@@ -266,8 +266,8 @@ def _tell(client: WebClient, slack_channel: str | None, slack_user: str, text: s
 def _answer(client: WebClient, team_id: str, decision: dict[str, Any], who: str, slack_user: str,
             slack_channel: str | None, option: str, notes: str | None = None, modified_action: Any = None) -> str:
     try:
-        answered = interactions.respond(team_id, decision["id"], option, who, via="slack", notes=notes,
-                                        modified_action=modified_action)
+        answered = interactions.respond(team_id, decision["id"], option, who, via="slack",
+                                        credential=f"slack:{slack_user}", notes=notes, modified_action=modified_action)
     except (errors.AlreadyResolved, errors.Expired):
         fresh = decision_of(team_id, decision["id"]) or decision
         _tell(client, slack_channel, slack_user, settled_text(fresh))

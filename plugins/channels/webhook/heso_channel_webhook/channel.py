@@ -27,7 +27,7 @@ def payload(notification: Notification) -> dict[str, Any]:
         "type": notification.event,
         "timestamp": isoformat(notification.created_at or utcnow()),
         "data": {"decision": decision, "action_token": notification.action_token,
-                 "respond_url": notification.respond_url},
+                 "action_tokens": notification.action_tokens, "respond_url": notification.respond_url},
         "event": notification.event,  # Handover's names for the same two facts
         "decision": decision,
     }

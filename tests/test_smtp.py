@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 from aiosmtpd.smtp import AuthResult
-from heso_channel_email.smtp import SmtpServer
 
+from heso.smtp import SmtpServer
 from tests.factories import create_decision
 from tests.plugins.channels.email.conftest import Mailbox, notification, send, start_smtp
 

@@ -1,4 +1,4 @@
-"""The SMTP side: ``HESO_SMTP_URL`` parsing, one connection per send, failures classified.
+"""SMTP for the core and the email channel: ``HESO_SMTP_URL`` parsing, one connection per send, failures classified.
 
 Classification follows SMTP's own reply classes (RFC 5321 §4.2.1): a 4xx reply is
 "try again later" (retry), a 5xx reply is "do not repeat this" (permanent). A server we
@@ -151,3 +151,13 @@ def send_all(server: SmtpServer, envelope_from: str, messages: Iterable[tuple[st
         except (OSError, smtplib.SMTPException):
             connection.close()
     return outcomes
+
+
+def ehlo_name(public_url: str) -> str:
+    """How we greet the SMTP server: our public host name (``socket.getfqdn()`` can hang on DNS)."""
+    host = urlsplit(public_url).hostname or "localhost"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return f"[IPv6:{address}]" if address.version == 6 else f"[{address}]"
