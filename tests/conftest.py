@@ -20,6 +20,7 @@ from heso import create_app, wakeups
 from heso.extensions import db
 from heso.redis_url import local_redis_answers, start_embedded
 from tests.factories import TeamKeys, make_team
+from tests.smtp_server import Mailbox, SmtpServer, start_smtp
 
 POSTGRES_ADMIN_URL = os.environ.get("HESO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HESO_TEST_REDIS_URL", "")
@@ -130,3 +131,12 @@ def heso(app, monkeypatch):
         return result
 
     return invoke
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on a free port; ``smtp.mailbox`` holds what it received."""
+    mailbox = Mailbox()
+    controller = start_smtp(mailbox)
+    yield SmtpServer(mailbox, controller.port)
+    controller.stop()

@@ -9,7 +9,8 @@ from aiosmtpd.smtp import AuthResult
 
 from heso.smtp import SmtpServer
 from tests.factories import create_decision
-from tests.plugins.channels.email.conftest import Mailbox, notification, send, start_smtp
+from tests.plugins.channels.email.conftest import notification, send
+from tests.smtp_server import Mailbox, start_smtp
 
 
 @pytest.fixture

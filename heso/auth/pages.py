@@ -43,7 +43,7 @@ def _failure(exc: errors.HesoError, **context: Any) -> Response:
 @blp.route("/sign-in", methods=["GET", "POST"])
 def sign_in() -> Response:
     """Email, then code: the browser's half of ``/v1/auth/email/request`` and ``/verify``."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD (scanners) only show the page
         return _page(title="Sign in to HESO")
     email = (request.form.get("email") or "").strip()[:320]
     try:
@@ -64,7 +64,7 @@ def sign_in() -> Response:
 
 def _link_page(purpose: str, title: str, prompt: str, button: str) -> Response:
     context = dict(title=title, step="link", action=request.path, prompt=prompt, button=button)
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD (scanners) only show the page
         return _page(**context)
     token = (request.form.get("token") or "").strip()[:200]
     try:

@@ -7,7 +7,8 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from heso.auth import service
+from heso import errors
+from heso.auth import members, service
 from heso.auth.access import current_principal, require
 from heso.auth.schemas import KeyCreatedSchema, KeyCreateSchema, KeyPageSchema, KeySchema, WhoAmISchema
 from heso.extensions import db
@@ -25,12 +26,23 @@ class Keys(MethodView):
         keys = service.list_keys(current_principal().team_id)
         return {"data": keys, "has_more": False, "next_cursor": None}
 
-    @require("admin")
+    @require("admin", "approver", "ops", "viewer")
     @blp.arguments(KeyCreateSchema)
     @blp.response(201, KeyCreatedSchema)
     def post(self, data: dict) -> Any:
-        """Create a key. The response holds the key itself, shown this once only."""
-        key, token = service.create_key(current_principal().team_id, **data)
+        """Create a key; the response holds the key itself, shown this once only.
+
+        An admin creates team keys, or a member's personal key with ``member_id``. Any other
+        member creates only personal keys for themselves, within their role."""
+        principal = current_principal()
+        member_id = data.pop("member_id", None)
+        if not principal.allows("admin"):
+            if principal.member_id is None or member_id not in (None, principal.member_id):
+                raise errors.Forbidden("Only an admin creates team keys or another member's keys; "
+                                       "a member creates personal keys for themselves.")
+            member_id = principal.member_id
+        member = members.get(principal.team_id, member_id) if member_id else None
+        key, token = service.create_key(principal.team_id, member=member, **data)
         db.session.commit()
         key.key = token
         return key

@@ -19,6 +19,9 @@ class KeyCreateSchema(StrictSchema):
     scopes = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(SCOPES)), required=True,
                             validate=ma.validate.Length(min=1, max=len(SCOPES)))
     expires_at = UTCTime(load_default=None, allow_none=True, validate=_in_future)
+    member_id = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=40),
+                                 metadata={"description": "Make it this member's personal key (admins; "
+                                                          "other members always get their own)"})
 
 
 class KeySchema(ma.Schema):
@@ -31,6 +34,7 @@ class KeySchema(ma.Schema):
     expires_at = UTCTime(allow_none=True)
     last_used_at = UTCTime(allow_none=True)
     revoked_at = UTCTime(allow_none=True)
+    member_id = ma.fields.String(allow_none=True, metadata={"description": "The member of a personal key"})
 
 
 class KeyCreatedSchema(KeySchema):
@@ -48,6 +52,8 @@ class WhoAmISchema(ma.Schema):
     expires_at = UTCTime(allow_none=True, metadata={"description": "null: the key does not expire."})
     agent_id = ma.fields.String(allow_none=True,
                                 metadata={"description": "The agent holding this key; null for other keys."})
+    member_id = ma.fields.String(allow_none=True,
+                                 metadata={"description": "The member of a personal key; null for team keys."})
 
 
 KeyPageSchema = page_schema(KeySchema, "KeyPage")
