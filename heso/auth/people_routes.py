@@ -172,9 +172,9 @@ class Members(MethodView):
         member = members.add(principal.team_id, data["email"], data["role"], data["name"],
                              invited_by=principal.member_email or f"key:{principal.key_id}")
         db.session.commit()
-        sent = signin.invite(member, members.settings(principal.team_id),
-                             principal.member_email or "An administrator")
-        return dict(MemberSchema().dump(member), invite_sent=sent)
+        member.invite_sent = signin.invite(member, members.settings(principal.team_id),
+                                           principal.member_email or "An administrator")
+        return member
 
 
 @members_blp.route("/<member_id>")
@@ -206,9 +206,9 @@ class MemberReinvite(MethodView):
         member = members.get(principal.team_id, member_id)
         if member.status != "invited":
             raise errors.Conflict(f"{member.email} is {member.status}, not invited.")
-        sent = signin.invite(member, members.settings(principal.team_id),
-                             principal.member_email or "An administrator")
-        return dict(MemberSchema().dump(member), invite_sent=sent)
+        member.invite_sent = signin.invite(member, members.settings(principal.team_id),
+                                           principal.member_email or "An administrator")
+        return member
 
 
 @teams_blp.route("/me/settings")
