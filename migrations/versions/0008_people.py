@@ -74,19 +74,21 @@ def upgrade():
     )
     op.create_index(op.f('ix_sessions_team_id'), 'sessions', ['team_id'])
     op.create_index(op.f('ix_sessions_member_id'), 'sessions', ['member_id'])
-    with op.batch_alter_table('api_keys') as batch:
-        batch.add_column(sa.Column('member_id', sa.String(40), nullable=True))
-        batch.create_foreign_key(op.f('fk_api_keys_member_id_members'), 'members', ['member_id'], ['id'])
-        batch.create_index(op.f('ix_api_keys_member_id'), ['member_id'])
-    with op.batch_alter_table('teams') as batch:
-        batch.add_column(sa.Column('outside_approvers', sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch.add_column(sa.Column('self_approval', sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table('decisions') as batch:
-        batch.add_column(sa.Column('resolved_via', sa.String(32), nullable=True))
-        batch.add_column(sa.Column('created_by_member', sa.String(40), nullable=True))
-    with op.batch_alter_table('decision_votes') as batch:
-        batch.add_column(sa.Column('member_id', sa.String(40), nullable=True))
-        batch.add_column(sa.Column('via', sa.String(32), nullable=True))
+    # Plain ADD COLUMNs, no batch "move and copy": on SQLite that would drop and recreate tables
+    # that other tables reference, which foreign keys forbid once they hold rows.
+    if op.get_bind().dialect.name == 'sqlite':  # SQLite takes the reference inline, not as a constraint
+        op.execute('ALTER TABLE api_keys ADD COLUMN member_id VARCHAR(40) '
+                   'CONSTRAINT fk_api_keys_member_id_members REFERENCES members (id)')
+    else:
+        op.add_column('api_keys', sa.Column('member_id', sa.String(40), nullable=True))
+        op.create_foreign_key(op.f('fk_api_keys_member_id_members'), 'api_keys', 'members', ['member_id'], ['id'])
+    op.create_index(op.f('ix_api_keys_member_id'), 'api_keys', ['member_id'])
+    op.add_column('teams', sa.Column('outside_approvers', sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column('teams', sa.Column('self_approval', sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column('decisions', sa.Column('resolved_via', sa.String(32), nullable=True))
+    op.add_column('decisions', sa.Column('created_by_member', sa.String(40), nullable=True))
+    op.add_column('decision_votes', sa.Column('member_id', sa.String(40), nullable=True))
+    op.add_column('decision_votes', sa.Column('via', sa.String(32), nullable=True))
     _members_for_existing_approvers()
 
 
@@ -114,19 +116,15 @@ def _members_for_existing_approvers():
 
 
 def downgrade():
-    with op.batch_alter_table('decision_votes') as batch:
-        batch.drop_column('via')
-        batch.drop_column('member_id')
-    with op.batch_alter_table('decisions') as batch:
-        batch.drop_column('created_by_member')
-        batch.drop_column('resolved_via')
-    with op.batch_alter_table('teams') as batch:
-        batch.drop_column('self_approval')
-        batch.drop_column('outside_approvers')
-    with op.batch_alter_table('api_keys') as batch:
-        batch.drop_index(op.f('ix_api_keys_member_id'))
-        batch.drop_constraint(op.f('fk_api_keys_member_id_members'), type_='foreignkey')
-        batch.drop_column('member_id')
+    # DROP COLUMN is native on SQLite ≥ 3.35 and PostgreSQL: no table is recreated.
+    for table, column in (('decision_votes', 'via'), ('decision_votes', 'member_id'),
+                          ('decisions', 'created_by_member'), ('decisions', 'resolved_via'),
+                          ('teams', 'self_approval'), ('teams', 'outside_approvers')):
+        op.drop_column(table, column)
+    op.drop_index(op.f('ix_api_keys_member_id'), 'api_keys')
+    if op.get_bind().dialect.name != 'sqlite':  # SQLite keeps the reference inline with the column
+        op.drop_constraint(op.f('fk_api_keys_member_id_members'), 'api_keys', type_='foreignkey')
+    op.drop_column('api_keys', 'member_id')
     op.drop_table('sessions')
     op.drop_table('sign_in_requests')
     op.drop_table('members')
