@@ -53,6 +53,18 @@ def check_channels(bundle: Bundle) -> None:
                                       details={"json": {"default_approval": {"channel": [message]}}})
 
 
+def check_approvers(team_id: str, bundle: Bundle) -> None:
+    """Refuse (422) a bundle routing to an address that is not a member of the team (unless the team
+    allows outside approvers): its decisions could never be created."""
+    from heso.auth import members
+
+    named = {approver for rule in bundle.rules if rule.approval for approver in rule.approval.approvers}
+    if bundle.default_approval:
+        named.update(bundle.default_approval.approvers)
+    if named:
+        members.canonical_approvers(team_id, sorted(named), field="approval.approvers")
+
+
 def validate(data: Any) -> Bundle:
     """Parse, validate and floor-check a bundle document (the one gate every bundle passes)."""
     bundle = document.load_bundle(data)
@@ -86,6 +98,7 @@ def _same_or_conflict(existing: PolicyBundle, bundle: Bundle) -> PolicyBundle:
 def store(team_id: str, bundle: Bundle, source: str, actor: str,
           now: datetime | None = None) -> tuple[PolicyBundle, bool]:
     """Insert ``bundle`` as a new version in the caller's transaction; ``(row, created)``."""
+    check_approvers(team_id, bundle)
     existing = _by_version(team_id, bundle.version)
     if existing is not None:
         return _same_or_conflict(existing, bundle), False
