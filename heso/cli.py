@@ -51,13 +51,35 @@ def _print_key(team: Team, token: str, admin_email: str | None = None) -> None:
 @with_appcontext
 def init_command(team_name: str, admin_email: str | None) -> None:
     """Create the first team, its first admin member (--email) and an admin key, once; later runs change nothing."""
-    if db.session.scalars(select(Team).limit(1)).first() is not None:
-        click.echo("HESO is already initialised (a team exists); no key printed. Use 'heso keys create' "
-                   "and 'heso members invite'.")
-        return
     if admin_email is not None and "@" not in admin_email:
         raise click.BadParameter(f"not an email address: {admin_email!r}", param_hint="--email")
-    _print_key(*_new_team_with_admin_key(team_name, admin_email), admin_email)
+    teams = db.session.scalars(select(Team).order_by(Team.created_at)).all()
+    if not teams:
+        _print_key(*_new_team_with_admin_key(team_name, admin_email), admin_email)
+        return
+    if admin_email and len(teams) == 1:
+        _first_admin_member(teams[0], admin_email)
+        return
+    click.echo("HESO is already initialised (a team exists); no key printed. Use 'heso keys create' "
+               "and 'heso members invite'.")
+
+
+def _first_admin_member(team: Team, email: str) -> None:
+    """``heso init --email`` after ``make run`` initialised the team without a member: add the first admin."""
+    from heso.auth import members
+
+    if members.list_members(team.id, status="active", role="admin"):
+        click.echo(f"Team {team.name!r} already has an admin member; invite others with 'heso members invite'.")
+        return
+    existing = members.by_email(team.id, email)
+    if existing is not None:
+        members.update(team.id, existing.id, role="admin", status="active")
+        existing.status = "active"
+    else:
+        members.add(team.id, email, "admin", status="active", invited_by="heso init")
+    db.session.commit()
+    click.echo(f"Admin member {email.strip().lower()} created in team {team.name!r}: "
+               "sign in at /auth/sign-in with that address.")
 
 
 @cli.group("teams")

@@ -99,7 +99,7 @@ def client_address() -> str:
 
 
 def rate_limit_key() -> str:
-    """The API key id of a well-formed Bearer token (no database query), else the client address.
+    """The API key (or session) id of a well-formed token (no database query), else the client address.
 
     The token's checksum is checked (``heso.auth.tokens.parse``), so a mistyped key counts
     against its address; a forged well-formed key is refused with 401 by ``@require`` anyway.
@@ -107,8 +107,13 @@ def rate_limit_key() -> str:
     from heso.auth import tokens
 
     scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+    if not scheme:  # a browser: its session cookie, if it has one
+        scheme, token = "bearer", request.cookies.get("heso_session", "")
     if scheme.lower() == "bearer" and request.path.startswith("/v1/"):
-        key_id = tokens.parse(token.strip())
+        token = token.strip()
+        if token.startswith("hesos_") and token.count("_") >= 2:
+            return f"session:{token.split('_')[1][:12]}"
+        key_id = tokens.parse(token)
         if key_id is not None:
             return f"key:{key_id}"
     return client_address()

@@ -137,7 +137,24 @@ def test_cli_init_with_email_makes_the_first_admin_member(app, heso):
         [member] = db.session.scalars(db.select(Member)).all()
         assert (member.email, member.role, member.status) == ("me@example.com", "admin", "active")
         assert db.session.scalars(db.select(Team)).one().id == member.team_id
-    assert "already initialised" in heso("init", "--email", "other@example.com").output
+    assert "already has an admin member" in heso("init", "--email", "other@example.com").output
+    assert "already initialised" in heso("init").output
+
+
+def test_cli_init_with_email_after_make_run_adds_the_first_admin_member(app, heso):
+    """``make run`` initialises without an email; ``heso init --email`` afterwards adds the admin member."""
+    from heso.auth.models import Member
+    from heso.extensions import db
+
+    with app.app_context():
+        for table in ("api_keys", "members", "ledger_heads", "teams"):
+            db.session.execute(db.text(f"DELETE FROM {table}"))
+        db.session.commit()
+    heso("init")
+    assert "Admin member me@example.com created" in heso("init", "--email", "me@example.com").output
+    with app.app_context():
+        [member] = db.session.scalars(db.select(Member)).all()
+        assert (member.email, member.role, member.status) == ("me@example.com", "admin", "active")
 
 
 def test_cli_members_commands(app, heso, smtp, team, other_team):
