@@ -220,6 +220,10 @@ def team_policy(principal: Principal, team_id: str) -> dict[str, Any]:
 def evaluate(principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
     """Dry run: the effect, the matched rule and why each earlier rule did not match."""
     if data.get("bundle") is not None:
+        if not principal.allows("ops"):
+            # Compiling a caller's bundle is work an agent key must not be able to ask for (issue 13).
+            raise errors.Forbidden("Only ops or admin may evaluate an unsaved bundle; an agent evaluates the "
+                                   "team's active or a stored version.", details={"reason": "unsaved_bundle"})
         policy = engine.Policy(validate(data["bundle"]), runtime.state().compiled_floors)
     elif data.get("version"):
         row = get_bundle(principal.team_id, data["version"])
