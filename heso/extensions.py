@@ -99,23 +99,20 @@ def client_address() -> str:
 
 
 def rate_limit_key() -> str:
-    """The API key (or session) id of a well-formed token (no database query), else the client address.
+    """The verified API key or session of an API request, else the client address.
 
-    The token's checksum is checked (``heso.auth.tokens.parse``), so a mistyped key counts
-    against its address; a forged well-formed key is refused with 401 by ``@require`` anyway.
+    Authentication happens here, once per request (``@require`` reuses it): a key is charged
+    only once it verifies, so tokens forged with a victim's (public) key id count against the
+    forger's address, never the victim's key. Requests without credentials or outside
+    ``/v1/`` count against the address too.
     """
-    from heso.auth import tokens
+    from heso.auth.access import verified_principal
 
-    scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
-    if not scheme:  # a browser: its session cookie, if it has one
-        scheme, token = "bearer", request.cookies.get("heso_session", "")
-    if scheme.lower() == "bearer" and request.path.startswith("/v1/"):
-        token = token.strip()
-        if token.startswith("hesos_") and token.count("_") >= 2:
-            return f"session:{token.split('_')[1][:12]}"
-        key_id = tokens.parse(token)
-        if key_id is not None:
-            return f"key:{key_id}"
+    has_credential = request.headers.get("Authorization") or request.cookies.get("heso_session")
+    if request.path.startswith("/v1/") and has_credential:
+        principal = verified_principal()
+        if principal is not None:
+            return f"{principal.credential}:{principal.key_id}"
     return client_address()
 
 

@@ -26,7 +26,7 @@ class Keys(MethodView):
         keys = service.list_keys(current_principal().team_id)
         return {"data": keys, "has_more": False, "next_cursor": None}
 
-    @require("admin", "approver", "ops", "viewer")
+    @require("admin", "approver", "ops")
     @blp.arguments(KeyCreateSchema)
     @blp.response(201, KeyCreatedSchema)
     def post(self, data: dict) -> Any:

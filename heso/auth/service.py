@@ -103,6 +103,8 @@ def get_key(team_id: str, key_id: str) -> ApiKey:
 
 def whoami(principal: Principal) -> dict:
     """The calling key as ``GET /v1/keys/me`` shows it: the key, its team, and its agent if it has one."""
+    if principal.credential == "session":
+        raise errors.NotFound("This request used a session, not an API key: GET /v1/auth/me describes it.")
     key = db.session.get(ApiKey, principal.key_id)
     team = db.session.get(Team, principal.team_id)
     if key is None or team is None:  # deleted between authentication and here
