@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_TIMEOUT_MINUTES": 60,
     "MAX_TIMEOUT_MINUTES": 30 * 24 * 60,
     "MAX_WAIT_SECONDS": 60,
+    # Concurrent long-polls (?wait=) per key or session, and per team; past either: 429 (heso/waits.py).
+    # Keep MAX_WAITS_PER_TEAM well under web workers x HESO_WEB_THREADS so other teams keep threads.
+    "MAX_WAITS_PER_KEY": 20,
+    "MAX_WAITS_PER_TEAM": 200,
     "LIST_DEFAULT_LIMIT": 50,
     "LIST_MAX_LIMIT": 500,
     # Workers

@@ -9,6 +9,7 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from heso import waits
 from heso.agents import inbox, service
 from heso.agents.models import Agent
 from heso.agents.schemas import (
@@ -152,7 +153,8 @@ class Events(MethodView):
         """
         agent = service.agent_for(current_principal())
         applied = min(wait, current_app.config["MAX_WAIT_SECONDS"])
-        events, has_more = inbox.poll(agent, applied, limit)
+        with waits.slot(current_principal(), applied):
+            events, has_more = inbox.poll(agent, applied, limit)
         cadence = agent.poll_interval_minutes * 60
         headers = {"Heso-Poll-Interval-Seconds": str(cadence), "Heso-Wait-Seconds": str(applied)}
         if applied != wait:

@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from heso import errors
+from heso import errors, waits
 from heso.auth.access import current_principal, require
 from heso.channels import interactions
 from heso.decisions import actors, notify, service
@@ -81,7 +81,8 @@ class DecisionById(MethodView):
                 db.session.rollback()
                 return status not in OPEN
 
-            notify.wait_until(decision_id, settled, wait, soon=until_expiry)
+            with waits.slot(current_principal(), wait):
+                notify.wait_until(decision_id, settled, wait, soon=until_expiry)
             decision = service.get(team_id, decision_id)
         return decision
 

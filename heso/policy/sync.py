@@ -119,7 +119,7 @@ def refresh(team_id: str, now: datetime | None = None) -> dict[str, Any]:
     if bundle is not None:
         try:
             row, _ = service.store(team_id, bundle, name, actor, now)
-        except errors.Conflict as exc:
+        except (errors.Conflict, errors.ValidationFailed) as exc:  # a version clash, or approvers who are not members
             error = f"{exc.message} (from {fetched.origin})"
         else:
             service.activate_row(team_id, row, actor, "source", now)

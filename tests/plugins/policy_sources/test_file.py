@@ -151,3 +151,20 @@ def test_binding_needs_an_installed_source(app, client, team):
         sync.set_source(team.id, "carrier-pigeon", {}, 30, actor="test")
     assert_envelope(client.post("/v1/policy/source/refresh", headers=team.headers("ops")), 403, "FORBIDDEN")
     assert client.post("/v1/policy/source/refresh", headers=team.headers("admin")).json["status"] == "builtin"
+
+
+def test_a_bundle_routing_to_non_members_is_reported_as_failing_and_keeps_the_last_good(client, team, tmp_path,
+                                                                                       bind, refresh):
+    """People (issue 12): approvers must be members; a source's bundle that names others is refused
+    like any invalid bundle — reported, ledgered, and the last good bundle stays in force."""
+    path = write(tmp_path / f"{team.id}.yaml", bundle("good"))
+    bind("file", {"directory": str(tmp_path)})
+    refresh()
+    stranger = bundle("stranger")
+    stranger["rules"][0]["approval"] = {"approvers": ["stranger@example.com"]}
+    write(path, stranger, mtime_ns=path.stat().st_mtime_ns + 10**9)
+    status = refresh()
+    assert status["status"] == "failing" and "stranger@example.com" in status["last_error"]
+    assert status["active_version"] == "good"
+    failures = client.get("/v1/audit?event=policy.source_failed", headers=team.headers("ops")).json["data"]
+    assert len(failures) == 1 and "Not members" in failures[0]["data"]["error"]
