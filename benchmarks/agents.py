@@ -47,6 +47,7 @@ from decisions import (  # noqa: E402 - after the sys.path line that lets decisi
     BIN,
     HOST,
     Children,
+    add_members,
     figure,
     flush_redis,
     free_ports,
@@ -60,6 +61,7 @@ from decisions import (  # noqa: E402 - after the sys.path line that lets decisi
 
 KEY = re.compile(r"heso_[0-9a-z]{12}_[0-9A-Za-z]{38}")
 WAIT = 60
+APPROVER = "ops@example.com"  # a member with a personal key: only the approver's own credential answers (#12)
 
 
 def call(conn: http.client.HTTPConnection, method: str, path: str, key: str | None = None,
@@ -75,10 +77,10 @@ def call(conn: http.client.HTTPConnection, method: str, path: str, key: str | No
 
 def provision(env: dict[str, str], port: int, count: int) -> tuple[str, str, list[tuple[str, str]]]:
     """Migrate, create a team; register ``count`` agents through the API, each with one pending
-    decision. Returns (admin key, approver key, [(agent key, decision id)])."""
+    decision. Returns (admin key, the approver's personal key, [(agent key, decision id)])."""
     output = heso_cli(env, "init", "--team", "bench")
     admin = KEY.findall(output)[-1]
-    approver = KEY.findall(heso_cli(env, "keys", "create", "--scope", "approver"))[-1]
+    approver = add_members(env, [APPROVER], personal_keys=True)[APPROVER]
     agents: list[tuple[str, str]] = []
     conn = http.client.HTTPConnection(HOST, port, timeout=30)
     for index in range(count):
@@ -87,7 +89,7 @@ def provision(env: dict[str, str], port: int, count: int) -> tuple[str, str, lis
         status, agent = call(conn, "POST", "/v1/agents/register", None, {"bootstrap_token": invite["token"]})
         assert status == 201, agent
         status, decision = call(conn, "POST", "/v1/decisions", agent["api_key"],
-                                {"action": f"job {index}", "approver": "ops@example.com", "timeout_minutes": 120})
+                                {"action": f"job {index}", "approver": APPROVER, "timeout_minutes": 120})
         assert status == 201, decision
         agents.append((agent["api_key"], decision["id"]))
         if (index + 1) % 250 == 0:
@@ -257,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     flush_redis()
     try:
         with scratch_database() as database_url, tempfile.TemporaryDirectory(prefix="heso-bench-") as logs:
-            run(args, heso_env(database_url), Path(logs))
+            # Every agent of the benchmark is in one team and may wait at once: lift the caps past them.
+            caps = {"HESO_MAX_WAITS_PER_KEY": "10", "HESO_MAX_WAITS_PER_TEAM": str(args.agents + 100)}
+            run(args, {**heso_env(database_url), **caps}, Path(logs))
     finally:
         flush_redis()
     return 0

@@ -53,6 +53,7 @@ REDIS_URL = os.environ.get("HESO_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 # of the user, and two of them run at once here (a third may belong to someone else).
 GUNICORN = ["-w", "2", "-k", "gthread", "--threads", "4", "--no-control-socket"]
 PATH = "/v1/decisions"
+APPROVER = "sarah@example.com"  # a member of the benchmark's team (approvers must be members, issue #12)
 BODY = (b'{"action": "Deploy v2.1 to production", "approver": "sarah@example.com", "urgency": "high", '
         b'"timeout_minutes": 60, "context": "CI is green on main (build 4812). 14 commits since v2.0, '
         b'including the payments retry fix. Rollback plan: runbook RB-12, about 5 minutes."}')
@@ -114,15 +115,46 @@ def heso_cli(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+def add_members(env: dict[str, str], emails: list[str], personal_keys: bool = False) -> dict[str, str]:
+    """Make each address an active ``approver`` member of the (only) team: a decision or a policy
+    bundle may name only members as approvers (issue #12). Done in-process, as an admin's invite
+    accepted at once would leave it (``heso members invite`` would mail an invite link). With
+    ``personal_keys``, returns each member's personal approver key ({email: token}): answering a
+    decision takes the approver's own credential, a team key is refused."""
+    from sqlalchemy import select
+
+    from heso import create_app
+    from heso.auth import members
+    from heso.auth import service as auth
+    from heso.auth.models import Team
+    from heso.extensions import db
+
+    app = create_app({"DATABASE_URL": env["HESO_DATABASE_URL"], "REDIS_URL": env["HESO_REDIS_URL"]})
+    tokens: dict[str, str] = {}
+    with app.app_context():
+        team_id = db.session.scalars(select(Team.id)).one()
+        for email in emails:
+            member = members.add(team_id, email, "approver", status="active", invited_by="benchmark")
+            if personal_keys:
+                _, tokens[email] = auth.create_key(team_id, ["approver"], name=f"benchmark {email}", member=member)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    progress(f"approver members added: {', '.join(emails)}" + (" (with personal keys)" if personal_keys else ""))
+    return tokens
+
+
 def provision(env: dict[str, str]) -> str:
-    """Migrate, create a team, and return a fresh agent-scope key (the key an agent would use)."""
+    """Migrate, create a team with the decisions' approver as a member, and return a fresh
+    agent-scope key (the key an agent would use)."""
     heso_cli(env, "db", "upgrade")
     heso_cli(env, "init", "--team", "bench")
+    add_members(env, [APPROVER])
     output = heso_cli(env, "keys", "create", "--scope", "agent", "--name", "benchmark")
     match = re.search(r"heso_[0-9a-z]{12}_[0-9A-Za-z]{38}", output.strip().splitlines()[-1])
     if match is None:
         raise RuntimeError(f"no key in the output of 'heso keys create':\n{output}")
-    progress("migrated; team and agent key created")
+    progress("migrated; team, approver member and agent key created")
     return match.group(0)
 
 
@@ -471,7 +503,7 @@ def overdue_rows(team_id: str, key_id: str, count: int, now: datetime) -> Iterat
     """Rows as ``service.create`` fills them, created 3 h to 2 h ago with a 60-minute timeout."""
     from heso.ids import new_id
 
-    approver = "sarah@example.com"
+    approver = APPROVER
     for i in range(count):
         created_at = now - timedelta(hours=3) + timedelta(hours=1) * (i / count)
         yield {

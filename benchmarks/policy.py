@@ -41,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RULES = 1_000
+APPROVER = "sre@example.com"  # the bundle's approvers; made a member before the upload (issue #12)
 
 # The harness (scratch database, heso CLI, gunicorn settings, ports, output) is decisions.py's.
 from decisions import (  # noqa: E402 - after the sys.path line that lets decisions import heso
@@ -49,6 +50,7 @@ from decisions import (  # noqa: E402 - after the sys.path line that lets decisi
     HOST,
     REDIS_URL,
     _die_with_parent,
+    add_members,
     figure,
     free_ports,
     heso_cli,
@@ -64,7 +66,7 @@ def make_bundle(rules: int = RULES, seed: int = 7) -> dict:
     """A realistic 1,000-rule bundle: guard rails first, then mostly per-tool rules, some
     capability globs and some context rules (the shapes policy files are written in)."""
     rng = random.Random(seed)
-    approval = {"approvers": ["sre@example.com"]}
+    approval = {"approvers": [APPROVER]}
     document = [
         {"id": "no-prod", "match": {"context": {"targets": ["prod-*", "*.prod.internal"]}}, "effect": "deny"},
         {"id": "sudo", "match": {"context": {"elevated_privileges": True}}, "effect": "require_approval",
@@ -291,6 +293,7 @@ def execution_request_latency(requests: int, concurrency: int) -> None:
         Redis.from_url(REDIS_URL).flushdb()
         heso_cli(env, "db", "upgrade")
         heso_cli(env, "init", "--team", "bench")
+        add_members(env, [APPROVER])  # a bundle may route only to members (issue #12)
         agent, admin = new_key(env, "agent"), new_key(env, "admin")
         with gunicorn("wsgi:app", env, Path(logs)) as port:
             conn = http.client.HTTPConnection(HOST, port, timeout=30)

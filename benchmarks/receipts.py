@@ -35,12 +35,22 @@ BATCH = 1000
 LEDGER_BUDGET_SECONDS = 30.0
 
 # The harness (scratch database, heso CLI, gunicorn, ports, output) is decisions.py's, through policy.py.
-from decisions import BIN, HOST, REDIS_URL, figure, heso_cli, heso_env, progress, scratch_database  # noqa: E402
-from policy import call, gunicorn, new_key  # noqa: E402 - after the sys.path line
+from decisions import (  # noqa: E402 - after the sys.path line
+    BIN,
+    HOST,
+    REDIS_URL,
+    add_members,
+    figure,
+    heso_cli,
+    heso_env,
+    progress,
+    scratch_database,
+)
+from policy import APPROVER, call, gunicorn, new_key  # noqa: E402 - after the sys.path line
 
 BUNDLE = {"version": "bench-1", "default": "deny",
           "rules": [{"id": "elevated", "match": {"context": {"elevated_privileges": True}},
-                     "effect": "require_approval", "approval": {"approvers": ["sre@example.com"]}},
+                     "effect": "require_approval", "approval": {"approvers": [APPROVER]}},
                     {"id": "deploys", "match": {"tools": ["deploy"]}, "effect": "allow"}]}
 
 
@@ -113,6 +123,7 @@ def ingest_ratio(count: int, concurrency: int) -> None:
         Redis.from_url(REDIS_URL).flushdb()
         heso_cli(env, "db", "upgrade")
         heso_cli(env, "init", "--team", "bench")
+        add_members(env, [APPROVER])  # a bundle may route only to members (issue #12)
         team_id = re.search(r"team_[0-9A-Z]{26}", heso_cli(env, "teams", "list")).group(0)
         agent, admin = new_key(env, "agent"), new_key(env, "admin")
         signer = ReceiptSigner(SigningKey.generate(), team_id, "bench-bot")

@@ -37,12 +37,14 @@ sys.path.insert(0, str(ROOT))
 
 # The harness (scratch database, heso CLI, gunicorn settings, ports, output) is decisions.py's.
 from decisions import (  # noqa: E402 - after the sys.path line that lets decisions import heso
+    APPROVER,
     BIN,
     GUNICORN,
     HOST,
     REDIS_URL,
     Children,
     LoadResult,
+    add_members,
     figure,
     flush_redis,
     free_ports,
@@ -114,6 +116,7 @@ def run(args: argparse.Namespace) -> None:
                    BENCH_SLACK_SIGNING_SECRET=SIGNING_SECRET)
         heso_cli(env, "db", "upgrade")
         heso_cli(env, "init", "--team", "bench")
+        add_members(env, [APPROVER])  # the decision's approver must be a member (issue #12)
         admin, agent = _key(env, "admin"), _key(env, "agent")
         children = Children(Path(logs))
         try:
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> None:
             _api(heso_port, "PUT", "/v1/channels/slack/config", admin,
                  {"signing_secret": SIGNING_SECRET, "bot_token": "xoxb-1234-5678-benchmarktoken"})
             decision = _api(heso_port, "POST", "/v1/decisions", agent,
-                            {"action": "Deploy v2.1 to production", "approver": "sarah@example.com",
+                            {"action": "Deploy v2.1 to production", "approver": APPROVER,
                              "channel": "slack", "urgency": "high"})
             body, headers = signed_click(decision["id"])
             heso_path = f"/channels/slack/teams/{team_id}/interactions"
