@@ -56,7 +56,7 @@ class Decisions(MethodView):
     def get(self, limit: int | None, cursor: str | None, since: str | None, **filters: Any) -> dict:
         """List decisions, newest first, with filters and a cursor."""
         decisions, has_more = service.list_decisions(
-            current_principal().team_id, limit=page_limit(limit), cursor=cursor, since=since_arg(since), **filters
+            current_principal(), limit=page_limit(limit), cursor=cursor, since=since_arg(since), **filters
         )
         return page(decisions, has_more, lambda decision: decision.id)
 
@@ -69,7 +69,7 @@ class DecisionById(MethodView):
     def get(self, decision_id: str, wait: int) -> Any:
         """Read a decision; with ``?wait=N`` return as soon as it settles (at most N seconds)."""
         team_id = current_principal().team_id
-        decision = service.get(team_id, decision_id)
+        decision = service.get_for(current_principal(), decision_id)
         if wait and decision.status in OPEN:
             # The sweeper expires overdue decisions without a signal each: from the expiry on,
             # the wait re-reads every second (heso/wakeups.py).

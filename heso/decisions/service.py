@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Insert, Table, bindparam, literal_column, select, update
+from sqlalchemy import Insert, Table, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from heso import errors, oneshot
 from heso.agents import inbox as agent_inbox
+from heso.agents.models import AgentKey
 from heso.auth import members
 from heso.auth.service import Principal
 from heso.canonical import blake3_hex, canonical_json
@@ -206,11 +207,35 @@ def get(team_id: str, decision_id: str) -> Decision:
     return decision
 
 
-def list_decisions(team_id: str, *, status: str | None = None, urgency: str | None = None,
+def _own_only(principal: Principal) -> bool:
+    """An agent's key sees what its agent created; people, ops and admins see the team."""
+    return not principal.allows("ops", "approver", "viewer", "delegate")
+
+
+def _created_by_callers_agent(principal: Principal) -> Any:
+    """The condition "created by this key, or another key of the same agent (before a rotation)"."""
+    same_agent = select(AgentKey.agent_id).where(AgentKey.key_id == principal.key_id).scalar_subquery()
+    return or_(Decision.created_by == principal.key_id,
+               Decision.created_by.in_(select(AgentKey.key_id).where(AgentKey.agent_id == same_agent)))
+
+
+def get_for(principal: Principal, decision_id: str) -> Decision:
+    """The decision as ``principal`` may see it: an agent's key gets 404 for another agent's."""
+    decision = get(principal.team_id, decision_id)
+    if _own_only(principal) and decision.created_by != principal.key_id and db.session.scalar(
+            select(func.count()).select_from(Decision)
+            .where(Decision.id == decision_id, _created_by_callers_agent(principal))) == 0:
+        raise errors.NotFound(f"No decision {decision_id!r}.")
+    return decision
+
+
+def list_decisions(principal: Principal, *, status: str | None = None, urgency: str | None = None,
                    approver: str | None = None, since: datetime | None = None, limit: int = 50,
                    cursor: str | None = None) -> tuple[list[Decision], bool]:
     """Newest first; returns ``(decisions, has_more)``."""
-    query = select(Decision).where(Decision.team_id == team_id)
+    query = select(Decision).where(Decision.team_id == principal.team_id)
+    if _own_only(principal):
+        query = query.where(_created_by_callers_agent(principal))
     if status:
         query = query.where(Decision.status == status)
     if urgency:
@@ -368,7 +393,7 @@ def cancel(principal: Principal, decision_id: str, reason: str | None = None,
            now: datetime | None = None) -> Decision:
     """Withdraw a decision the agent no longer needs."""
     now = now or utcnow()
-    decision = get(principal.team_id, decision_id)
+    decision = get_for(principal, decision_id)
     _refuse_if_settled(decision, now)
     if not _transition(decision.id, "cancelled", resolved_at=now, resolved_by=principal.key_id,
                        resolved_via=principal.credential, response_notes=reason):
