@@ -58,9 +58,14 @@ def state() -> HesoState:
 
 def init_api(app: Flask) -> HesoApi:
     """The REST API with its OpenAPI description and Bearer security scheme."""
-    api = HesoApi(app, spec_kwargs={"security": [{"bearerAuth": []}]})
+    api = HesoApi(app, spec_kwargs={"security": [{"bearerAuth": []}, {"sessionCookie": []}]})
     api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "heso_<id>_<secret> API key"}
+        "bearerAuth", {"type": "http", "scheme": "bearer",
+                       "description": "An API key (heso_<id>_<secret>) or a session token (hesos_<id>_<secret>)"}
+    )
+    api.spec.components.security_scheme(
+        "sessionCookie", {"type": "apiKey", "in": "cookie", "name": "heso_session",
+                          "description": "The browser's session; writes also need the X-CSRF-Token header"}
     )
     app.extensions["heso.api"] = api
     return api
@@ -82,9 +87,29 @@ def init_redis(app: Flask) -> None:
 
     url = resolve_redis_url(app.config["REDIS_URL"], app.instance_path)
     app.config["REDIS_URL"] = url
+    _warn_if_redis_is_open(url)
     connection = redis_client(url)
     queue = Queue(app.config["QUEUE_NAME"], connection=connection)
     app.extensions["heso"] = HesoState(redis=connection, queue=queue)
+
+
+def _warn_if_redis_is_open(url: str) -> None:
+    """Redis holds the queue (jobs run code paths with their arguments): say so when anyone on
+    the network could reach it without a password."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or parts.password:
+        return
+    host = parts.hostname or "localhost"
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        _log.warning("HESO_REDIS_URL points at %s without a password: anyone who reaches it can read and "
+                     "queue jobs. Set a password (redis://:PASSWORD@host) or keep Redis on loopback.", host)
 
 
 #: The unauthenticated writes limited per client address by ``HESO_RATE_LIMIT_UNAUTHENTICATED``.
