@@ -117,3 +117,18 @@ def canonical_approvers(team_id: str, addresses: Iterable[str], field: str = "ap
             "(PUT /v1/teams/me/settings {\"outside_approvers\": true}).",
             details={"json": {field: [f"Not members: {unknown}."]}})
     return {address: (email if email in found else address) for address, email in wanted.items()}
+
+
+#: At most this many approvers on one decision (the decisions API's own limit).
+MAX_APPROVERS = 50
+
+
+def route_hint(team_id: str, hint: str) -> list[str]:
+    """Who a policy's routing hint (or a floor's ``floor:<id>``) asks: the member whose email it
+    is, else the team's active admins, who pass it on. Unchanged when the team has no admin, so
+    the decision is refused (422) naming the hint rather than sent to nobody."""
+    member = by_email(team_id, hint) if "@" in hint else None
+    if member is not None and member.status != "disabled":
+        return [member.email]
+    admins = [admin.email for admin in list_members(team_id, status="active", role="admin")]
+    return admins[:MAX_APPROVERS] or [hint]

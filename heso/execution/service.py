@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from heso import errors
 from heso.agents import service as agents
+from heso.auth import members
 from heso.auth.service import Principal
 from heso.canonical import blake3_hex, canonical_json
 from heso.channels.registry import installed_channel_names
@@ -97,7 +98,7 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
         "request_hash": request_hash, "outcome": OUTCOME_OF_EFFECT[verdict.effect], "effect": verdict.effect,
         "matched_rule": deciding.rule.ref() if deciding.rule else None,
         "floor": deciding.floor.id if deciding.floor else None, "policy_version": active.policy.version,
-        "bundle_id": active.bundle_id, "approval": approval.as_dict() if approval else None,
+        "bundle_id": active.bundle_id, "approval": _routed(principal.team_id, approval),
         "decision_id": None, "resolution": None, "created_by": principal.key_id, "created_at": now,
         "resolved_at": None if verdict.effect == "require_approval" else now,
     }
@@ -121,6 +122,17 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
     return ExecutionRequest(id=row_id, **values), False
 
 
+def _routed(team_id: str, approval: Any) -> dict[str, Any] | None:
+    """The approval as stored with the request, its approvers settled now (so a re-send replays
+    the same decision): a rule's approvers, else the members its routing hint names."""
+    if approval is None:
+        return None
+    routed = approval.as_dict()
+    if not routed["approvers"] and routed["routing_hint"]:
+        routed["approvers"] = members.route_hint(team_id, routed["routing_hint"])
+    return routed
+
+
 def _decision_data(row: ExecutionRequest) -> dict[str, Any]:
     """Everything DecisionCreateSchema would produce, from the stored row alone (so a retry
     produces the same request hash and the idempotency key replays)."""
@@ -131,7 +143,7 @@ def _decision_data(row: ExecutionRequest) -> dict[str, Any]:
         action = f"Execution {row.execution_id}: {who} wants to {what} (adapter {body['adapter_id']})."
     else:
         action = f"Tool call {row.execution_id}: {who} wants to call {body['tool']!r}."
-    approvers = approval["approvers"] or [approval["routing_hint"]]
+    approvers = approval["approvers"] or [approval["routing_hint"]]  # rows stored before people (0.2)
     return {
         "action": action[:10_000],
         "context": {"kind": row.kind, "execution_id": row.execution_id, "request": body,

@@ -58,9 +58,11 @@ def check_approvers(team_id: str, bundle: Bundle) -> None:
     allows outside approvers): its decisions could never be created."""
     from heso.auth import members
 
-    named = {approver for rule in bundle.rules if rule.approval for approver in rule.approval.approvers}
-    if bundle.default_approval:
-        named.update(bundle.default_approval.approvers)
+    approvals = [rule.approval for rule in bundle.rules if rule.approval] + [bundle.default_approval]
+    named = {approver for approval in approvals if approval for approver in approval.approvers}
+    # A routing hint that is an address names a person too (other hints route to the team's admins).
+    named.update(approval.routing_hint for approval in approvals
+                 if approval and not approval.approvers and approval.routing_hint and "@" in approval.routing_hint)
     if named:
         members.canonical_approvers(team_id, sorted(named), field="approval.approvers")
 

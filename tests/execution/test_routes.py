@@ -70,7 +70,7 @@ def test_pending_creates_one_decision_and_resumes_without_another(app, client, t
     assert count(app, Decision) == 1
 
     client.post(f"/v1/decisions/{body['decision_id']}/resolve", json={"action": "approve"},
-                headers=team.headers("approver"))
+                headers=team.as_member("sre@example.com"))
     peek = client.get("/v1/execution/exec-1", headers=team.headers("agent")).json
     assert peek["decision"] == "allow" and peek["resolution"] == "approved"
     with app.app_context():  # a GET never changes state: the row still says pending
@@ -87,7 +87,8 @@ def test_pending_creates_one_decision_and_resumes_without_another(app, client, t
 
 def test_a_denied_decision_denies_the_execution(client, team, policy):
     decision_id = send(client, team, context={"elevated_privileges": True}).json["decision_id"]
-    client.post(f"/v1/decisions/{decision_id}/resolve", json={"action": "deny"}, headers=team.headers("approver"))
+    client.post(f"/v1/decisions/{decision_id}/resolve", json={"action": "deny"},
+                headers=team.as_member("sre@example.com"))
     body = send(client, team, context={"elevated_privileges": True}).json
     assert body["decision"] == "deny" and body["resolution"] == "denied"
 
@@ -218,13 +219,46 @@ def test_tool_calls_are_authorized_and_resumable(app, client, team, policy):
     assert count(app, Decision) == 1
 
 
-def test_a_routing_hint_becomes_the_approver(client, team, policy):
+@pytest.fixture
+def admins(app, team):
+    """Two admin members: a routing hint that names no member goes to them."""
+    from heso.auth import members
+
+    with app.app_context():
+        for email in ("lead@example.com", "deputy@example.com"):
+            members.add(team.id, email, "admin", status="active")
+        db.session.commit()
+    return ["lead@example.com", "deputy@example.com"]
+
+
+def test_a_routing_hint_that_names_no_member_goes_to_the_teams_admins(client, team, policy, admins):
     body = send(client, team, requested_capabilities=["pkg.install"], context={"package_manager": "npm"}).json
     assert body["decision"] == "pending" and body["matched_rule"]["id"] == "installs"
-    assert body["approvers"] == ["platform-oncall"]
+    assert sorted(body["approvers"]) == sorted(admins)
+    decision = client.get(f"/v1/decisions/{body['decision_id']}", headers=team.headers("ops")).json
+    assert decision["context"]["policy"]["routing_hint"] == "platform-oncall"
+    assert sorted(decision["approvers"]) == sorted(admins)
 
 
-def test_explain_says_why_a_human_was_asked(client, team, other_team, policy):
+def test_a_routing_hint_without_any_admin_is_refused_naming_it(client, team, policy):
+    refused = send(client, team, requested_capabilities=["pkg.install"], context={"package_manager": "npm"})
+    assert_envelope(refused, 422, "VALIDATION_ERROR")
+    assert "platform-oncall" in refused.json["message"]
+
+
+def test_a_routing_hint_that_is_a_members_address_goes_to_that_member(client, team):
+    hinted = bundle("hinted", rules=[{"id": "installs", "match": {"capabilities": ["pkg.install"]},
+                                      "effect": "require_approval", "approval": {"routing_hint": "bob@example.com"}}])
+    assert upload(client, team, hinted).status_code in (200, 201)
+    body = send(client, team, requested_capabilities=["pkg.install"]).json
+    assert body["approvers"] == ["bob@example.com"]
+    stranger = bundle("stranger", rules=[{"id": "installs", "match": {"capabilities": ["pkg.install"]},
+                                          "effect": "require_approval",
+                                          "approval": {"routing_hint": "stranger@example.com"}}])
+    assert_envelope(upload(client, team, stranger), 422, "VALIDATION_ERROR")
+
+
+def test_explain_says_why_a_human_was_asked(client, team, other_team, policy, admins):
     body = send(client, team, requested_capabilities=["fs.read", "pkg.install"],
                 context={"package_manager": "pip"}).json
     decision_id = body["decision_id"]
