@@ -18,6 +18,8 @@ import marshmallow as ma
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from heso.observability import request_id
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -54,6 +56,7 @@ KeyRevoked = error_type("KEY_REVOKED", 401, "API key has been revoked.")
 KeyExpired = error_type("KEY_EXPIRED", 401, "API key has expired.")
 MemberDisabled = error_type("MEMBER_DISABLED", 401, "The member behind this credential is disabled.")
 InvalidSession = error_type("INVALID_SESSION", 401, "Session not recognised, expired or signed out; sign in again.")
+AgentPaused = error_type("AGENT_PAUSED", 403, "The agent is paused.")
 Forbidden = error_type("FORBIDDEN", 403, "This API key's scopes do not allow this operation.")
 NotFound = error_type("NOT_FOUND", 404, "Not found.")
 ValidationFailed = error_type("VALIDATION_ERROR", 422, "Invalid request.")
@@ -84,13 +87,18 @@ class ErrorEnvelopeSchema(ma.Schema):
 
     error = ma.fields.String(required=True, metadata={"description": "Stable error code, e.g. NOT_FOUND"})
     message = ma.fields.String(required=True, metadata={"description": "Human-readable explanation"})
-    details = ma.fields.Dict(metadata={"description": "Machine-readable specifics, e.g. invalid fields"})
+    details = ma.fields.Dict(metadata={"description": "Machine-readable specifics, e.g. invalid fields; "
+                                                 "request_id: the answer's X-Request-Id"})
 
 
 def envelope(code: str, status: int, message: str, details: dict | None = None,
              headers: dict[str, str] | None = None) -> Response:
-    """Build the JSON error response."""
-    response = jsonify({"error": code, "message": message, "details": details or {}})
+    """Build the JSON error response; ``details`` also carries the request's id (``request_id``)."""
+    details = dict(details or {})
+    current = request_id.current()
+    if current is not None:
+        details.setdefault("request_id", current)
+    response = jsonify({"error": code, "message": message, "details": details})
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value

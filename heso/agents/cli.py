@@ -15,7 +15,7 @@ EXIT_OF_STATUS = {"approved": EXIT_APPROVED, "denied": EXIT_DENIED, "cancelled":
                   "expired": EXIT_EXPIRED, "modified": EXIT_MODIFIED}
 
 
-@click.group("agents", short_help="Agents: invite, list, revoke, prune-events.")
+@click.group("agents", short_help="Agents: invite, list, set-role, revoke, prune-events.")
 def agents_group() -> None:
     """Invite agents (one-time bootstrap tokens), list and revoke them, prune their acknowledged events."""
 
@@ -82,6 +82,24 @@ def agents_revoke(agent_id: str, team: str | None) -> None:
         raise click.ClickException(exc.message) from None
     click.echo(f"Revoked {agent.id} ({agent.name or 'unnamed'}); its keys answer 401 KEY_REVOKED. "
                f"`heso agents invite --agent {agent.id}` re-bootstraps it.")
+
+
+@agents_group.command("set-role")
+@click.argument("agent_id")
+@click.argument("role")
+@click.option("--team", default=None, help="Team id or name (default: the only team).")
+@with_appcontext
+def agents_set_role(agent_id: str, role: str, team: str | None) -> None:
+    """Give AGENT_ID the ROLE policy rules match on (``-`` clears it)."""
+    from heso.agents import service
+    from heso.cli import _team_id
+    from heso.errors import HesoError
+
+    try:
+        agent = service.edit(_team_id(team), agent_id, actor="cli", role=None if role == "-" else role)
+    except HesoError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{agent.id} ({agent.name or 'unnamed'}) now has role {agent.role or '(none)'}.")
 
 
 @agents_group.command("prune-events")

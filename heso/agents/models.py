@@ -27,6 +27,10 @@ class Agent(db.Model):
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="active")
     status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: "admin" or "agent": an admin's pause holds until an admin lifts it.
+    paused_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: Set by an admin; the role policy rules match on (a request body's claim is never used).
+    role: Mapped[str | None] = mapped_column(String(64), nullable=True)
     poll_interval_minutes: Mapped[int] = mapped_column(Integer, default=20)
     key_id: Mapped[str | None] = mapped_column(String(16), nullable=True, unique=True)
     metadata_: Mapped[Any] = mapped_column("metadata", JSONDoc, nullable=True)

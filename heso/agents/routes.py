@@ -18,6 +18,7 @@ from heso.agents.schemas import (
     AgentPageSchema,
     AgentQuerySchema,
     AgentSchema,
+    AgentUpdateSchema,
     BootstrapTokenCreatedSchema,
     BootstrapTokenCreateSchema,
     EventsQuerySchema,
@@ -116,6 +117,14 @@ class AgentById(MethodView):
     def get(self, agent_id: str) -> Any:
         """One agent."""
         return _view(service.get_agent(current_principal().team_id, agent_id))
+
+    @require("admin")
+    @blp.arguments(AgentUpdateSchema)
+    @blp.response(200, AgentSchema)
+    def patch(self, data: dict[str, Any], agent_id: str) -> Any:
+        """Set an agent's role (what policy rules match on), name or description."""
+        principal = current_principal()
+        return _view(service.edit(principal.team_id, agent_id, actor=principal.key_id, **data))
 
 
 @blp.route("/<agent_id>/status")

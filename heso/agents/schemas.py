@@ -48,6 +48,10 @@ class AgentSchema(ma.Schema):
     description = ma.fields.String()
     status = ma.fields.String(metadata={"description": "active | paused | revoked"})
     status_reason = ma.fields.String(allow_none=True)
+    paused_by = ma.fields.String(allow_none=True, metadata={
+        "description": "admin | agent: an admin's pause holds until an admin lifts it"})
+    role = ma.fields.String(allow_none=True, metadata={
+        "description": "Set by an admin; what policy rules' roles match (never a request body's claim)"})
     online = ma.fields.Boolean(metadata={"description": "Polled GET /v1/events within the last hour"})
     last_seen_at = UTCTime(allow_none=True)
     poll_interval_minutes = ma.fields.Integer()
@@ -70,6 +74,14 @@ class RotatedSchema(AgentSchema):
 class StatusSchema(StrictSchema):
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(("active", "paused")))
     reason = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=2000))
+
+
+class AgentUpdateSchema(StrictSchema):
+    role = ma.fields.String(allow_none=True, validate=ma.validate.Regexp(
+        r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", error="1-64 characters: letters, digits, '.', '_', ':', '-'."),
+        metadata={"description": "The role policy rules match on; null clears it"})
+    name = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
+    description = ma.fields.String(validate=ma.validate.Length(max=2000))
 
 
 class AgentQuerySchema(PageQuerySchema):
@@ -120,8 +132,8 @@ class AckedSchema(ma.Schema):
 def agent_view(agent: Any, online: bool, key_prefix: str | None, **extra: Any) -> dict[str, Any]:
     """An agent with the derived fields the schemas show."""
     view = {column: getattr(agent, column) for column in (
-        "id", "team_id", "name", "description", "status", "status_reason", "last_seen_at", "poll_interval_minutes",
-        "metadata_", "created_at", "registered_at", "revoked_at")}
+        "id", "team_id", "name", "description", "status", "status_reason", "paused_by", "role", "last_seen_at",
+        "poll_interval_minutes", "metadata_", "created_at", "registered_at", "revoked_at")}
     view.update(online=online, key_prefix=key_prefix, **extra)
     return view
 

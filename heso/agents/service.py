@@ -36,7 +36,7 @@ BootstrapUsed = errors.error_type("BOOTSTRAP_USED", 401, "Bootstrap token alread
 BootstrapExpired = errors.error_type("BOOTSTRAP_EXPIRED", 401, "Bootstrap token expired unused; ask for a new one.")
 ActiveKeyExists = errors.error_type("ACTIVE_KEY_EXISTS", 409, "The agent already has a live key.")
 NotAnAgent = errors.error_type("NOT_AN_AGENT", 403, "This API key does not belong to a registered agent.")
-AgentPaused = errors.error_type("AGENT_PAUSED", 403, "The agent is paused.")
+AgentPaused = errors.AgentPaused
 
 _BASE62 = string.digits + string.ascii_letters
 _ID_ALPHABET = string.digits + string.ascii_lowercase
@@ -173,17 +173,8 @@ def agent_for(principal: Principal) -> Agent:
 
 
 def ensure_active(principal: Principal) -> None:
-    """Refuse a paused agent's execution requests (one indexed SELECT; keys of no agent pass)."""
-    row = db.session.execute(
-        select(Agent.id, Agent.status, Agent.status_reason)
-        .join(AgentKey, AgentKey.agent_id == Agent.id).where(AgentKey.key_id == principal.key_id)
-    ).first()
-    if row is not None and row.status == "paused":
-        reason = f": {row.status_reason}" if row.status_reason else ""
-        raise AgentPaused(
-            f"Agent {row.id} is paused{reason}. Its execution requests are denied until it is set "
-            "active again (POST /v1/agents/status {\"status\": \"active\"}).",
-            details={"agent_id": row.id, "status": "paused", "reason": row.status_reason})
+    """Refuse a paused agent's writes (403 AGENT_PAUSED); keys of no agent pass."""
+    auth.refuse_if_paused(principal)
 
 
 def rotate_key(principal: Principal, now: datetime | None = None) -> tuple[Agent, str, datetime]:
@@ -221,9 +212,15 @@ def set_status(team_id: str, agent_id: str, status: str, reason: str | None, act
     """Pause or resume an agent. An admin's change is also an order in the agent's inbox."""
     now = now or utcnow()
     agent = get_agent(team_id, agent_id)
+    by_agent = actor == agent.id
+    if by_agent and status == "active" and agent.status == "paused" and agent.paused_by == "admin":
+        raise errors.Forbidden("An admin paused this agent; only an admin resumes it "
+                               "(POST /v1/agents/{id}/status with an admin key).",
+                               details={"status": "paused", "paused_by": "admin", "reason": agent.status_reason})
+    paused_by = ("agent" if by_agent else "admin") if status == "paused" else None
     if agent.status == "revoked" or db.session.execute(
         update(Agent).where(Agent.id == agent.id, Agent.status != "revoked")
-        .values(status=status, status_reason=reason).execution_options(synchronize_session=False)
+        .values(status=status, status_reason=reason, paused_by=paused_by).execution_options(synchronize_session=False)
     ).rowcount != 1:
         db.session.rollback()
         raise errors.Conflict(f"Agent {agent.id} is revoked; re-bootstrap it first.", details={"status": "revoked"})
@@ -233,9 +230,21 @@ def set_status(team_id: str, agent_id: str, status: str, reason: str | None, act
         woken = inbox.stage([{"team_id": team_id, "agent_id": agent.id, "kind": kind, "subject_id": agent.id,
                               "payload": {"status": status, "reason": reason, "by": actor}}], now)
     ledger.append(team_id, "agent.status_changed", agent.id, actor=actor, at=now,
-                  data={"from": agent.status, "to": status, "reason": reason})
+                  data={"from": agent.status, "to": status, "reason": reason, "by": "agent" if by_agent else "admin"})
     db.session.commit()
     inbox.wake(woken)
+    return get_agent(team_id, agent.id)
+
+
+def edit(team_id: str, agent_id: str, actor: str, **changes: Any) -> Agent:
+    """An admin sets an agent's role, name or description; a role change is in the ledger."""
+    agent = get_agent(team_id, agent_id)
+    if "role" in changes and changes["role"] != agent.role:
+        ledger.append(team_id, "agent.role_changed", agent.id, actor=actor,
+                      data={"from": agent.role, "to": changes["role"]})
+    for name, value in changes.items():
+        setattr(agent, name, value)
+    db.session.commit()
     return get_agent(team_id, agent.id)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from heso import errors
 from heso.approvals.models import Approval
-from heso.auth.service import Principal
+from heso.auth.service import Principal, refuse_if_paused
 from heso.canonical import canonical_json
 from heso.decisions import actors
 from heso.decisions import service as decisions
@@ -46,6 +46,7 @@ def _approver_keys(team_id: str, group: str | None) -> list[SigningKey]:
 def open_approval(principal: Principal, receipt: Any, routing_hint: str | None,
                   timeout_minutes: int | None, channel: str | None = None) -> tuple[Approval, Decision]:
     """Verify the operator-signed receipt, then open its approval and decision together."""
+    refuse_if_paused(principal)
     team_id = principal.team_id
     checked = check(receipt, receipts.load_known(team_id, [receipt]), for_approval=True)
     if checked.reason:

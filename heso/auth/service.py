@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import bindparam, select, update
 
 from heso import errors, oneshot
-from heso.agents.models import AgentKey
+from heso.agents.models import Agent, AgentKey
 from heso.auth import tokens
 from heso.auth.models import ApiKey, Member, Team
 from heso.extensions import db
@@ -42,6 +42,10 @@ class Principal:
     member_id: str | None = None
     member_email: str | None = None
     credential: str = "key"
+    agent_id: str | None = None  # the agent holding this key, with its stored role and status
+    agent_role: str | None = None
+    agent_status: str | None = None
+    agent_status_reason: str | None = None
 
     def allows(self, *wanted: str) -> bool:
         return "admin" in self.scopes or bool(self.scopes.intersection(wanted))
@@ -125,13 +129,19 @@ def revoke_key(team_id: str, key_id: str) -> ApiKey:
 
 _KEYS = ApiKey.__table__
 _MEMBERS = Member.__table__
+_AGENT_KEYS = AgentKey.__table__
+_AGENTS = Agent.__table__
 #: Built once: constructing a statement per request costs more than running it. The member
 #: comes in the same round trip, so a disabled member's keys stop working at once.
 _KEY_QUERY = (
     select(_KEYS.c.id, _KEYS.c.team_id, _KEYS.c.scopes, _KEYS.c.secret_hash, _KEYS.c.revoked_at,
            _KEYS.c.expires_at, _KEYS.c.last_used_at, _KEYS.c.member_id, _MEMBERS.c.email.label("member_email"),
-           _MEMBERS.c.role.label("member_role"), _MEMBERS.c.status.label("member_status"))
-    .select_from(_KEYS.outerjoin(_MEMBERS, _MEMBERS.c.id == _KEYS.c.member_id))
+           _MEMBERS.c.role.label("member_role"), _MEMBERS.c.status.label("member_status"),
+           _AGENTS.c.id.label("agent_id"), _AGENTS.c.role.label("agent_role"),
+           _AGENTS.c.status.label("agent_status"), _AGENTS.c.status_reason.label("agent_status_reason"))
+    .select_from(_KEYS.outerjoin(_MEMBERS, _MEMBERS.c.id == _KEYS.c.member_id)
+                 .outerjoin(_AGENT_KEYS, _AGENT_KEYS.c.key_id == _KEYS.c.id)
+                 .outerjoin(_AGENTS, _AGENTS.c.id == _AGENT_KEYS.c.agent_id))
     .where(_KEYS.c.id == bindparam("key_id"))
 )
 
@@ -177,4 +187,15 @@ def authenticate(authorization: str | None) -> Principal:
         raise errors.MemberDisabled()
     scopes = member_scopes(frozenset(key.scopes.split()), key.member_role if key.member_id else None)
     return Principal(team_id=key.team_id, key_id=key.id, scopes=scopes, member_id=key.member_id,
-                     member_email=key.member_email)
+                     member_email=key.member_email, agent_id=key.agent_id, agent_role=key.agent_role,
+                     agent_status=key.agent_status, agent_status_reason=key.agent_status_reason)
+
+
+def refuse_if_paused(principal: Principal) -> None:
+    """403 AGENT_PAUSED for a paused agent's writes (the status came with the key: no query)."""
+    if principal.agent_status == "paused":
+        reason = f": {principal.agent_status_reason}" if principal.agent_status_reason else ""
+        raise errors.AgentPaused(
+            f"Agent {principal.agent_id} is paused{reason}. It can read its inbox, but writes nothing until "
+            "it is resumed.", details={"agent_id": principal.agent_id, "status": "paused",
+                                       "reason": principal.agent_status_reason})

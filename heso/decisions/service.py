@@ -22,7 +22,7 @@ from heso import errors, oneshot
 from heso.agents import inbox as agent_inbox
 from heso.agents.models import AgentKey
 from heso.auth import members
-from heso.auth.service import Principal
+from heso.auth.service import Principal, refuse_if_paused
 from heso.canonical import blake3_hex, canonical_json
 from heso.channels import outbox
 from heso.channels.models import Delivery
@@ -61,6 +61,7 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
     ``replayed`` is true when ``idempotency_key`` matched an earlier request with the same
     body; the same key with a different body is a 409 CONFLICT.
     """
+    refuse_if_paused(principal)
     request_hash = _request_hash(data)
     # Decided before the idempotency lookup, which opens the session's (read-only) transaction.
     alone = oneshot.available()
@@ -393,6 +394,7 @@ def cancel(principal: Principal, decision_id: str, reason: str | None = None,
            now: datetime | None = None) -> Decision:
     """Withdraw a decision the agent no longer needs."""
     now = now or utcnow()
+    refuse_if_paused(principal)
     decision = get_for(principal, decision_id)
     _refuse_if_settled(decision, now)
     if not _transition(decision.id, "cancelled", resolved_at=now, resolved_by=principal.key_id,

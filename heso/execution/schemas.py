@@ -21,8 +21,10 @@ class ExecutionRequestSchema(StrictSchema):
     execution_id = ma.fields.String(validate=EXECUTION_ID,
                                     metadata={"description": "Re-send the same id to resume; generated if omitted"})
     adapter_id = ma.fields.String(required=True, validate=NAME)
-    agent_id = ma.fields.String(validate=NAME)
-    role = ma.fields.String(validate=NAME, metadata={"description": "The agent's role"})
+    agent_id = ma.fields.String(validate=NAME, metadata={
+        "description": "Optional: the calling key's agent (anything else is 403); filled in from the key"})
+    role = ma.fields.String(validate=NAME, metadata={
+        "description": "Optional: the agent's stored role (anything else is 403); filled in from the agent"})
     intent = ma.fields.String(validate=ma.validate.Length(min=1, max=2000),
                               metadata={"description": "What the agent means to do (shown to the approver)"})
     requested_capabilities = ma.fields.List(ma.fields.String(validate=NAME), required=True,
@@ -36,8 +38,8 @@ class ToolAuthorizeSchema(StrictSchema):
     call_id = ma.fields.String(validate=EXECUTION_ID,
                                metadata={"description": "Re-send the same id to resume; generated if omitted"})
     adapter_id = ma.fields.String(validate=NAME)
-    agent_id = ma.fields.String(validate=NAME)
-    role = ma.fields.String(validate=NAME)
+    agent_id = ma.fields.String(validate=NAME, metadata={"description": "Optional; must be the key's agent"})
+    role = ma.fields.String(validate=NAME, metadata={"description": "Optional; must be the agent's stored role"})
     capabilities = ma.fields.List(ma.fields.String(validate=NAME), validate=ma.validate.Length(max=64),
                                   metadata={"description": "Capabilities the call uses, if known"})
     context = ma.fields.Nested(RequestContextSchema, load_default=dict)

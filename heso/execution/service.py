@@ -56,6 +56,25 @@ def _actions(kind: str, body: dict[str, Any]) -> list[engine.Action]:
                         body.get("context"))
 
 
+def _with_identity(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+    """The body with the caller's true agent id and role, which policy matches on.
+
+    Both come from the key (its agent, and the role an admin stored on it); a body that claims
+    another is refused, never believed (issue 13: a key claiming ``"role": "builder"`` was
+    allowed ``git.push`` by a ``roles: [builder]`` rule).
+    """
+    for field, actual in (("agent_id", principal.agent_id), ("role", principal.agent_role)):
+        claimed = body.get(field)
+        if claimed is not None and claimed != actual:
+            raise errors.Forbidden(
+                f"{field} comes from the calling key, not the request: this key's is {actual!r}, the body "
+                f"says {claimed!r}. An admin sets an agent's role (PATCH /v1/agents/{{id}}, heso agents set-role).",
+                details={"field": field, "claimed": claimed, "actual": actual})
+    identity = {field: value for field, value in (("agent_id", principal.agent_id), ("role", principal.agent_role))
+                if value is not None}
+    return {**{key: value for key, value in body.items() if key not in ("agent_id", "role")}, **identity}
+
+
 def _by_execution_id(team_id: str, execution_id: str) -> ExecutionRequest | None:
     return db.session.scalars(
         select(ExecutionRequest).where(ExecutionRequest.team_id == team_id,
@@ -78,7 +97,7 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
     """
     agents.ensure_active(principal)  # a paused agent's requests are denied (403 AGENT_PAUSED)
     id_field = "execution_id" if kind == "execution" else "call_id"
-    body = {key: value for key, value in data.items() if key != id_field}
+    body = _with_identity(principal, {key: value for key, value in data.items() if key != id_field})
     request_hash = _hash(body)
     execution_id = data.get(id_field) or _new_execution_id(kind)
     # No look-up first: a new id (the common case) costs no extra round trip, and a known

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from heso import errors
 from heso.auth.models import Team
-from heso.auth.service import Principal
+from heso.auth.service import Principal, refuse_if_paused
 from heso.extensions import db
 from heso.ids import new_id
 from heso.ledger import service as ledger
@@ -115,6 +115,7 @@ def _result(receipt_id: str | None, checked: Checked) -> dict[str, Any]:
 
 def ingest(principal: Principal, receipts: list[Any], now: datetime | None = None) -> list[dict[str, Any]]:
     """Verify every receipt; store the accepted ones; one result per receipt, in order."""
+    refuse_if_paused(principal)
     now = now or utcnow()
     team_id = principal.team_id
     known = load_known(team_id, receipts)

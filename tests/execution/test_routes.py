@@ -19,7 +19,7 @@ def policy(client, team):
 
 
 def request_body(execution_id="exec-1", **overrides):
-    body = {"execution_id": execution_id, "adapter_id": "ci-runner", "agent_id": "agt_builder", "role": "builder",
+    body = {"execution_id": execution_id, "adapter_id": "ci-runner",
             "requested_capabilities": ["fs.read"], "context": {"targets": ["repo"]},
             "provenance": {"source": "git", "publisher": "acme"}}
     body.update(overrides)
@@ -268,8 +268,7 @@ def test_explain_says_why_a_human_was_asked(client, team, other_team, policy, ad
     explanation = explained["explanation"]
     assert explanation["effect"] == "require_approval"
     assert [item["id"] for item in explanation["not_matched"]] == ["elevated", "no-prod", "reads"]
-    assert explanation["action"] == {"capability": "pkg.install", "package_manager": "pip", "agent_id": "agt_builder",
-                                     "role": "builder"}
+    assert explanation["action"] == {"capability": "pkg.install", "package_manager": "pip"}
     # Still explained after a newer version is activated: it replays the version that decided.
     upload(client, team, bundle("v2", rules=[]))
     again = client.get(f"/v1/decisions/{decision_id}/explain", headers=team.headers("ops")).json
