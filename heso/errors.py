@@ -18,8 +18,6 @@ import marshmallow as ma
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from heso.observability import request_id
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -87,18 +85,13 @@ class ErrorEnvelopeSchema(ma.Schema):
 
     error = ma.fields.String(required=True, metadata={"description": "Stable error code, e.g. NOT_FOUND"})
     message = ma.fields.String(required=True, metadata={"description": "Human-readable explanation"})
-    details = ma.fields.Dict(metadata={"description": "Machine-readable specifics, e.g. invalid fields; "
-                                                 "request_id: the answer's X-Request-Id"})
+    details = ma.fields.Dict(metadata={"description": "Machine-readable specifics, e.g. invalid fields"})
 
 
 def envelope(code: str, status: int, message: str, details: dict | None = None,
              headers: dict[str, str] | None = None) -> Response:
-    """Build the JSON error response; ``details`` also carries the request's id (``request_id``)."""
-    details = dict(details or {})
-    current = request_id.current()
-    if current is not None:
-        details.setdefault("request_id", current)
-    response = jsonify({"error": code, "message": message, "details": details})
+    """Build the JSON error response."""
+    response = jsonify({"error": code, "message": message, "details": details or {}})
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
