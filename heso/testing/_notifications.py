@@ -17,11 +17,12 @@ def make_notification(config: dict[str, Any] | None = None, event: str = "decisi
         "urgency": "high", "timeout_minutes": 60, "channel": None, "options": ["approve", "deny", "modify"],
         "callback_url": None, "escalate_to": None, "escalate_after_minutes": None, "escalated_at": None,
         "created_at": now.isoformat(), "expires_at": (now + timedelta(hours=1)).isoformat(), "resolved_at": None,
-        "resolved_by": None, "response_notes": None, "modified_action": None,
+        "resolved_by": None, "resolved_via": None, "response_notes": None, "modified_action": None,
     }
     document.update(decision)
+    tokens = {approver: f"test-action-token-{index}" for index, approver in enumerate(document["approvers"])}
     return Notification(delivery_id="dlv_01JTESTTESTTESTTESTTESTTES", event=event, attempt=attempt,
                         team_id="team_01JTESTTESTTESTTESTTESTTES", decision=document, config=config or {},
-                        action_token="test-action-token",
+                        action_token=tokens.get(document["approver"], "test-action-token"),
                         respond_url=f"https://heso.example.com/v1/decisions/{document['id']}/respond",
-                        created_at=now)
+                        created_at=now, action_tokens=tokens)
