@@ -61,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     # Webhooks and callback_url deliveries (heso/channels/safe_http.py)
     "WEBHOOK_TIMEOUT_SECONDS": 10,  # connect + whole answer: a receiver that hangs is cut here
     "WEBHOOK_MAX_RESPONSE_BYTES": 64 * 1024,  # read at most this much of an answer
+    "DNS_TIMEOUT_SECONDS": 5,  # a name that does not resolve in time is a failed attempt (retried), not a hung worker
     "WEBHOOK_ALLOW_PRIVATE": "",  # comma-separated CIDRs let through the SSRF guard, e.g. 10.0.0.0/8
     # Keys
     "KEY_LAST_USED_RESOLUTION_SECONDS": 60,

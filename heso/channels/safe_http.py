@@ -20,11 +20,14 @@ addresses stay closed whatever it says.
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -215,8 +218,11 @@ def _vet(url: str, allow: tuple[Network, ...]) -> _Target:
         reason = refusal(ip, allow)
         if reason:
             hint = "" if "metadata" in reason else " (HESO_WEBHOOK_ALLOW_PRIVATE can allow a LAN range)"
-            subject = "" if _is_literal(host) else f"host {host!r} resolves to {ip}: "
-            raise UnsafeUrl(f"{subject}{reason}{hint}")
+            if _is_literal(host) or _NUMERIC_SPELLING(host):  # the caller wrote the address: say which
+                raise UnsafeUrl(f"{'' if _is_literal(host) else f'host {host!r} resolves to {ip}: '}{reason}{hint}")
+            # A name: never tell the caller what it resolves to inside the network (issue 13).
+            raise UnsafeUrl(f"host {host!r} resolves to an address HESO may not connect to (private, loopback, "
+                            f"link-local, reserved or cloud metadata){hint}")
     request_target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return _Target(scheme, host, port, request_target, addresses)
 
@@ -229,9 +235,22 @@ def _is_literal(host: str) -> bool:
     return True
 
 
+#: Resolutions run here, so that a resolver that hangs costs a bounded wait, not a worker.
+_RESOLVERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="heso-dns")
+#: ``2130706433``, ``0x7f000001``, ``0177.0.0.1``, ``127.1``: numeric spellings of an address.
+_NUMERIC_SPELLING = re.compile(r"^(?:0x[0-9a-f]+|[0-9]+)(?:\.(?:0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE).match
+
+
+def _getaddrinfo(host: str, port: int) -> list[Any]:
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+
+
 def _resolve(host: str, port: int) -> tuple[tuple[IPAddress, int, Any], ...]:
+    timeout = _setting("DNS_TIMEOUT_SECONDS", None)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        infos = _RESOLVERS.submit(_getaddrinfo, host, port).result(timeout=timeout)
+    except FutureTimeout:
+        raise UnsafeUrl(f"host {host!r} did not resolve within {timeout} s", retryable=True) from None
     except (OSError, UnicodeError) as exc:
         raise UnsafeUrl(f"host {host!r} does not resolve ({getattr(exc, 'strerror', None) or exc})",
                         retryable=True) from None

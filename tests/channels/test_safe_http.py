@@ -195,8 +195,9 @@ def test_any_private_answer_refuses_the_name(fake_dns, canary):
     answers, _ = fake_dns
     v4, _ = canary
     answers["rebind.example"] = [["93.184.216.34", "127.0.0.1"]]
-    with pytest.raises(UnsafeUrl, match=r"'rebind.example' resolves to 127\.0\.0\.1"):
+    with pytest.raises(UnsafeUrl, match=r"'rebind.example' resolves to an address HESO may not connect to") as refused:
         check_url("http://rebind.example/")
+    assert "127.0.0.1" not in str(refused.value)  # never tell a caller what a name resolves to inside
     assert post(f"http://rebind.example:{v4.port}/", b"{}", {}).refused
     assert v4.connections() == 0
 
@@ -308,3 +309,25 @@ def test_https_verifies_the_certificate_for_the_url_host(tls, monkeypatch):
     wrong_name = post(f"https://127.0.0.1:{server.port}/hook", b"{}", {}, allow_private=LOCAL)
     assert "not accepted" in wrong_name.error and "127.0.0.1" in wrong_name.error
     assert len(server.log) == 1
+
+
+def test_a_resolver_that_hangs_is_cut_at_the_dns_timeout(app, monkeypatch):
+    """Issue 13: DNS resolution in the guard had no time bound."""
+    import threading
+
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def hanging(host, *args, **kwargs):
+        if host == "slow.example":
+            release.wait(30)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    app.config["DNS_TIMEOUT_SECONDS"] = 0.2
+    try:
+        with app.app_context(), pytest.raises(UnsafeUrl, match="did not resolve within 0.2 s") as refused:
+            check_url("http://slow.example/")
+        assert refused.value.retryable
+    finally:
+        release.set()
