@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
 from heso import errors
 from heso.auth import sessions
@@ -99,11 +100,17 @@ def settings(team_id: str) -> Team:
     return team
 
 
-def canonical_approvers(team_id: str, addresses: Iterable[str], field: str = "approvers") -> dict[str, str]:
+def canonical_approvers(team_id: str, addresses: Iterable[str], field: str = "approvers",
+                        connection: Connection | None = None) -> dict[str, str]:
     """Map each address to how a decision stores it: the member's email, or (outside approvers
-    allowed) the address as given. 422 names every address that is no member, or is disabled."""
+    allowed) the address as given. 422 names every address that is no member, or is disabled.
+
+    ``connection``: run the look-up there (the create path's autocommit connection on PostgreSQL),
+    not in the session, which would open a transaction of its own for one read.
+    """
+    run = (connection or db.session).execute
     wanted = {address: normalize_email(address) for address in addresses}
-    rows = db.session.execute(select(Member.email, Member.status).where(
+    rows = run(select(Member.email, Member.status).where(
         Member.team_id == team_id, Member.email.in_(set(wanted.values())))).all()
     found = {row.email: row.status for row in rows}
     disabled = sorted(address for address, email in wanted.items() if found.get(email) == "disabled")
@@ -111,7 +118,7 @@ def canonical_approvers(team_id: str, addresses: Iterable[str], field: str = "ap
     if disabled:
         raise errors.ValidationFailed(f"Disabled members cannot approve: {disabled}.",
                                       details={"json": {field: [f"Disabled: {disabled}."]}})
-    if unknown and not settings(team_id).outside_approvers:
+    if unknown and not run(select(Team.outside_approvers).where(Team.id == team_id)).scalar():
         raise errors.ValidationFailed(
             f"Not members of this team: {unknown}. Invite them (POST /v1/members), or allow outside approvers "
             "(PUT /v1/teams/me/settings {\"outside_approvers\": true}).",

@@ -77,7 +77,12 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
     if data.get("callback_url"):
         _check_callback_url(data["callback_url"])
     now = now or utcnow()
-    approvers, escalate_to = _member_approvers(principal.team_id, approver_list(data), data.get("escalate_to"))
+    if alone:
+        with oneshot.autocommit() as connection:
+            approvers, escalate_to = _member_approvers(principal.team_id, approver_list(data), data.get("escalate_to"),
+                                                       connection)
+    else:
+        approvers, escalate_to = _member_approvers(principal.team_id, approver_list(data), data.get("escalate_to"))
     timeout = data.get("timeout_minutes") or current_app.config["DEFAULT_TIMEOUT_MINUTES"]
     escalate_after = data.get("escalate_after_minutes")
     values = dict(
@@ -163,10 +168,12 @@ def _create_params(values: dict[str, Any], entry: dict[str, Any], staged: list[d
     return params
 
 
-def _member_approvers(team_id: str, approvers: list[str], escalate_to: str | None) -> tuple[list[str], str | None]:
+def _member_approvers(team_id: str, approvers: list[str], escalate_to: str | None,
+                      connection: Any = None) -> tuple[list[str], str | None]:
     """The approvers as members' emails (422 for an address that is no member, unless the team
     allows outside approvers); one query for all of them."""
-    canonical = members.canonical_approvers(team_id, [*approvers, *([escalate_to] if escalate_to else [])])
+    canonical = members.canonical_approvers(team_id, [*approvers, *([escalate_to] if escalate_to else [])],
+                                            connection=connection)
     listed = [canonical[address] for address in approvers]
     if len({address.lower() for address in listed}) != len(listed):
         raise errors.ValidationFailed("Approvers must be distinct people (emails compare case-insensitively).",

@@ -61,10 +61,13 @@ def test_wrong_scope_is_403_forbidden(client, team):
 
 def test_another_teams_objects_answer_404(client, team, other_team):
     decision = create_decision(client, team)
-    for method, path, body in (("get", f"/v1/decisions/{decision['id']}", None),
-                               ("post", f"/v1/decisions/{decision['id']}/resolve", {"action": "approve"}),
-                               ("post", f"/v1/decisions/{decision['id']}/cancel", {})):
-        response = getattr(client, method)(path, json=body, headers=other_team.headers())
+    # Resolving takes a member's key: the other team's member with the approver's very email finds nothing.
+    for method, path, body, headers in (
+            ("get", f"/v1/decisions/{decision['id']}", None, other_team.headers()),
+            ("post", f"/v1/decisions/{decision['id']}/resolve", {"action": "approve"},
+             other_team.as_member("sarah@example.com")),
+            ("post", f"/v1/decisions/{decision['id']}/cancel", {}, other_team.headers())):
+        response = getattr(client, method)(path, json=body, headers=headers)
         assert_envelope(response, 404, "NOT_FOUND")
     key_id = parse(team.keys["agent"])
     assert_envelope(client.get(f"/v1/keys/{key_id}", headers=other_team.headers()), 404, "NOT_FOUND")

@@ -11,7 +11,8 @@ from heso.timeutil import isoformat, utcnow
 from tests.agents.conftest import bearer, invite, register
 from tests.test_errors import assert_envelope
 
-FIELDS = {"id", "name", "prefix", "scopes", "team_id", "team_name", "created_at", "expires_at", "agent_id"}
+FIELDS = {"id", "name", "prefix", "scopes", "team_id", "team_name", "created_at", "expires_at", "agent_id",
+          "member_id"}
 
 
 def test_every_scope_sees_its_own_key_and_team(client, team):
@@ -21,8 +22,12 @@ def test_every_scope_sees_its_own_key_and_team(client, team):
         me = response.json
         assert set(me) == FIELDS
         assert me["id"] == parse(token) and me["prefix"] == f"heso_{me['id']}_…"
-        assert me["scopes"] == [scope] and me["name"] == f"{scope} key"
-        assert me["team_id"] == team.id and me["team_name"] == "acme"
+        assert me["scopes"] == [scope] and me["team_id"] == team.id and me["team_name"] == "acme"
+        if scope == "approver":  # sarah@example.com's personal key
+            assert me["name"] == "sarah@example.com's key"
+            assert me["member_id"] == team.member_ids["sarah@example.com"]
+        else:
+            assert me["name"] == f"{scope} key" and me["member_id"] is None
         assert me["expires_at"] is None and me["agent_id"] is None
         assert me["created_at"].endswith("Z")
         # The same key as the admin listing shows it.

@@ -53,13 +53,36 @@ def test_respond_with_the_action_token(app, client, team):
     with app.app_context():
         from heso.channels.interactions import action_token
 
-        token = action_token(decision["id"], team.id)
-    response = client.post(f"/v1/decisions/{decision['id']}/respond",
-                           json={"token": token, "action": "approve", "resolved_by": "bot@x.com"})
+        token = action_token(decision["id"], team.id, "sarah@example.com")
+    response = client.post(f"/v1/decisions/{decision['id']}/respond", json={"token": token, "action": "approve"})
     assert response.status_code == 200 and response.json["status"] == "approved"
-    assert response.json["resolved_by"] == "bot@x.com"
+    assert response.json["resolved_by"] == "sarah@example.com" and response.json["resolved_via"] == "token"
     again = client.post(f"/v1/decisions/{decision['id']}/respond", json={"token": token, "action": "deny"})
     assert again.status_code == 409 and again.json["error"] == "ALREADY_RESOLVED"
+
+
+def test_an_action_token_answers_only_as_its_approver(app, client, team):
+    decision = create_decision(client, team)
+    with app.app_context():
+        from itsdangerous import URLSafeTimedSerializer
+
+        from heso.channels.interactions import ACTION_SALT, action_token
+
+        token = action_token(decision["id"], team.id, "sarah@example.com")
+        # A token for "anyone" (as minted before tokens named their approver) is no longer honoured.
+        wildcard = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=ACTION_SALT).dumps(
+            {"d": decision["id"], "t": team.id, "r": "*"})
+        with pytest.raises(ValueError):
+            action_token(decision["id"], team.id, "*")
+    url = f"/v1/decisions/{decision['id']}/respond"
+    claimed = client.post(url, json={"token": token, "action": "approve", "resolved_by": "bot@x.com"})
+    assert claimed.status_code == 403 and claimed.json["error"] == "FORBIDDEN"
+    old = client.post(url, json={"token": wildcard, "action": "approve", "resolved_by": "bot@x.com"})
+    assert old.status_code == 401 and old.json["error"] == "INVALID_TOKEN"
+    assert client.get(f"/v1/decisions/{decision['id']}", headers=team.headers()).json["status"] == "pending"
+    # Its own approver's name, in any case, is the token's approver.
+    own = client.post(url, json={"token": token, "action": "deny", "resolved_by": "Sarah@Example.com"})
+    assert own.status_code == 200 and own.json["status"] == "denied" and own.json["resolved_by"] == "sarah@example.com"
 
 
 def test_respond_refuses_tampered_and_foreign_tokens_alike(app, client, team):
@@ -67,8 +90,8 @@ def test_respond_refuses_tampered_and_foreign_tokens_alike(app, client, team):
     with app.app_context():
         from heso.channels.interactions import action_token
 
-        token = action_token(first["id"], team.id)
-        other_purpose = action_token(first["id"], team.id, salt="heso.other-purpose")
+        token = action_token(first["id"], team.id, "sarah@example.com")
+        other_purpose = action_token(first["id"], team.id, "sarah@example.com", salt="heso.other-purpose")
     answers = [
         client.post(f"/v1/decisions/{second['id']}/respond", json={"token": token, "action": "approve"}),
         client.post(f"/v1/decisions/{first['id']}/respond", json={"token": token[:-2] + "xx", "action": "approve"}),

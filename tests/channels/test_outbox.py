@@ -184,3 +184,24 @@ def test_a_gone_endpoint_is_disabled_until_reconfigured(test_channels, app, clie
     run_worker(app)
     assert [row.status for row in deliveries(app)] == ["failed", "failed", "delivered"]
     assert len(httpserver.log) == 2
+
+
+def test_a_notification_carries_one_action_token_per_approver(test_channels, app, client, team, receiver):
+    configure(client, team, receiver)
+    decision = create_decision(client, team, channel="recorder", approver=None,
+                               approvers=["a@example.com", "b@example.com"], quorum=2)
+    (delivery,) = deliveries(app)
+    with app.app_context():
+        note = outbox.build_notification(delivery)
+    assert set(note.action_tokens) == {"a@example.com", "b@example.com"}
+    assert note.action_token == note.action_tokens["a@example.com"]
+    url = f"/v1/decisions/{decision['id']}/respond"
+    # Each token answers as its own approver only: a's token cannot vote twice, nor as b.
+    first = client.post(url, json={"token": note.action_tokens["a@example.com"], "action": "approve"})
+    assert first.status_code == 200 and first.json["approve_votes"] == 1
+    assert client.post(url, json={"token": note.action_tokens["a@example.com"], "action": "approve"}).status_code == 409
+    assert client.post(url, json={"token": note.action_tokens["a@example.com"], "action": "approve",
+                                  "resolved_by": "b@example.com"}).status_code == 403
+    second = client.post(url, json={"token": note.action_tokens["b@example.com"], "action": "approve"})
+    assert second.status_code == 200 and second.json["status"] == "approved"
+    assert (second.json["resolved_by"], second.json["resolved_via"]) == ("b@example.com", "token")

@@ -6,8 +6,9 @@ from tests.factories import create_decision
 from tests.test_errors import assert_envelope
 
 
-def resolve(client, team, decision_id, **body):
-    return client.post(f"/v1/decisions/{decision_id}/resolve", json=body, headers=team.headers("approver"))
+def resolve(client, team, decision_id, as_member=None, **body):
+    headers = team.as_member(as_member) if as_member else team.headers("approver")
+    return client.post(f"/v1/decisions/{decision_id}/resolve", json=body, headers=headers)
 
 
 def test_a_single_approve_with_quorum_1_is_one_vote(client, team):
@@ -31,8 +32,8 @@ def test_deny_and_modify_count_no_approve_vote(client, team, action):
 
 def test_quorum_2_ends_with_as_many_votes_as_the_quorum(client, team):
     decision = create_decision(client, team, approver=None, approvers=["a@x.com", "b@x.com"], quorum=2)
-    assert resolve(client, team, decision["id"], action="approve", resolved_by="a@x.com").json["approve_votes"] == 1
-    final = resolve(client, team, decision["id"], action="approve", resolved_by="b@x.com").json
+    assert resolve(client, team, decision["id"], as_member="a@x.com", action="approve").json["approve_votes"] == 1
+    final = resolve(client, team, decision["id"], as_member="b@x.com", action="approve").json
     assert final["status"] == "approved" and final["approve_votes"] == 2 == final["quorum"]
 
 

@@ -45,7 +45,8 @@ def _rows(app, decision_id: str) -> tuple[int, list[str], list[str]]:
     return decisions, list(events), list(channels)
 
 
-def test_a_create_is_the_key_lookup_and_one_insert_on_postgresql(app, client, team):
+def test_a_create_is_the_key_lookup_the_approvers_and_one_insert_on_postgresql(app, client, team):
+    """Three round trips, each in autocommit: the key, the approvers' membership (issue 12), the INSERT."""
     body = decision_body(channel="webhook")
     # The key's first use also records last_used_at (once a minute): not part of a create.
     assert client.get("/v1/decisions", headers=team.headers("agent")).status_code == 200
@@ -53,10 +54,11 @@ def test_a_create_is_the_key_lookup_and_one_insert_on_postgresql(app, client, te
     assert response.status_code == 201, response.json
     assert _rows(app, response.json["id"]) == (1, ["decision.created"], ["webhook"])
     if app.config["DATABASE_URL"].startswith("postgresql"):
-        assert len(sent) == 2, sent
+        assert len(sent) == 3, sent
         assert "FROM api_keys" in sent[0]
-        assert sent[1].startswith("WITH ledger AS (INSERT INTO ledger_entries")
-        assert "INSERT INTO deliveries" in sent[1] and "INSERT INTO decisions" in sent[1]
+        assert "FROM members" in sent[1]
+        assert sent[2].startswith("WITH ledger AS (INSERT INTO ledger_entries")
+        assert "INSERT INTO deliveries" in sent[2] and "INSERT INTO decisions" in sent[2]
     else:
         inserts = [statement.split()[2] for statement in sent if statement.startswith("INSERT")]
         assert inserts == ["decisions", "deliveries", "ledger_entries"], sent

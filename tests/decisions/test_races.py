@@ -5,7 +5,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from heso import wakeups
-from tests.factories import create_decision
+from tests.factories import APPROVERS, create_decision
 from tests.helpers import wait_until
 
 
@@ -23,17 +23,19 @@ def _race(app, calls):
 
 
 def test_ten_concurrent_resolvers_exactly_one_wins(app, client, team):
-    decision = create_decision(client, team)
+    # Ten approvers (members, each with their own key), any one of whom settles the decision.
+    approvers = list(APPROVERS[:10])
+    decision = create_decision(client, team, approver=None, approvers=approvers)
     url = f"/v1/decisions/{decision['id']}/resolve"
     actions = ["approve", "deny"] * 5
     responses = _race(app, [
-        (lambda c, a=a, i=i: c.post(url, json={"action": a, "resolved_by": f"user{i}@x.com"},
-                                    headers=team.headers("approver")))
-        for i, a in enumerate(actions)
+        (lambda c, a=a, who=who: c.post(url, json={"action": a}, headers=team.as_member(who)))
+        for who, a in zip(approvers, actions, strict=True)
     ])
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [409] * 9, [r.json for r in responses]
     winner = next(r.json for r in responses if r.status_code == 200)
+    assert winner["resolved_by"] in approvers
     for loser in (r.json for r in responses if r.status_code == 409):
         assert loser["error"] == "ALREADY_RESOLVED"
         assert loser["details"]["resolved_by"] == winner["resolved_by"]
@@ -56,12 +58,11 @@ def test_resolve_and_cancel_race_has_one_outcome(app, client, team):
 
 
 def test_quorum_votes_in_parallel_settle_exactly_once(app, client, team):
-    approvers = [f"a{i}@x.com" for i in range(6)]
+    approvers = list(APPROVERS[:6])
     decision = create_decision(client, team, approver=None, approvers=approvers, quorum=3)
     url = f"/v1/decisions/{decision['id']}/resolve"
     responses = _race(app, [
-        (lambda c, who=who: c.post(url, json={"action": "approve", "resolved_by": who},
-                                   headers=team.headers("approver")))
+        (lambda c, who=who: c.post(url, json={"action": "approve"}, headers=team.as_member(who)))
         for who in approvers
     ])
     final = client.get(f"/v1/decisions/{decision['id']}", headers=team.headers()).json

@@ -127,23 +127,27 @@ def test_cancel(client, team):
 def test_quorum_needs_distinct_approvers(client, team):
     decision = create_decision(client, team, approver=None, approvers=["a@x.com", "b@x.com", "c@x.com"], quorum=2)
     url = f"/v1/decisions/{decision['id']}/resolve"
-    first = client.post(url, json={"action": "approve", "resolved_by": "a@x.com"}, headers=team.headers("approver"))
+    first = client.post(url, json={"action": "approve"}, headers=team.as_member("a@x.com"))
     assert first.status_code == 200 and first.json["status"] == "pending" and first.json["approve_votes"] == 1
-    assert_envelope(client.post(url, json={"action": "approve", "resolved_by": "a@x.com"},
-                                headers=team.headers("approver")), 409, "CONFLICT")
-    assert_envelope(client.post(url, json={"action": "approve", "resolved_by": "mallory@x.com"},
-                                headers=team.headers("approver")), 403, "FORBIDDEN")
-    second = client.post(url, json={"action": "approve", "resolved_by": "b@x.com"}, headers=team.headers("approver"))
+    assert_envelope(client.post(url, json={"action": "approve"}, headers=team.as_member("a@x.com")),
+                    409, "CONFLICT")
+    # Neither a member who is not an approver, nor an approver claiming another's name, adds a vote.
+    assert_envelope(client.post(url, json={"action": "approve"}, headers=team.headers("approver")),
+                    403, "FORBIDDEN")
+    assert_envelope(client.post(url, json={"action": "approve", "resolved_by": "b@x.com"},
+                                headers=team.as_member("a@x.com")), 403, "FORBIDDEN")
+    assert client.get(f"/v1/decisions/{decision['id']}", headers=team.headers()).json["approve_votes"] == 1
+    second = client.post(url, json={"action": "approve"}, headers=team.as_member("b@x.com"))
     assert second.json["status"] == "approved" and second.json["resolved_by"] == "b@x.com"
-    assert_envelope(client.post(url, json={"action": "approve", "resolved_by": "c@x.com"},
-                                headers=team.headers("approver")), 409, "ALREADY_RESOLVED")
+    assert_envelope(client.post(url, json={"action": "approve"}, headers=team.as_member("c@x.com")),
+                    409, "ALREADY_RESOLVED")
 
 
 def test_one_deny_settles_a_quorum_decision(client, team):
     decision = create_decision(client, team, approver=None, approvers=["a@x.com", "b@x.com"], quorum=2)
-    response = client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "deny", "resolved_by": "b@x.com"},
-                           headers=team.headers("approver"))
-    assert response.json["status"] == "denied"
+    response = client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "deny"},
+                           headers=team.as_member("b@x.com"))
+    assert response.json["status"] == "denied" and response.json["resolved_by"] == "b@x.com"
 
 
 def test_escalation_fields_are_validated(client, team):
@@ -156,7 +160,7 @@ def test_escalation_fields_are_validated(client, team):
 def test_list_filters_and_cursor(client, team):
     for index in range(7):
         create_decision(client, team, urgency="critical" if index % 2 else "low",
-                        approver="ann@x.com" if index < 3 else "bob@x.com")
+                        approver="ann@x.com" if index < 3 else "bob@example.com")
     headers = team.headers("ops")
     everything = client.get("/v1/decisions", headers=headers).json
     assert len(everything["data"]) == 7 and everything["has_more"] is False

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from heso import errors
 from heso.auth.service import Principal
-from heso.decisions import service
+from heso.decisions import actors, service
 from heso.decisions.models import FINAL, OPEN
 from heso.extensions import db
 from heso.ledger.models import LedgerEntry
@@ -57,7 +57,8 @@ def build_machine(app, team_id):
               who=st.sampled_from(["a@x.com", "b@x.com", "boss@x.com"]))
         def resolve(self, decision_id, action, who):
             try:
-                service.resolve(principal, decision_id, action, resolved_by=who, now=self.now)
+                service.resolve(team_id, decision_id, action, actors.of_channel(team_id, who, "test", "test"),
+                                now=self.now)
             except (errors.AlreadyResolved, errors.Expired, errors.Conflict, errors.Forbidden):
                 db.session.rollback()
 

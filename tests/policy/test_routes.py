@@ -203,10 +203,10 @@ def test_evaluate_can_try_a_stored_version_or_an_unsaved_bundle(client, team):
     body = client.post("/v1/policy/evaluate", json={**request, "version": "v2"}, headers=team.headers("agent")).json
     assert body["effect"] == "deny" and body["policy_version"] == "v2" and body["matched_rule"] is None
     trial = bundle("trial", default="require_approval", default_approval={"routing_hint": "oncall"}, rules=[])
-    body = client.post("/v1/policy/evaluate", json={**request, "bundle": trial}, headers=team.headers("agent")).json
+    body = client.post("/v1/policy/evaluate", json={**request, "bundle": trial}, headers=team.headers("ops")).json
     assert body["effect"] == "require_approval" and body["approval"]["routing_hint"] == "oncall"
     bad = client.post("/v1/policy/evaluate", json={**request, "bundle": {"rules": [{"effect": "allow"}]}},
-                      headers=team.headers("agent"))
+                      headers=team.headers("ops"))
     assert assert_envelope(bad, 422, "VALIDATION_ERROR")["details"]["floor"] == "elevated-privileges-need-approval"
     # A dry run stores nothing.
     assert len(client.get("/v1/policy/bundles", headers=team.headers("ops")).json["data"]) == 2

@@ -65,8 +65,8 @@ def test_an_emailed_link_needs_a_confirmed_post(email_app, client, team, smtp):
     assert done.status_code == 200
     assert "Approved by sarah@example.com" in done.get_data(as_text=True)
     outcome = status_of(client, team, decision["id"])
-    assert (outcome["status"], outcome["resolved_by"], outcome["response_notes"]) == (
-        "approved", "sarah@example.com", "Go ahead")
+    assert (outcome["status"], outcome["resolved_by"], outcome["resolved_via"], outcome["response_notes"]) == (
+        "approved", "sarah@example.com", "email", "Go ahead")
 
     invalid = client.get("/channels/email/a/garbage").get_data()
     for again in (client.get(approve), client.post(approve, data={"nonce": nonce_of(page), "confirm": "approve"}),
@@ -74,6 +74,9 @@ def test_an_emailed_link_needs_a_confirmed_post(email_app, client, team, smtp):
         assert (again.status_code, again.get_data()) == (404, invalid)  # used links answer like unknown ones
     audit = client.get(f"/v1/audit?subject_id={decision['id']}", headers=team.headers()).json["data"]
     assert [entry["event"] for entry in audit].count("decision.resolved") == 1
+    [resolved] = [entry["data"] for entry in audit if entry["event"] == "decision.resolved"]
+    assert (resolved["member_id"], resolved["member"], resolved["via"], resolved["credential"]) == (
+        team.member_ids["sarah@example.com"], "sarah@example.com", "email", "email_link")
 
 
 def test_modify_asks_what_should_change(email_app, client, team, smtp):
@@ -110,7 +113,8 @@ def test_unusable_links_all_answer_alike(email_app, client, team, other_team, sm
             "another team's decision": email_links.make_token(theirs["id"], team.id, "deny", "sarah@example.com"),
             "option not offered": email_links.make_token(decision["id"], team.id, "modify", "sarah@example.com"),
             "not an approver": email_links.make_token(decision["id"], team.id, "deny", "mallory@example.com"),
-            "core action token": interactions.action_token(decision["id"], team.id),
+            "a member, not an approver": email_links.make_token(decision["id"], team.id, "deny", "bob@example.com"),
+            "core action token": interactions.action_token(decision["id"], team.id, "sarah@example.com"),
             "other salt": URLSafeTimedSerializer(email_app.config["SECRET_KEY"], salt="heso.email-link.v0").dumps(
                 claims),
             "other key": other_key.dumps(claims),

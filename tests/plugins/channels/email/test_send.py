@@ -154,6 +154,9 @@ def test_a_4xx_is_retried_and_the_retry_mails_only_who_is_missing(email_app, cli
 
 
 def test_approvers_without_an_email_address_cannot_be_mailed(email_app, client, team, smtp):
+    # Only an outside approver (no member) can be something other than an email address.
+    allowed = client.put("/v1/teams/me/settings", json={"outside_approvers": True}, headers=team.headers())
+    assert allowed.status_code == 200, allowed.json
     decision = create_decision(client, team, approver="U024BE7LH")
     result = send(email_app, notification(email_app, team, decision))
     assert not result.ok and result.permanent and "U024BE7LH" in result.error

@@ -72,7 +72,12 @@ def test_a_click_answers_as_the_approver_and_the_message_shows_it(slack_team, cl
     run_jobs(slack_app)
     answered = status_of(client, slack_team, decision["id"])
     assert answered["status"] == status and answered["resolved_by"] == "sarah@example.com"
+    assert answered["resolved_via"] == "slack"
     assert resolutions(slack_app, decision["id"]) == 1
+    audit = client.get(f"/v1/audit?subject_id={decision['id']}&event=decision.resolved",
+                       headers=slack_team.headers()).json["data"]
+    assert [(entry["data"]["member_id"], entry["data"]["via"], entry["data"]["credential"]) for entry in audit] == [
+        (slack_team.member_ids["sarah@example.com"], "slack", "slack:U0SARAH")]
     [info] = slack.called("users.info")
     assert info.args["user"] == "U0SARAH"
     [edit] = slack.called("chat.update")
@@ -123,6 +128,36 @@ def test_someone_who_is_not_an_approver_changes_nothing(slack_team, client, slac
     refused = "You are not an approver of this decision, so your click changed nothing."
     assert slack.ephemerals("U0MALLORY") == [refused] * 3 and slack.ephemerals("U0STRANGER") == [refused]
     assert not slack.called("views.open") and resolutions(slack_app, decision["id"]) == 0
+
+
+def test_a_click_by_an_approver_who_is_not_a_member_changes_nothing(slack_team, client, slack, slack_app):
+    # Named while the team allowed outside approvers; then the team stopped allowing them.
+    settings = "/v1/teams/me/settings"
+    assert client.put(settings, json={"outside_approvers": True}, headers=slack_team.headers()).status_code == 200
+    decision = slack_decision(client, slack_team, approver="pat@partner.example")
+    assert client.put(settings, json={"outside_approvers": False}, headers=slack_team.headers()).status_code == 200
+    slack.users["U0PAT"] = "pat@partner.example"
+    run_jobs(slack_app)
+    post_signed(client, slack_team.id, form(click_payload(decision["id"], user="U0PAT")))
+    run_jobs(slack_app)
+    wait_until(lambda: slack.ephemerals("U0PAT"), timeout=5, message="the refusal")
+    assert slack.ephemerals("U0PAT") == ["You are not an approver of this decision, so your click changed nothing."]
+    assert status_of(client, slack_team, decision["id"])["status"] == "pending"
+    assert resolutions(slack_app, decision["id"]) == 0 and not slack.called("chat.update")
+
+
+def test_a_click_by_a_disabled_member_changes_nothing(slack_team, client, slack, slack_app):
+    decision = slack_decision(client, slack_team, approver=None, approvers=["sarah@example.com", "bob@example.com"])
+    disabled = client.patch(f"/v1/members/{slack_team.member_ids['bob@example.com']}", json={"status": "disabled"},
+                            headers=slack_team.headers())
+    assert disabled.status_code == 200, disabled.json
+    run_jobs(slack_app)
+    post_signed(client, slack_team.id, form(click_payload(decision["id"], user="U0BOB")))
+    run_jobs(slack_app)
+    wait_until(lambda: slack.ephemerals("U0BOB"), timeout=5, message="the refusal")
+    assert slack.ephemerals("U0BOB") == ["You are not an approver of this decision, so your click changed nothing."]
+    assert status_of(client, slack_team, decision["id"])["status"] == "pending"
+    assert resolutions(slack_app, decision["id"]) == 0
 
 
 def test_a_click_by_the_approver_it_was_escalated_away_from_says_so(slack_team, client, slack, slack_app):
@@ -302,12 +337,15 @@ def test_clicks_left_behind_by_a_dead_drain_are_picked_up(slack_team, client, sl
 def test_with_a_quorum_each_approver_click_is_one_vote(slack_team, client, slack, slack_app):
     decision = slack_decision(client, slack_team, approver=None, approvers=["sarah@example.com", "Bob@Example.com"],
                               quorum=2)
+    assert decision["approvers"] == ["sarah@example.com", "bob@example.com"]  # as the member's email
+    slack.users["U0BOB"] = "BOB@example.COM"  # Slack's profile spells it differently: still Bob
     run_jobs(slack_app)
     for user in ("U0SARAH", "U0SARAH", "U0BOB"):  # Sarah twice, then Bob (his email differs in case only)
         post_signed(client, slack_team.id, form(click_payload(decision["id"], user=user)))
         run_jobs(slack_app)
     answered = status_of(client, slack_team, decision["id"])
-    assert answered["status"] == "approved" and answered["resolved_by"] == "Bob@Example.com"
+    assert answered["status"] == "approved" and answered["resolved_by"] == "bob@example.com"
+    assert answered["resolved_via"] == "slack"
     assert slack.ephemerals("U0SARAH") == ["Your approval is counted (1 of 2 needed).",
                                            "sarah@example.com has already approved this decision."]
     assert resolutions(slack_app, decision["id"]) == 1

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from heso.auth import members
 from heso.channels import outbox
 from heso.channels.models import Delivery
 from heso.decisions import service
@@ -151,6 +152,9 @@ def test_a_retry_never_posts_twice(slack_team, client, slack, slack_app):
 
 def test_an_approver_slack_does_not_know_is_skipped_and_nobody_known_fails_for_good(slack_team, client, slack,
                                                                                      slack_app):
+    with slack_app.app_context():  # a member of the team whom the Slack workspace does not know
+        members.add(slack_team.id, "nobody@example.com", "approver", status="active")
+        db.session.commit()
     decision = slack_decision(client, slack_team, approver="nobody@example.com")
     run_jobs(slack_app)
     [delivery] = client.get(f"/v1/deliveries?decision_id={decision['id']}", headers=slack_team.headers("ops")).json[

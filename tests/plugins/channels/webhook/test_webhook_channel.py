@@ -67,7 +67,7 @@ def notification(url: str, event: str = "decision.created", **config) -> Notific
     return Notification(delivery_id=new_id("dlv"), event=event, attempt=1, team_id="team_test",
                         decision=DECISION, config={"url": url, "secret": SECRET, **config},
                         action_token="token.abc", respond_url="https://heso.test/v1/decisions/dec_01JTEST/respond",
-                        created_at=utcnow())
+                        created_at=utcnow(), action_tokens={"sarah@example.com": "token.abc"})
 
 
 def hook(httpserver) -> str:
@@ -98,7 +98,9 @@ def test_a_delivery_verifies_and_carries_both_payload_shapes(lan, httpserver):
     assert request.headers["Content-Type"] == "application/json"
     body = json.loads(request.body)
     assert body["type"] == body["event"] == "decision.created"
-    assert body["data"] == {"decision": DECISION, "action_token": "token.abc", "respond_url": note.respond_url}
+    # One token per approver (each answers only as its approver); action_token is the first approver's.
+    assert body["data"] == {"decision": DECISION, "action_token": "token.abc",
+                            "action_tokens": {"sarah@example.com": "token.abc"}, "respond_url": note.respond_url}
     assert body["decision"] == DECISION
     assert body["timestamp"].endswith("Z")
 
