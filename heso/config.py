@@ -55,6 +55,10 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_URL": "smtp://127.0.0.1:25",  # smtp://user:pass@host:587?starttls=true, smtps://host:465
     "SMTP_FROM": "heso@localhost",  # a team's email channel config may override it
     "SMTP_TIMEOUT_SECONDS": 10,
+    # What teams may do with it (plugins/channels/email/.../limits.py): the domains a team's from_address
+    # may use (empty: HESO_SMTP_FROM's only), and messages per team per clock hour (0: no cap).
+    "EMAIL_FROM_DOMAINS": "",
+    "EMAIL_MAX_PER_TEAM_HOUR": 1000,
     # Slack channel: the Web API base URL (tests point it at a local fake Slack)
     "SLACK_API_URL": "https://slack.com/api/",
     "SLACK_TIMEOUT_SECONDS": 10,

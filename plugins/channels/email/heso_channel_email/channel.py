@@ -21,7 +21,7 @@ from heso.channels.base import ChannelPlugin, DeliveryResult, Notification
 from heso.extensions import state
 from heso.schemas import StrictSchema
 from heso.smtp import Outcome, SmtpServer, ehlo_name, send_all
-from heso_channel_email import links
+from heso_channel_email import limits, links
 from heso_channel_email.mail import ACTION_EVENTS, OUTCOME_EVENTS, compose_action, compose_outcome
 from heso_channel_email.render import OPTION_LABELS
 
@@ -42,6 +42,12 @@ class EmailConfigSchema(StrictSchema):
                                    metadata={"description": "Sender address; default HESO_SMTP_FROM"})
     reply_to = ma.fields.Email(load_default=None, allow_none=True,
                                metadata={"description": "Where replies to approval emails go"})
+
+    @ma.validates("from_address")
+    def _from_an_allowed_domain(self, value: str | None, **kwargs: object) -> None:
+        problem = limits.from_address_problem(value) if value else None
+        if problem:
+            raise ma.ValidationError(problem)
 
 
 class EmailChannel(ChannelPlugin):
@@ -72,8 +78,16 @@ class EmailChannel(ChannelPlugin):
         skipped = [who for who in approvers if who not in mailable]
         if not mailable:
             return DeliveryResult(ok=False, permanent=True, error=f"no approver has an email address: {skipped!r}")
+        if notification.config.get("from_address") and limits.from_address_problem(sender):
+            sender = config["SMTP_FROM"]  # the operator narrowed the domains since it was set: fall back
+            envelope_from = parseaddr(sender)[1]
         done_before = self._already_sent(notification.delivery_id)
         messages = [(who, self._compose(notification, who, sender)) for who in mailable if who not in done_before]
+        wait = limits.take_hourly(notification.team_id, len(messages))
+        if wait is not None:
+            return DeliveryResult(ok=False, retry_after=wait,
+                                  error=f"the team's hourly email cap (HESO_EMAIL_MAX_PER_TEAM_HOUR) is reached; "
+                                        f"sending in {wait} s")
         outcomes = send_all(server, envelope_from, messages, float(config["SMTP_TIMEOUT_SECONDS"]),
                             ehlo_name(config["PUBLIC_URL"]))
         self._remember(notification.delivery_id, [outcome.recipient for outcome in outcomes if outcome.ok])
