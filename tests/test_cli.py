@@ -45,10 +45,10 @@ def test_init_prints_an_admin_key_once(app, client, heso):
 
 
 def test_the_init_key_can_run_the_whole_api(client, heso):
-    token = only_token(heso("init").output)
+    token = only_token(heso("init", "--email", "sarah@example.com").output)  # approvers are members
     admin = {"Authorization": f"Bearer {token}"}
     created = client.post("/v1/decisions", json={"action": "Deploy", "approver": "sarah@example.com"}, headers=admin)
-    assert created.status_code == 201
+    assert created.status_code == 201, created.json
     assert client.get("/v1/audit", headers=admin).json["data"][0]["subject_id"] == created.json["id"]
 
 

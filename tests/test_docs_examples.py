@@ -56,7 +56,8 @@ def send(client, arguments: list[str], values: dict[str, str]):
 
 def test_readme_create_wait_resolve(client, team):
     create, wait, resolve = curls("README.md")
-    values = {"$KEY": team.keys["admin"]}
+    # $KEY is the admin key; $APPROVER_KEY Sarah's personal key (heso keys create --member sarah@example.com).
+    values = {"$KEY": team.keys["admin"], "$APPROVER_KEY": team.member_keys["sarah@example.com"]}
     created = send(client, create, values)
     assert created.status_code == 201 and created.json["status"] == "pending", created.json
     values["dec_01J…"] = created.json["id"]
@@ -66,7 +67,7 @@ def test_readme_create_wait_resolve(client, team):
     resolved = send(client, resolve, values)
     assert resolved.status_code == 200, resolved.json
     assert resolved.json["status"] == "approved" and resolved.json["resolved_by"] == "sarah@example.com"
-    assert resolved.json["response_notes"] == "Go ahead"
+    assert resolved.json["resolved_via"] == "key" and resolved.json["response_notes"] == "Go ahead"
 
 
 def test_agents_md_register_poll_ack(client, team):
@@ -84,7 +85,9 @@ def test_agents_md_register_poll_ack(client, team):
 
     agent = {"Authorization": f"Bearer {values['$AGENT_KEY']}"}
     decision = client.post("/v1/decisions", json={"action": "x", "approver": "ops@example.com"}, headers=agent).json
-    client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "approve"}, headers=team.headers("approver"))
+    resolved = client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "approve"},
+                           headers=team.as_member("ops@example.com"))
+    assert resolved.status_code == 200, resolved.json
     events = send(client, poll, values).json["events"]
     assert [(event["kind"], event["subject_id"]) for event in events] == [("decision.approved", decision["id"])]
     values["evt_…"] = events[0]["id"]
@@ -97,9 +100,13 @@ def test_sdk_md_resolve(client, team):
     (resolve,) = curls("docs/sdk.md")
     decision = client.post("/v1/decisions", json={"action": "df -h", "approver": "ops@example.com"},
                            headers=team.headers("agent")).json
-    answer = send(client, resolve, {"$HESO_ENDPOINT": "http://127.0.0.1:5000", "dec_…": decision["id"],
-                                    "$APPROVER_KEY": team.keys["approver"]})
+    values = {"$HESO_ENDPOINT": "http://127.0.0.1:5000", "dec_…": decision["id"]}
+    # As the guide says: a team key (the admin key of `make run`) is refused, the approver's personal key answers.
+    refused = send(client, resolve, {**values, "$APPROVER_KEY": team.keys["admin"]})
+    assert refused.status_code == 403 and refused.json["error"] == "FORBIDDEN", refused.json
+    answer = send(client, resolve, {**values, "$APPROVER_KEY": team.member_keys["ops@example.com"]})
     assert answer.status_code == 200 and answer.json["status"] == "approved", answer.json
+    assert answer.json["resolved_by"] == "ops@example.com"
 
 
 def test_slack_md_config_then_ask(client, team):

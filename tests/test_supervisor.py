@@ -121,6 +121,13 @@ def test_heso_run_serves_works_and_stops_cleanly(heso_run, tmp_path, redis_url):
     assert output.text.count(token) == 1  # printed once
 
     admin = {"Authorization": f"Bearer {token}"}
+    # As the quick start goes on: `heso init --email` makes the decisions' approver the team's first member.
+    env = {**os.environ, "HESO_DATABASE_URL": f"sqlite:///{tmp_path / 'heso.db'}", "HESO_REDIS_URL": redis_url,
+           "HESO_LOG_LEVEL": "WARNING"}
+    member = subprocess.run([str(HESO), "init", "--email", "sarah@example.com"], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert member.returncode == 0, member.stdout + member.stderr
+    assert "Admin member sarah@example.com created" in member.stdout, member.stdout
 
     def create() -> str:
         response = requests.post(f"{base}/v1/decisions", json={"action": "Deploy v2", "approver": "sarah@example.com"},

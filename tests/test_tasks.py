@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from heso import errors, tasks
 from heso.auth.service import authenticate
-from heso.decisions import deadlines, service
+from heso.decisions import actors, deadlines, service
 from heso.decisions.models import Decision
 from heso.extensions import db, state
 from heso.ledger.models import LedgerEntry
@@ -184,8 +184,12 @@ def test_sweep_escalates_to_the_backup_who_can_then_resolve(app, client, team):
     assert audit["data"][0]["event"] == "decision.escalated"
     assert audit["data"][0]["data"] == {"status": "escalated", "escalated_to": "backup@example.com"}
 
+    # The backup answers with their own key; the original approver no longer can.
+    replaced = client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "approve"},
+                           headers=team.as_member("sarah@example.com"))
+    assert replaced.status_code == 403, replaced.json
     response = client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "approve", "notes": "ok"},
-                           headers=team.headers("approver"))
+                           headers=team.as_member("backup@example.com"))
     assert response.status_code == 200, response.json
     assert response.json["status"] == "approved" and response.json["resolved_by"] == "backup@example.com"
     assert events_of(client, team, decision["id"]) == ["decision.created", "decision.escalated",
@@ -209,21 +213,22 @@ def test_escalation_job_run_by_a_worker(app, client, team):
                                                        "decision.expired"]
 
 
-CONTENDERS = (  # (who, outcome if it wins)
-    ("alice", "approved"), ("bob", "denied"), ("carol", "modified"), ("in-process", "denied"),
-    ("expiry job", "expired"), ("sweeper", "expired"),
+CONTENDERS = (  # (who, outcome if it wins): three approvers over HTTP, one in process, two expirers
+    ("a@example.com", "approved"), ("b@example.com", "denied"), ("c@example.com", "modified"),
+    ("x@example.com", "denied"), ("expiry job", "expired"), ("sweeper", "expired"),
 )
+RACING_APPROVERS = [who for who, _ in CONTENDERS[:4]]
 
 
-def _race(app, team, principal, decision_id, later) -> list[str]:
+def _race(app, team, actor, decision_id, later) -> list[str]:
     """Start every contender at one barrier; return what each saw ("won" or why it lost)."""
     barrier = threading.Barrier(len(CONTENDERS))
 
     def over_http(action: str, who: str) -> str:
         client = app.test_client()
         barrier.wait(timeout=30)
-        response = client.post(f"/v1/decisions/{decision_id}/resolve", json={"action": action, "resolved_by": who},
-                               headers=team.headers("approver"))
+        response = client.post(f"/v1/decisions/{decision_id}/resolve", json={"action": action},
+                               headers=team.as_member(who))
         assert response.status_code in (200, 409, 410), response.json
         return "won" if response.status_code == 200 else response.json["error"]
 
@@ -231,7 +236,7 @@ def _race(app, team, principal, decision_id, later) -> list[str]:
         with app.app_context():
             barrier.wait(timeout=30)
             try:
-                service.resolve(principal, decision_id, "deny", resolved_by="in-process")
+                service.resolve(team.id, decision_id, "deny", actor)
             except (errors.AlreadyResolved, errors.Expired, errors.Conflict) as exc:
                 return exc.code
             return "won"
@@ -247,8 +252,8 @@ def _race(app, team, principal, decision_id, later) -> list[str]:
             return "won" if service.sweep(now=later)["expired"] else "lost"
 
     with ThreadPoolExecutor(max_workers=len(CONTENDERS)) as pool:
-        futures = [pool.submit(over_http, "approve", "alice"), pool.submit(over_http, "deny", "bob"),
-                   pool.submit(over_http, "modify", "carol"), pool.submit(in_process),
+        futures = [pool.submit(over_http, "approve", "a@example.com"), pool.submit(over_http, "deny", "b@example.com"),
+                   pool.submit(over_http, "modify", "c@example.com"), pool.submit(in_process),
                    pool.submit(expire), pool.submit(sweep)]
         return [future.result(timeout=60) for future in futures]
 
@@ -263,12 +268,13 @@ def test_expiry_and_resolution_race_with_one_winner(app, team):
     """
     rounds = 20
     client = app.test_client()
-    with app.app_context():
-        principal = authenticate(f"Bearer {team.keys['approver']}")
+    with app.app_context():  # the in-process approver: x@example.com, through their personal key
+        actor = actors.of_caller(authenticate(f"Bearer {team.member_keys['x@example.com']}"), None)
 
     for round_number in range(rounds):
-        decision_id = create_decision(client, team, action=f"race {round_number}")["id"]
-        results = _race(app, team, principal, decision_id, later=utcnow() + timedelta(hours=3))
+        decision_id = create_decision(client, team, action=f"race {round_number}", approver=None,
+                                      approvers=RACING_APPROVERS)["id"]
+        results = _race(app, team, actor, decision_id, later=utcnow() + timedelta(hours=3))
         assert results.count("won") == 1, results
         winner, outcome = CONTENDERS[results.index("won")]
 

@@ -72,6 +72,7 @@ def settle_behind_redis_back(app, decision_id: str) -> float:
 
 # -- one subscriber for everyone -----------------------------------------------------------------
 
+@pytest.mark.app_config(MAX_WAITS_PER_KEY=25)  # the 25 decision polls share the team's agent key
 def test_fifty_long_polls_of_both_kinds_share_one_subscriber_and_all_wake(app, client, team, redis_url):
     """25 decision long-polls and 25 inbox long-polls: one pub/sub connection in this process, and
     each answers within a second of its settle (the 10 s re-check never comes into it)."""

@@ -21,7 +21,7 @@ from heso.auth.service import Principal, refuse_if_paused
 from heso.canonical import canonical_json
 from heso.decisions import actors
 from heso.decisions import service as decisions
-from heso.decisions.models import Decision
+from heso.decisions.models import OPEN, Decision
 from heso.extensions import db
 from heso.ids import new_id
 from heso.ledger import service as ledger
@@ -142,6 +142,7 @@ def settle(principal: Principal, approval_id: str, token: str, outcome: str | No
     if signer is None:
         raise receipts.refused("bad_signature", "The token is not a signature of this approval's statement by a "
                                        "registered approver of its group.")
+    actor = _signer_may_answer(principal.team_id, decision, signer, outcome)
     won = db.session.execute(
         update(Approval).where(Approval.id == approval.id, Approval.status == "pending")
         .values(status=outcome, settled_at=now, approver=signer.name, approver_key_id=signer.id, signature=token)
@@ -156,12 +157,23 @@ def settle(principal: Principal, approval_id: str, token: str, outcome: str | No
     db.session.commit()
     if decision is not None:
         try:
-            actor = actors.of_channel(principal.team_id, signer.name, "device_key", f"device_key:{signer.id}")
             decisions.resolve(principal.team_id, decision.id, "approve" if outcome == "approved" else "deny",
                               actor, notes="Settled by a signed approval token.", now=now)
         except (errors.AlreadyResolved, errors.Expired, errors.Conflict, errors.Forbidden) as exc:
             log.info("Approval %s settled; its decision %s was not open: %s", approval.id, decision.id, exc)
     return get(principal.team_id, approval_id)
+
+
+def _signer_may_answer(team_id: str, decision: Decision | None, signer: SigningKey, outcome: str) -> actors.Actor:
+    """The person behind the signing key, checked before anything is settled: 403 if they are
+    disabled or no member (outside approvers off), and, while the decision is open, if they are
+    not one of its approvers or created it (separation of duties). A settled approval is what an
+    L1 receipt cites, so it must never say yes where the decision said no."""
+    actor = actors.of_channel(team_id, signer.name, "device_key", f"device_key:{signer.id}")
+    if decision is not None and decision.status in OPEN:
+        # The decision's own rules (not a copy of them), applied before the approval changes.
+        decisions.check_actor(decision, actor, "approve" if outcome == "approved" else "deny")
+    return actor
 
 
 def view(approval: Approval) -> dict[str, Any]:

@@ -330,6 +330,12 @@ def _self_approval(decision: Decision, actor: Actor, action: str) -> bool:
     return True
 
 
+def check_actor(decision: Decision, actor: Actor, action: str) -> tuple[str, bool]:
+    """May ``actor`` answer ``decision`` with ``action``? ``(their approver entry, self-approval
+    relaxed)``, or 403 saying why not: the one place these rules live (approvals ask it too)."""
+    return _listed(decision, actor), _self_approval(decision, actor, action)
+
+
 def resolve(team_id: str, decision_id: str, action: str, actor: Actor, notes: str | None = None,
             modified_action: Any = None, now: datetime | None = None) -> Decision:
     """Answer a decision as ``actor``: approve, deny or modify (approve counts a vote when quorum > 1)."""
@@ -344,9 +350,9 @@ def resolve(team_id: str, decision_id: str, action: str, actor: Actor, notes: st
     if modified_action is not None and action != "modify":
         raise errors.ValidationFailed("modified_action is only allowed with action 'modify'.",
                                       details={"json": {"modified_action": ["Only with action 'modify'."]}})
-    who = _listed(decision, actor)
+    who, relaxed = check_actor(decision, actor, action)
     identity = actor.ledger()
-    if _self_approval(decision, actor, action):
+    if relaxed:
         identity["self_approval"] = True
     if action == "approve" and decision.quorum > 1:
         return _vote(decision, who, actor, identity, notes, now)

@@ -45,6 +45,7 @@ def test_invite_then_register_then_list(heso, client, team):
 
 
 def _answer_first_pending(app, client, team, how):
+    """Answer the first pending decision in a thread, as its approver (a member's personal key)."""
     def run():
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -58,7 +59,9 @@ def _answer_first_pending(app, client, team, how):
                 decisions.expire_one(decision_id, now=utcnow() + timedelta(hours=2))
         else:
             body = {"action": how, **({"modified_action": {"cmd": "ls"}} if how == "modify" else {})}
-            client.post(f"/v1/decisions/{decision_id}/resolve", json=body, headers=team.headers("approver"))
+            response = client.post(f"/v1/decisions/{decision_id}/resolve", json=body,
+                                   headers=team.as_member(pending[0]["approver"]))
+            assert response.status_code == 200, response.json
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -125,8 +128,9 @@ def test_prune_events_deletes_only_old_acknowledged_ones(app, heso, client, team
     key = {"Authorization": f"Bearer {agent['api_key']}"}
     for _ in range(3):
         decision = client.post("/v1/decisions", json={"action": "x", "approver": "a@example.com"}, headers=key).json
-        client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "approve"},
-                    headers=team.headers("approver"))
+        resolved = client.post(f"/v1/decisions/{decision['id']}/resolve", json={"action": "approve"},
+                               headers=team.as_member("a@example.com"))
+        assert resolved.status_code == 200, resolved.json
     events = client.get("/v1/events", headers=key).json["events"]
     client.post("/v1/events/ack", json={"event_ids": [events[0]["id"], events[1]["id"]]}, headers=key)
     with app.app_context():  # one of the acked events was acked 40 days ago

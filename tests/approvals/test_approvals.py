@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import update
 
 from heso.approvals.models import Approval
+from heso.auth import members
+from heso.auth import service as auth
 from heso.client.receipts import approval_block, sign_approval
 from heso.extensions import db
 from heso.timeutil import utcnow
@@ -173,3 +175,61 @@ def test_the_decision_goes_out_through_the_named_channel(client, team):
     assert decision["channel"] == "webhook"
     deliveries = client.get(f"/v1/deliveries?decision_id={opened.json['decisionId']}", headers=team.headers("ops"))
     assert deliveries.status_code == 200 and deliveries.json["data"][0]["channel"] == "webhook"
+
+
+def test_a_disabled_members_device_key_settles_nothing(client, team):
+    """Disabling a member stops every credential of theirs at once, their approver signing key too:
+    the token is refused and the approval and its decision stay pending."""
+    signer = operator(client, team)
+    sarah = approver(client, team)
+    body = _open(client, team, signer).json
+    disabled = client.patch(f"/v1/members/{team.member_ids['sarah@example.com']}", json={"status": "disabled"},
+                            headers=team.headers("admin"))
+    assert disabled.status_code == 200, disabled.json
+    token = sign_approval(sarah.key, body["statement"], "approved")
+    refused = _settle(client, team, body["approvalId"], token, scope="agent")
+    assert refused.status_code == 403 and refused.json["error"] == "FORBIDDEN", refused.json
+    assert client.get(f"/v1/approvals/{body['approvalId']}", headers=team.headers("agent")).json == {
+        "outcome": "pending"}
+    decision = client.get(f"/v1/decisions/{body['decisionId']}", headers=team.headers("agent")).json
+    assert decision["status"] == "pending"
+
+
+def test_only_the_approvers_the_approval_was_opened_for_can_settle_it(client, team):
+    """An approver key registered to the group after the approval opened is no approver of its
+    decision: its token is refused (403) rather than settling the approval behind the decision's back."""
+    signer = operator(client, team)
+    approver(client, team)
+    body = _open(client, team, signer).json
+    bob = approver(client, team, name="bob@example.com")  # finance too, but after the approval opened
+    refused = _settle(client, team, body["approvalId"], sign_approval(bob.key, body["statement"], "approved"),
+                      scope="agent")
+    assert refused.status_code == 403 and refused.json["error"] == "FORBIDDEN", refused.json
+    assert client.get(f"/v1/approvals/{body['approvalId']}", headers=team.headers("agent")).json == {
+        "outcome": "pending"}
+
+
+def test_whoever_opened_the_approval_cannot_settle_it_with_their_own_key(app, client, team):
+    """Separation of duties holds for device keys: an admin who opened the approval with their
+    personal key cannot approve it with their own signing key (unless the team allows self-approval)."""
+    with app.app_context():
+        boss = members.add(team.id, "boss@example.com", "admin", status="active")
+        boss_key = {"Authorization": f"Bearer {auth.create_key(team.id, ['admin'], member=boss)[1]}"}
+        db.session.commit()
+    signer = operator(client, team)
+    own = approver(client, team, name="boss@example.com")
+    opened = client.post("/v1/approvals", json={"receipt": signer.sign(ACTION, "v1", "deploys"),
+                                                "routingHint": "finance"}, headers=boss_key)
+    assert opened.status_code == 201, opened.json
+    body = opened.json
+    token = sign_approval(own.key, body["statement"], "approved")
+    refused = _settle(client, team, body["approvalId"], token, scope="agent")
+    assert refused.status_code == 403 and refused.json["details"]["reason"] == "separation_of_duties", refused.json
+    assert client.get(f"/v1/approvals/{body['approvalId']}", headers=team.headers("agent")).json == {
+        "outcome": "pending"}
+    allowed = client.put("/v1/teams/me/settings", json={"self_approval": True}, headers=boss_key)
+    assert allowed.status_code == 200, allowed.json
+    settled = _settle(client, team, body["approvalId"], token, scope="agent")
+    assert settled.status_code == 200 and settled.json["outcome"] == "approved", settled.json
+    decision = client.get(f"/v1/decisions/{body['decisionId']}", headers=team.headers("ops")).json
+    assert decision["status"] == "approved" and decision["resolved_by"] == "boss@example.com"

@@ -15,12 +15,14 @@ DEMO = Path(__file__).resolve().parents[2] / "examples" / "agent_demo.py"
 
 
 def answer_when_asked(client, team, body):
+    """Answer the first pending decision in a thread, as its approver (a member's personal key)."""
     def run():
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             pending = client.get("/v1/decisions?status=pending", headers=team.headers("ops")).json["data"]
             if pending:
-                client.post(f"/v1/decisions/{pending[0]['id']}/resolve", json=body, headers=team.headers("approver"))
+                client.post(f"/v1/decisions/{pending[0]['id']}/resolve", json=body,
+                            headers=team.as_member(pending[0]["approver"]))
                 return
             time.sleep(0.05)
 

@@ -29,8 +29,9 @@ def approve_later(client, team, decision_id_box, action="approve", delay=0.3, **
         while "id" not in decision_id_box and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(delay)
+        approver = client.get(f"/v1/decisions/{decision_id_box['id']}", headers=team.headers("ops")).json["approver"]
         response = client.post(f"/v1/decisions/{decision_id_box['id']}/resolve", json={"action": action, **extra},
-                               headers=team.headers("approver"))
+                               headers=team.as_member(approver))
         decision_id_box["answer"] = response.status_code
 
     thread = threading.Thread(target=run)
@@ -119,7 +120,9 @@ def test_register_events_and_ack(client, live_server, team):
     assert list(sdk.events(wait=0, stop_when_idle=True)) == []
     assert (sdk.poll_interval_seconds, sdk.applied_wait_seconds) == (20 * 60, 0)  # from an empty poll's headers
     decision = sdk.create_decision("x", approver="a@example.com")
-    client.post(f"/v1/decisions/{decision.id}/resolve", json={"action": "approve"}, headers=team.headers("approver"))
+    resolved = client.post(f"/v1/decisions/{decision.id}/resolve", json={"action": "approve"},
+                           headers=team.as_member("a@example.com"))
+    assert resolved.status_code == 200, resolved.json
     seen = [(event.kind, event.subject_id) for event in sdk.events(wait=0, stop_when_idle=True)]
     assert seen == [("decision.approved", decision.id)]
     assert sdk.poll() == []  # acked by the iterator
@@ -130,7 +133,9 @@ def test_events_iterator_redelivers_an_event_whose_handler_failed(client, live_s
     sdk = HesoClient(None, live_server)
     sdk.register(invite(client, team)["token"])
     decision = sdk.create_decision("x", approver="a@example.com")
-    client.post(f"/v1/decisions/{decision.id}/resolve", json={"action": "approve"}, headers=team.headers("approver"))
+    resolved = client.post(f"/v1/decisions/{decision.id}/resolve", json={"action": "approve"},
+                           headers=team.as_member("a@example.com"))
+    assert resolved.status_code == 200, resolved.json
     with pytest.raises(RuntimeError):
         for _event in sdk.events(wait=0, stop_when_idle=True):
             raise RuntimeError("handler crashed")
@@ -313,10 +318,9 @@ def test_execution_request_waits_for_the_human_and_resumes(client, live_server, 
 
     assert upload(client, team).status_code == 201
     sdk = HesoClient(team.keys["agent"], live_server)
-    ask = {"context": {"elevated_privileges": True, "targets": ["repo"]}, "role": "builder",
+    ask = {"context": {"elevated_privileges": True, "targets": ["repo"]},
            "provenance": {"source": "git", "publisher": "acme"}}
-    allowed = sdk.execution_request(["fs.read"], context={"targets": ["repo"]}, role="builder",
-                                    provenance=ask["provenance"])
+    allowed = sdk.execution_request(["fs.read"], context={"targets": ["repo"]}, provenance=ask["provenance"])
     assert allowed.allowed and allowed.granted_capabilities == ["fs.read"]
     assert sdk.execution_request(["fs.read"], **ask).decision == "pending"  # without wait: pending, at once
     box = {}

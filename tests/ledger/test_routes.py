@@ -72,8 +72,11 @@ def test_the_decision_lifecycle_is_recorded_as_a_chain(client, team):
     assert entries[3]["data"]["approvers"] == ["sarah@example.com"]
     assert entries[3]["data"]["expires_at"] == approved["expires_at"]
     assert entries[1]["actor"] == "sarah@example.com"
+    # Who answered, as the member and the exact credential (sarah's personal key).
     assert entries[1]["data"] == {"status": "approved", "resolved_by": "sarah@example.com", "notes": "Go ahead",
-                                  "modified_action": None}
+                                  "modified_action": None, "member_id": team.member_ids["sarah@example.com"],
+                                  "member": "sarah@example.com", "via": "key",
+                                  "credential": f"key:{key_id(team.keys['approver'])}"}
     assert entries[0]["actor"] == agent_key and entries[0]["data"] == {"status": "cancelled", "reason": "not needed"}
     # Newest first, each entry chained to the one before it.
     assert entries[-1]["prev_hash"] == "00" * 32

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
+from heso.auth import members
+from heso.extensions import db
 from tests.agents.conftest import live_server  # noqa: F401 - the fixture: the app behind a real HTTP server
 from tests.policy.bundles import bundle, upload
 from tests.receipts.helpers import register
@@ -24,7 +26,7 @@ def sdk_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", text[text.index("## The SDK"):], re.S)
 
 
-def test_the_sdk_blocks_push_an_l0_then_an_l1_receipt(client, live_server, team, tmp_path):  # noqa: F811 - fixture
+def test_the_sdk_blocks_push_an_l0_then_an_l1_receipt(app, client, live_server, team, tmp_path):  # noqa: F811 - fixture
     signing, l0_to_l1 = sdk_blocks()[:2]
     assert upload(client, team, bundle("v3")).status_code in (200, 201)  # the policy_version the guide signs
     code = (signing.replace("team_01J…", team.id).replace("https://heso.internal", live_server)
@@ -38,6 +40,9 @@ def test_the_sdk_blocks_push_an_l0_then_an_l1_receipt(client, live_server, team,
     assert namespace["result"].delivered == 1 and namespace["result"].rejected == 0, namespace["result"]
 
     approver_key = SigningKey(bytes(range(1, 33)))
+    with app.app_context():  # an approver key's name is a member of the team (approvers are people)
+        members.add(team.id, "cfo@example.com", "approver", status="active")
+        db.session.commit()
     register(client, team, "approver", approver_key, name="cfo@example.com", groups=["finance"])
     namespace.update(approver_key=approver_key, transport=namespace["outbox"].transport,
                      action={"tool": "pay", "args": {"amount": 100}})
