@@ -100,10 +100,10 @@ def _same_or_conflict(existing: PolicyBundle, bundle: Bundle) -> PolicyBundle:
 def store(team_id: str, bundle: Bundle, source: str, actor: str,
           now: datetime | None = None) -> tuple[PolicyBundle, bool]:
     """Insert ``bundle`` as a new version in the caller's transaction; ``(row, created)``."""
-    check_approvers(team_id, bundle)
     existing = _by_version(team_id, bundle.version)
     if existing is not None:
         return _same_or_conflict(existing, bundle), False
+    check_approvers(team_id, bundle)  # new versions only: one stored before people keeps loading
     row = PolicyBundle(team_id=team_id, version=bundle.version, digest=bundle.digest, document=bundle.document,
                        rule_count=len(bundle.rules), source=source, created_at=now or utcnow(), created_by=actor)
     db.session.add(row)

@@ -92,15 +92,29 @@ def upgrade():
     _members_for_existing_approvers()
 
 
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value  # SQLite hands JSON back as text
+
+
+def _bundle_approvers(document):
+    """Every address a stored policy bundle routes to (rules' and the default's approvers)."""
+    document = _json(document) or {}
+    approvals = [rule.get("approval") for rule in document.get("rules") or [] if isinstance(rule, dict)]
+    approvals.append(document.get("default_approval"))
+    return [address for approval in approvals if isinstance(approval, dict)
+            for address in approval.get("approvers") or []]
+
+
 def _members_for_existing_approvers():
-    """An invited member per (team, approver address) found in the decisions table."""
+    """An invited member per (team, approver address) found in decisions and policy bundles."""
     connection = op.get_bind()
-    rows = connection.execute(sa.text("SELECT team_id, approvers, escalate_to FROM decisions")).all()
     wanted = set()
-    for team_id, approvers, escalate_to in rows:
-        if isinstance(approvers, str):  # SQLite hands JSON back as text through text()
-            approvers = json.loads(approvers)
-        for address in [*(approvers or []), escalate_to]:
+    found = [(team_id, [*(_json(approvers) or []), escalate_to]) for team_id, approvers, escalate_to in
+             connection.execute(sa.text("SELECT team_id, approvers, escalate_to FROM decisions"))]
+    found += [(team_id, _bundle_approvers(document)) for team_id, document in
+              connection.execute(sa.text("SELECT team_id, document FROM policy_bundles"))]
+    for team_id, addresses in found:
+        for address in addresses:
             if isinstance(address, str) and address.strip():
                 wanted.add((team_id, address.strip().lower()))
     if not wanted:

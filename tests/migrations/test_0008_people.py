@@ -58,12 +58,21 @@ def test_existing_approvers_become_invited_members(old_database):
         db.session.execute(insert, _decision("team_a", 1, ["Ana@Example.com", "ben@example.com"], "boss@example.com"))
         db.session.execute(insert, _decision("team_a", 2, ["ana@example.com"]))
         db.session.execute(insert, _decision("team_b", 3, ["ana@example.com"]))
+        db.session.execute(text(
+            "INSERT INTO policy_bundles (team_id, version, digest, document, rule_count, source, created_at, "
+            "created_by) VALUES ('team_b', 'v1', :digest, :document, 1, 'database', '2026-12-01 00:00:00+00:00', "
+            "'k')"), {"digest": "0" * 64, "document": json.dumps({"version": "v1", "default": "deny", "rules": [
+                {"id": "r", "match": {}, "effect": "require_approval", "approval": {"approvers": ["SRE@example.com"]}}],
+                "default_approval": {"approvers": ["oncall@example.com"]}})})
         db.session.commit()
         upgrade()
-        rows = db.session.execute(text("SELECT team_id, email, role, status FROM members ORDER BY team_id, email")).all()
+        query = "SELECT team_id, email, role, status FROM members ORDER BY team_id, email"
+        rows = db.session.execute(text(query)).all()
         assert [tuple(row) for row in rows] == [
             ("team_a", "ana@example.com", "approver", "invited"), ("team_a", "ben@example.com", "approver", "invited"),
             ("team_a", "boss@example.com", "approver", "invited"), ("team_b", "ana@example.com", "approver", "invited"),
+            ("team_b", "oncall@example.com", "approver", "invited"),
+            ("team_b", "sre@example.com", "approver", "invited"),
         ]
         db.session.rollback()  # end the read: SQLite transactions here take the write lock
         # And back down again, cleanly.
