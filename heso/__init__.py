@@ -77,8 +77,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
 
-    from heso import docs_ui, errors, extensions
+    from heso import docs_ui, errors, extensions, observability
 
+    observability.init_app(app)  # first: every request gets its id and is counted, refused ones too
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db)
     extensions.init_redis(app)

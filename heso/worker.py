@@ -15,17 +15,25 @@ from rq.cron import CronScheduler
 from rq.job import Job
 
 from heso.extensions import state
+from heso.observability import logs, request_id
 
 
 class _AppContextMixin:
-    """Run every job inside a fresh app context, so each gets its own database session."""
+    """Run every job inside a fresh app context, so each gets its own database session.
+
+    The job's id stands in for a request id meanwhile: every log line of the job carries it.
+    """
 
     flask_app: Flask
 
     def perform_job(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> bool:
         # RQ 3.0 passes the job's Execution as a third argument; pass through whatever RQ gives.
-        with self.flask_app.app_context():
-            return super().perform_job(job, queue, *args, **kwargs)  # type: ignore[misc]  # on the RQ class
+        request_id.bind(f"job_{job.id}")
+        try:
+            with self.flask_app.app_context():
+                return super().perform_job(job, queue, *args, **kwargs)  # type: ignore[misc]  # on the RQ class
+        finally:
+            request_id.bind(None)
 
 
 class HesoWorker(_AppContextMixin, Worker):
@@ -47,14 +55,15 @@ def build_worker(app: Flask, fork: bool = False) -> Worker:
 RQ_LOGGERS = ("rq.worker", "rq.job", "rq.cron", "rq.scheduler")
 
 
-def configure_logging(level: str | int) -> None:
+def configure_logging(level: str | int, log_format: str = "text") -> None:
     """``level`` for HESO's loggers; RQ's own from WARNING up unless ``level`` is DEBUG.
 
     The scheduler enqueues ``dispatch_deadlines`` every second and RQ logs five INFO lines
-    per job, which would bury everything else in ``heso run``'s terminal.
+    per job, which would bury everything else in ``heso run``'s terminal. ``log_format`` is
+    ``HESO_LOG_FORMAT`` (text or json lines, with the job's id as their request id).
     """
-    logging.basicConfig(level=level)
-    numeric = level if isinstance(level, int) else logging.getLevelName(level.upper())  # basicConfig checked it
+    logs.configure(level, log_format)
+    numeric = level if isinstance(level, int) else logging.getLevelName(level.upper())  # logs.configure checked it
     for name in RQ_LOGGERS:
         logging.getLogger(name).setLevel(numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING))
 
@@ -83,7 +92,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def run_worker(app: Flask, burst: bool = False, fork: bool = False) -> None:
-    configure_logging(app.config["LOG_LEVEL"])
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     if sys.platform.startswith("linux"):
         parent_pid = os.getpid()
         os.register_at_fork(after_in_child=lambda: _die_with_parent(parent_pid))
@@ -93,7 +102,7 @@ def run_worker(app: Flask, burst: bool = False, fork: bool = False) -> None:
 def run_scheduler(app: Flask) -> None:
     from heso import tasks
 
-    configure_logging(app.config["LOG_LEVEL"])
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     heso = state()
     scheduler = CronScheduler(connection=heso.redis, name=f"heso-scheduler-{id(app)}")
     scheduler.register(tasks.dispatch_deadlines, queue_name=heso.queue.name, interval=1,

@@ -76,7 +76,7 @@ def test_unexpected_error_is_an_envelope_not_a_traceback(app, client, team):
     response = client.get("/boom")
     body = assert_envelope(response, 500, "INTERNAL_ERROR")
     assert "secret internals" not in response.get_data(as_text=True)
-    assert body["details"] == {}
+    assert body["details"] == {"request_id": response.headers["X-Request-Id"]}  # and nothing of the crash
 
 
 @pytest.mark.parametrize("path,scope", [

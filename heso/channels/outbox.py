@@ -33,6 +33,7 @@ from heso.decisions.schemas import DecisionSchema
 from heso.extensions import db, state
 from heso.ids import new_id
 from heso.ledger import service as ledger
+from heso.observability import metrics
 from heso.timeutil import isoformat, utcnow
 
 log = logging.getLogger(__name__)
@@ -266,6 +267,7 @@ def _attempt(delivery: Delivery, notification: Notification, disabled: str | Non
     if recorded and result.gone and channel != CALLBACK:
         _disable_endpoint(team_id, channel, decision_id, result.error or "410 Gone", finished)
     db.session.commit()
+    metrics.delivery_attempted(channel, values["status"] if recorded else "superseded", attempts)
     if recorded and delay is not None:
         _enqueue_at(values["next_attempt_at"])
     return values["status"] if recorded else "superseded"
