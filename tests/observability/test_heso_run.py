@@ -1,5 +1,5 @@
 """``heso run`` end to end: one ``/metrics`` adds up both gunicorn workers and the RQ worker, and
-gunicorn's access line ends with the request id."""
+gunicorn's access line ends with the request id and holds no secret of a URL."""
 
 from __future__ import annotations
 
@@ -50,6 +50,16 @@ def test_metrics_of_every_process_of_heso_run(heso_run, tmp_path):  # noqa: F811
 
     wait_until(lambda: any(line.rstrip().endswith(" e2e-create-1") and "POST /v1/decisions" in line
                            for line in output.lines), timeout=10, message=f"the access line:\n{output.text[-3000:]}")
+
+    # Secrets in URLs never reach the access log (issue 13): an email link's token, OAuth's code.
+    secret = "eyJkIjoiZGVjXzAxIn0.SECRETPART-abc_123"
+    requests.get(f"{base}/channels/email/a/{secret}", headers={"X-Request-Id": "e2e-link-1"}, timeout=10)
+    requests.get(f"{base}/v1/decisions?code=SECRETCODE&limit=1", headers={**admin, "X-Request-Id": "e2e-code-1"},
+                 timeout=10)
+    for request_id, shown in (("e2e-link-1", "/channels/email/a/…"), ("e2e-code-1", "code=…&limit=1")):
+        wait_until(lambda: any(line.rstrip().endswith(f" {request_id}") and shown in line  # noqa: B023
+                               for line in output.lines), timeout=10, message=f"{request_id}:\n{output.text[-3000:]}")
+    assert "SECRETPART" not in output.text and "SECRETCODE" not in output.text
     os.kill(process.pid, signal.SIGINT)
     assert process.wait(timeout=30) == 0
     output.join(timeout=5)
