@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -118,8 +118,27 @@ def list_entries(team_id: str, *, event: str | None = None, subject_id: str | No
     return entries[:limit], len(entries) > limit
 
 
-def verify(team_id: str) -> dict[str, Any]:
-    """Re-walk a team's sealed chain; report its length and the first broken index."""
+class _Tail(Sequence):
+    """The chain as :func:`heso.ledger.bundle.check` reads it, without holding it: its length,
+    and the ``entry_hash`` at the positions the checkpoints name (the only ones it looks up)."""
+
+    def __init__(self) -> None:
+        self.length = 0
+        self.hashes: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: Any) -> Any:
+        return {"entry_hash": self.hashes.get(index)}
+
+
+def verify(team_id: str, batch_size: int = 2000) -> dict[str, Any]:
+    """Re-walk a team's sealed chain; report its length and the first broken index.
+
+    The chain is streamed in batches and checked as it goes: memory holds one batch and a hash
+    per checkpoint, not the team's whole ledger (issue 13).
+    """
     seal(team_id)
     # Checkpoints, then the head, then the entries up to it: entries appended (unsealed, no seq)
     # or sealed by others while this runs are after the head read, and never a false alarm.
@@ -128,17 +147,30 @@ def verify(team_id: str) -> dict[str, Any]:
     query = select(LedgerEntry).where(LedgerEntry.team_id == team_id, LedgerEntry.seq.is_not(None))
     if head is not None:
         query = query.where(LedgerEntry.seq <= head.seq)
-    entries = db.session.scalars(query.order_by(LedgerEntry.seq)).all()
-    documents = [dict(_document(entry, entry.seq), prev_hash=entry.prev_hash, entry_hash=entry.entry_hash)
-                 for entry in entries]
-    broken = first_break(documents)
-    head_ok = head is not None and (not entries or (head.seq == entries[-1].seq
-                                                     and head.entry_hash == entries[-1].entry_hash))
-    problem = checkpoints.check(documents, points)
+    wanted = {point["seq"] - 1 for point in points}
+    tail = _Tail()
+    last: list[LedgerEntry] = []
+
+    def documents() -> Iterator[dict[str, Any]]:
+        rows = db.session.scalars(query.order_by(LedgerEntry.seq).execution_options(yield_per=batch_size))
+        for entry in rows:
+            if tail.length in wanted:
+                tail.hashes[tail.length] = entry.entry_hash
+            tail.length += 1
+            last[:] = [entry]
+            yield dict(_document(entry, entry.seq), prev_hash=entry.prev_hash, entry_hash=entry.entry_hash)
+
+    stream = documents()
+    broken = first_break(stream)
+    for _ in stream:  # past a break, still count the entries and note the checkpoints' hashes
+        pass
+    newest = last[0] if last else None
+    head_ok = head is not None and (newest is None or (head.seq == newest.seq and head.entry_hash == newest.entry_hash))
+    problem = checkpoints.check(tail, points)
     if problem and (broken is None or problem["index"] < broken):
         broken = problem["index"]
-    result = {"entries": len(entries), "valid": broken is None and head_ok and problem is None,
-              "first_broken_index": broken, "head_hash": entries[-1].entry_hash if entries else GENESIS_HASH}
+    result = {"entries": tail.length, "valid": broken is None and head_ok and problem is None,
+              "first_broken_index": broken, "head_hash": newest.entry_hash if newest else GENESIS_HASH}
     if problem:
         result["checkpoint_problem"] = problem["problem"]
     return result
