@@ -37,17 +37,11 @@ def blocked_for(key: str, limit: int) -> int | None:
 
 def count_failure(key: str, window_seconds: int) -> None:
     """Record one failure for ``key``, opening its window if none is open."""
-    try:
-        with state().redis.pipeline(transaction=True) as pipe:
-            pipe.set(PREFIX + key, 0, ex=window_seconds, nx=True)
-            pipe.incr(PREFIX + key)
-            pipe.execute()
-    except RedisError:
-        log.warning("Throttle unavailable (Redis); not counting", exc_info=True)
+    count_request(key, window_seconds)
 
 
 def count_request(key: str, window_seconds: int) -> int:
-    """Count one attempt (not only failures) and return the window's count (0 without Redis)."""
+    """Count one attempt for ``key`` and return the window's count (0 without Redis)."""
     try:
         with state().redis.pipeline(transaction=True) as pipe:
             pipe.set(PREFIX + key, 0, ex=window_seconds, nx=True)

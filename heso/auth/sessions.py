@@ -16,13 +16,13 @@ import hashlib
 import hmac
 import re
 import secrets
-import string
 from datetime import datetime, timedelta
 
 from flask import Response, current_app, g, request
 from sqlalchemy import bindparam, select, update
 
 from heso import errors, oneshot
+from heso.auth import tokens
 from heso.auth.models import Member, Session
 from heso.auth.service import ROLE_SCOPES, Principal
 from heso.extensions import db
@@ -34,24 +34,19 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _TOKEN = re.compile(r"^hesos_([0-9a-z]{12})_([0-9A-Za-z_-]{43})$")
-_ID_ALPHABET = string.digits + string.ascii_lowercase
 
 
 def is_session_token(token: str) -> bool:
     return token.startswith("hesos_")
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def create(member: Member, user_agent: str = "", now: datetime | None = None) -> tuple[Session, str]:
     """A new session for ``member`` (always new: a sign-in never reuses a token, so fixation fails)."""
     now = now or utcnow()
-    session_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+    session_id = tokens.new_id()
     token = f"hesos_{session_id}_{secrets.token_urlsafe(32)}"
     idle = timedelta(seconds=current_app.config["SESSION_IDLE_SECONDS"])
-    row = Session(id=session_id, team_id=member.team_id, member_id=member.id, token_hash=_digest(token),
+    row = Session(id=session_id, team_id=member.team_id, member_id=member.id, token_hash=tokens.digest(token),
                   created_at=now, expires_at=now + idle, user_agent=user_agent[:200])
     db.session.add(row)
     db.session.flush()
@@ -89,7 +84,7 @@ def authenticate(token: str) -> Principal:
     else:
         row = db.session.execute(_SESSION_QUERY, {"session_id": match.group(1)}).first()
     now = utcnow()
-    if (row is None or not hmac.compare_digest(row.token_hash, _digest(token)) or row.revoked_at is not None
+    if (row is None or not hmac.compare_digest(row.token_hash, tokens.digest(token)) or row.revoked_at is not None
             or row.expires_at <= now):
         raise errors.InvalidSession()
     if row.status == "disabled":

@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from heso import errors, throttle
-from heso.auth import mail, sessions
+from heso.auth import mail, sessions, tokens
 from heso.auth.members import normalize_email
 from heso.auth.models import Member, Session, SignInRequest, Team
 from heso.extensions import db
@@ -43,10 +43,6 @@ class SignedIn:
 def _code_hash(request_id: str, code: str) -> str:
     key = current_app.config["SECRET_KEY"].encode()
     return hmac.new(key, f"heso.sign-in.v1:{request_id}:{code}".encode(), hashlib.sha256).hexdigest()
-
-
-def _link_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _memberships(email: str) -> list[Member]:
@@ -73,7 +69,7 @@ def request_code(email: str, now: datetime | None = None) -> None:
                                                    SignInRequest.used_at.is_(None)).values(used_at=now))
     ttl = config["SIGN_IN_CODE_TTL_SECONDS"]
     db.session.add(SignInRequest(id=request_id, email=email, purpose="sign_in", code_hash=_code_hash(request_id, code),
-                                 link_hash=_link_hash(token), failed_attempts=0, created_at=now,
+                                 link_hash=tokens.digest(token), failed_attempts=0, created_at=now,
                                  expires_at=now + timedelta(seconds=ttl)))
     db.session.commit()
     mail.send_sign_in(email, code, token, ttl // 60)
@@ -172,7 +168,7 @@ def use_link(token: str, purpose: str, address: str, team_id: str | None = None,
     limits = _throttle_keys(None, address)
     _refuse_if_throttled(*limits)
     keys = [key for key, _ in limits]
-    pending = db.session.scalars(select(SignInRequest).where(SignInRequest.link_hash == _link_hash(token),
+    pending = db.session.scalars(select(SignInRequest).where(SignInRequest.link_hash == tokens.digest(token),
                                                              SignInRequest.purpose == purpose)).first()
     if pending is None or pending.used_at is not None or pending.expires_at <= now:
         db.session.rollback()
@@ -199,7 +195,7 @@ def invite(member: Member, team: Team, invited_by: str, now: datetime | None = N
                                                    SignInRequest.used_at.is_(None)).values(used_at=now))
     ttl = current_app.config["INVITE_TTL_SECONDS"]
     db.session.add(SignInRequest(id=new_id("sgn"), email=member.email, purpose="invite", member_id=member.id,
-                                 link_hash=_link_hash(token), failed_attempts=0, created_at=now,
+                                 link_hash=tokens.digest(token), failed_attempts=0, created_at=now,
                                  expires_at=now + timedelta(seconds=ttl)))
     db.session.commit()
     return mail.send_invite(member.email, team.name, member.role, token, ttl // 86400, invited_by)

@@ -31,9 +31,14 @@ def _checksum(body: str) -> str:
     return _base62(zlib.crc32(body.encode()), 6)
 
 
+def new_id() -> str:
+    """12 random characters of ``[0-9a-z]``: the public, looked-up part of a key or session token."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+
+
 def generate() -> tuple[str, str]:
     """Return ``(key_id, token)`` for a new key."""
-    key_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+    key_id = new_id()
     secret = "".join(secrets.choice(_BASE62) for _ in range(32))
     body = f"heso_{key_id}_{secret}"
     return key_id, body + _checksum(body)
@@ -51,5 +56,6 @@ def parse(token: str) -> str | None:
 
 
 def digest(token: str) -> str:
-    """SHA-256 of the token: keys carry 190 random bits, so a slow KDF would add nothing."""
+    """SHA-256 of a token (API key, session, sign-in link): each carries 190 or more random bits,
+    so a slow KDF would add nothing."""
     return hashlib.sha256(token.encode()).hexdigest()

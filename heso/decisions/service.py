@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Insert, Table, bindparam, func, literal_column, or_, select, update
+from sqlalchemy import Insert, Table, bindparam, func, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 
 from heso import errors, oneshot
@@ -77,12 +78,9 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
     if data.get("callback_url"):
         _check_callback_url(data["callback_url"])
     now = now or utcnow()
-    if alone:
-        with oneshot.autocommit() as connection:
-            approvers, escalate_to = _member_approvers(principal.team_id, approver_list(data), data.get("escalate_to"),
-                                                       connection)
-    else:
-        approvers, escalate_to = _member_approvers(principal.team_id, approver_list(data), data.get("escalate_to"))
+    with oneshot.autocommit() if alone else nullcontext() as connection:
+        approvers, escalate_to = _member_approvers(principal.team_id, approver_list(data), data.get("escalate_to"),
+                                                   connection)
     timeout = data.get("timeout_minutes") or current_app.config["DEFAULT_TIMEOUT_MINUTES"]
     escalate_after = data.get("escalate_after_minutes")
     values = dict(
@@ -220,19 +218,20 @@ def _own_only(principal: Principal) -> bool:
     return not principal.allows("ops", "approver", "viewer", "delegate")
 
 
-def _created_by_callers_agent(principal: Principal) -> Any:
-    """The condition "created by this key, or another key of the same agent (before a rotation)"."""
-    same_agent = select(AgentKey.agent_id).where(AgentKey.key_id == principal.key_id).scalar_subquery()
-    return or_(Decision.created_by == principal.key_id,
-               Decision.created_by.in_(select(AgentKey.key_id).where(AgentKey.agent_id == same_agent)))
+def _callers_keys(principal: Principal) -> Any:
+    """The keys whose decisions an agent's key sees: its agent's keys (a rotated one included), or
+    itself for a key of no agent. The agent came with the key lookup (``principal.agent_id``)."""
+    if principal.agent_id is None:
+        return [principal.key_id]
+    return select(AgentKey.key_id).where(AgentKey.agent_id == principal.agent_id)
 
 
 def get_for(principal: Principal, decision_id: str) -> Decision:
     """The decision as ``principal`` may see it: an agent's key gets 404 for another agent's."""
     decision = get(principal.team_id, decision_id)
-    if _own_only(principal) and decision.created_by != principal.key_id and db.session.scalar(
-            select(func.count()).select_from(Decision)
-            .where(Decision.id == decision_id, _created_by_callers_agent(principal))) == 0:
+    if _own_only(principal) and decision.created_by != principal.key_id and (
+            principal.agent_id is None or db.session.scalar(select(func.count()).select_from(AgentKey).where(
+                AgentKey.agent_id == principal.agent_id, AgentKey.key_id == decision.created_by)) == 0):
         raise errors.NotFound(f"No decision {decision_id!r}.")
     return decision
 
@@ -243,7 +242,7 @@ def list_decisions(principal: Principal, *, status: str | None = None, urgency: 
     """Newest first; returns ``(decisions, has_more)``."""
     query = select(Decision).where(Decision.team_id == principal.team_id)
     if _own_only(principal):
-        query = query.where(_created_by_callers_agent(principal))
+        query = query.where(Decision.created_by.in_(_callers_keys(principal)))
     if status:
         query = query.where(Decision.status == status)
     if urgency:
