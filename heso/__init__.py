@@ -44,6 +44,13 @@ def _instance_secret_key(instance_path: str) -> str:
         return existing.read().strip()
 
 
+def _key_list(value: str | list[str]) -> list[str]:
+    """``HESO_SECRET_KEY_FALLBACKS`` (comma-separated) as the list Flask and itsdangerous take."""
+    if isinstance(value, list):
+        return value
+    return [key.strip() for key in value.split(",") if key.strip()]
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build an app: defaults, then ``HESO_*`` environment variables, then ``config``."""
     from flask import Flask
@@ -60,6 +67,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # recycled instead, and a dead one fails one request, not every one.
         SQLALCHEMY_ENGINE_OPTIONS={"pool_recycle": 1800},
         MAX_CONTENT_LENGTH=settings["MAX_BODY_BYTES"],
+        SECRET_KEY_FALLBACKS=_key_list(settings["SECRET_KEY_FALLBACKS"]),
         API_TITLE="HESO",
         API_VERSION=__version__,
         OPENAPI_VERSION="3.0.3",
@@ -101,6 +109,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                       auth_blp, members_blp, teams_blp):  # the last three: issue 12
         api.register_blueprint(blueprint)
     app.register_blueprint(auth_pages.blp)
+    from heso.channels import answer_page
+
+    app.register_blueprint(answer_page.blp)  # the confirm page behind every channel's answer links
     app.after_request(sessions.attach_new_token)
 
     from heso.execution.routes import blp as execution_blp

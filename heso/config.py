@@ -81,6 +81,9 @@ DEFAULTS: dict[str, Any] = {
     # Signing: links and action tokens. Empty: a random key kept in instance/secret_key,
     # shared by every process on this machine; set it explicitly when running several.
     "SECRET_KEY": "",
+    # Earlier secret keys, comma-separated: links and tokens signed with them still verify
+    # (Flask's SECRET_KEY_FALLBACKS), so a key can be rotated without breaking links in inboxes.
+    "SECRET_KEY_FALLBACKS": "",
     # Policy: the operator's pinned floors (YAML/JSON file); empty: the built-in default floor.
     "POLICY_FLOORS_FILE": "",
     # Receipts and ledger (#7): 0 = no monthly receipt quota; a checkpoint every N sealed entries.

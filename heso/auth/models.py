@@ -110,3 +110,21 @@ class Session(db.Model):
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+
+class MemberAccount(db.Model):
+    """A member's account in a chat channel (a Telegram user, a Discord user), linked by the
+    member themself with a one-time code, so a button pressed there is that member's answer.
+
+    One account per member and channel; one member per account and team.
+    """
+
+    __tablename__ = "member_accounts"
+    __table_args__ = (UniqueConstraint("team_id", "channel", "member_id"),)
+
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

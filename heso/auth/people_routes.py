@@ -10,11 +10,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from heso import errors
-from heso.auth import members, sessions, signin
+from heso.auth import accounts, members, sessions, signin
 from heso.auth.access import current_principal, require
 from heso.auth.models import Session
 from heso.auth.people_schemas import (
+    AccountLinkCodeSchema,
     InvitedMemberSchema,
+    LinkedAccountListSchema,
     LinkSchema,
     MemberInviteSchema,
     MemberPageSchema,
@@ -151,6 +153,49 @@ class AllSessions(MethodView):
         count = sessions.revoke_all(principal.member_id)
         db.session.commit()
         return _signed_out(count)
+
+
+def _caller_member_id() -> str:
+    principal = current_principal()
+    if principal.member_id is None:
+        raise errors.Forbidden("This key belongs to no member: sign in, or use a personal key.")
+    return principal.member_id
+
+
+@auth_blp.route("/accounts")
+class LinkedAccounts(MethodView):
+    @require("admin", *ANY_MEMBER)
+    @auth_blp.response(200, LinkedAccountListSchema)
+    def get(self) -> dict[str, Any]:
+        """The chat accounts (Telegram, Discord, …) you linked: a button pressed there answers as you."""
+        return {"data": accounts.accounts_of(_caller_member_id())}
+
+
+@auth_blp.route("/accounts/<string(maxlength=64):channel>/code")
+class AccountLinkCode(MethodView):
+    @require("admin", *ANY_MEMBER)
+    @auth_blp.response(201, AccountLinkCodeSchema)
+    def post(self, channel: str) -> dict[str, Any]:
+        """A one-time code (15 minutes) that links the chat account you send it from to you."""
+        from heso.channels import registry, service
+
+        member_id = _caller_member_id()
+        plugin = registry.get(channel)
+        if plugin is None:
+            raise errors.UnsupportedChannel(f"Channel {channel!r} is not installed.")
+        code, expires_at = accounts.new_code(current_principal().team_id, member_id, channel)
+        config = service.stored_config(current_principal().team_id, channel) or {}
+        return {"channel": channel, "code": code, "expires_at": expires_at,
+                "link_url": plugin.account_link_url(code, config)}
+
+
+@auth_blp.route("/accounts/<string(maxlength=64):channel>")
+class LinkedAccount(MethodView):
+    @require("admin", *ANY_MEMBER)
+    @auth_blp.response(204)
+    def delete(self, channel: str) -> None:
+        """Unlink your account in ``channel``: its buttons no longer answer as you."""
+        accounts.unlink(_caller_member_id(), channel)
 
 
 @members_blp.route("")

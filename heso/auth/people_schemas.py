@@ -108,3 +108,23 @@ class TeamSettingsSchema(ma.Schema):
 class TeamSettingsUpdateSchema(StrictSchema):
     outside_approvers = ma.fields.Boolean()
     self_approval = ma.fields.Boolean()
+
+
+class LinkedAccountSchema(ma.Schema):
+    channel = ma.fields.String()
+    external_id = ma.fields.String(metadata={"description": "The account's id in the chat service"})
+    display_name = ma.fields.String()
+    created_at = UTCTime()
+
+
+class LinkedAccountListSchema(ma.Schema):
+    data = ma.fields.List(ma.fields.Nested(LinkedAccountSchema))
+
+
+class AccountLinkCodeSchema(ma.Schema):
+    channel = ma.fields.String()
+    code = ma.fields.String(metadata={"description": "Send it to the channel's bot from your account; once, "
+                                                     "within 15 minutes"})
+    expires_at = UTCTime()
+    link_url = ma.fields.String(allow_none=True, metadata={
+        "description": "Where to send it, when the channel has a deep link (Telegram: t.me/<bot>?start=<code>)"})

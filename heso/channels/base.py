@@ -36,6 +36,9 @@ class Notification:
     created_at: datetime = field(repr=False, default=None)  # type: ignore[assignment]  # set by the outbox
     #: One token per approver (approver -> token); each answers only as its approver.
     action_tokens: dict[str, str] = field(repr=False, default_factory=dict)
+    #: The channel this notification goes through (the plugin's ``name``): answers made
+    #: through :func:`heso.channels.api.make_link` are recorded as coming from it.
+    channel: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,14 @@ class ChannelPlugin(ABC):
 
         It is registered under ``/channels/<name>/``; answer a decision from it with
         :func:`heso.channels.interactions.respond`.
+        """
+        return None
+
+    def account_link_url(self, code: str, config: dict[str, Any]) -> str | None:
+        """Optional, for chat channels whose members link an account: where a member sends
+        ``code`` from that account (Telegram: ``https://t.me/<bot>?start=<code>``), given the
+        team's ``config``; shown by ``POST /v1/auth/accounts/<channel>/code``. The default, None,
+        leaves the member to send the code to the bot as the channel's docs say.
         """
         return None
 

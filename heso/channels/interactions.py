@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from heso import errors
+from heso.channels import links
 
 ACTION_SALT = "heso.decision-action.v1"
 #: A token outlives its decision's 30-day maximum timeout by a day at most.
@@ -22,7 +22,7 @@ InvalidToken = errors.error_type("INVALID_TOKEN", 401, "The token is invalid, ex
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+    return links.serializer(salt)
 
 
 def action_token(decision_id: str, team_id: str, recipient: str, salt: str = ACTION_SALT) -> str:

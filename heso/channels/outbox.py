@@ -173,7 +173,7 @@ def _prepare(deliveries: list[Delivery]) -> tuple[dict[str, Notification], dict[
             decision=_DECISION_SCHEMA.dump(decision), config=dict(config.config) if config else {},
             action_token=tokens[decision.approver],
             respond_url=f"{base_url}/v1/decisions/{decision.id}/respond", created_at=delivery.created_at,
-            action_tokens=tokens,
+            action_tokens=tokens, channel=delivery.channel,
         )
     return notifications, disabled
 

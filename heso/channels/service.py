@@ -50,6 +50,12 @@ def _masked(plugin: ChannelPlugin, config: dict[str, Any]) -> dict[str, Any]:
     return {key: (MASK if key in plugin.secret_fields and value else value) for key, value in config.items()}
 
 
+def stored_config(team_id: str, name: str) -> dict[str, Any] | None:
+    """The team's configuration of channel ``name`` with its secrets, for the channel itself."""
+    row = db.session.get(ChannelConfig, (team_id, name), populate_existing=True)
+    return dict(row.config) if row is not None else None
+
+
 def get_config(team_id: str, name: str) -> dict[str, Any]:
     plugin = _plugin(name)
     row = db.session.get(ChannelConfig, (team_id, name), populate_existing=True)

@@ -2,9 +2,10 @@
 in gunicorn's access log).
 
 HESO's own sign-in and invite links carry their secret in the URL fragment, which never reaches
-a server; but a channel's one-click link (the email channel's ``/channels/email/a/<token>``)
+a server; but a channel's one-click link (HESO's confirm page ``/answer/<token>``, formerly the
+email channel's ``/channels/email/a/<token>``)
 and OAuth redirects (``?code=…&state=…``) put it in the path or the query, and the access log
-would keep every one of them. Path segments after a ``/a/`` or ``/t/`` link prefix and the
+would keep every one of them. Path segments after ``/answer/``, a ``/a/`` or ``/t/`` link prefix and the
 values of query parameters that name a credential are replaced by ``…``.
 """
 
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-#: ``/channels/<name>/a/<token>`` (and ``/t/``): the link's token is the rest of the segment.
-_LINK_TOKEN = re.compile(r"(/channels/[^/?#\s]+/(?:a|t)/)[^/?#\s\"]+")
+#: ``/answer/<token>``, ``/channels/<name>/a/<token>`` (and ``/t/``): the token is the rest of the segment.
+_LINK_TOKEN = re.compile(r"(/answer/|/channels/[^/?#\s]+/(?:a|t)/)[^/?#\s\"]+")
 #: ``token=…``, ``code=…``, ``state=…``, ``key=…``, ``secret=…`` in a query string.
 _SECRET_PARAMETER = re.compile(r"([?&](?:token|code|state|key|secret|api_key|access_token)=)[^&#\s\"]*",
                                re.IGNORECASE)

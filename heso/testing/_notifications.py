@@ -7,8 +7,12 @@ from heso.channels.base import Notification
 
 
 def make_notification(config: dict[str, Any] | None = None, event: str = "decision.created", attempt: int = 1,
-                      **decision: Any) -> Notification:
-    """A realistic :class:`Notification` for a channel's tests, without a running HESO."""
+                      channel_name: str = "test", **decision: Any) -> Notification:
+    """A realistic :class:`Notification` for a channel's tests, without a running HESO.
+
+    ``channel_name`` is the channel it goes through (``Notification.channel``); every other
+    keyword overrides a field of the decision (``status=``, ``approvers=``, ``channel=``…).
+    """
     now = datetime.now(UTC)
     document = {
         "id": "dec_01JTESTTESTTESTTESTTESTTES", "status": "pending" if event == "decision.created" else "approved",
@@ -25,4 +29,4 @@ def make_notification(config: dict[str, Any] | None = None, event: str = "decisi
                         team_id="team_01JTESTTESTTESTTESTTESTTES", decision=document, config=config or {},
                         action_token=tokens.get(document["approver"], "test-action-token"),
                         respond_url=f"https://heso.example.com/v1/decisions/{document['id']}/respond",
-                        created_at=now, action_tokens=tokens)
+                        created_at=now, action_tokens=tokens, channel=channel_name)

@@ -7,6 +7,7 @@ from heso.observability.redaction import redact
 
 @pytest.mark.parametrize(("seen", "logged"), [
     ("GET /channels/email/a/eyJ.abc-_9?x=1 HTTP/1.1", "GET /channels/email/a/…?x=1 HTTP/1.1"),
+    ("POST /answer/eyJ.abc-_9 HTTP/1.1", "POST /answer/… HTTP/1.1"),
     ("https://heso.example/channels/email/a/eyJ.abc", "https://heso.example/channels/email/a/…"),  # a Referer
     ("/channels/slack/teams/T1/oauth_redirect?code=12.34&state=s3",
      "/channels/slack/teams/T1/oauth_redirect?code=…&state=…"),

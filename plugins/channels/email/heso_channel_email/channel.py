@@ -14,16 +14,23 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 
 import marshmallow as ma
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, redirect
 from redis.exceptions import RedisError
+from werkzeug.wrappers import Response
 
-from heso.channels.base import ChannelPlugin, DeliveryResult, Notification
-from heso.extensions import state
-from heso.schemas import StrictSchema
-from heso.smtp import Outcome, SmtpServer, ehlo_name, send_all
-from heso_channel_email import limits, links
+from heso.channels.api import (
+    ChannelPlugin,
+    DeliveryResult,
+    Notification,
+    StrictSchema,
+    make_link,
+    option_label,
+    public_url,
+    redis,
+)
+from heso.channels.mail import Outcome, SmtpServer, ehlo_name, send_all
+from heso_channel_email import limits
 from heso_channel_email.mail import ACTION_EVENTS, OUTCOME_EVENTS, compose_action, compose_outcome
-from heso_channel_email.render import OPTION_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -94,27 +101,29 @@ class EmailChannel(ChannelPlugin):
         return _result(outcomes, len(mailable), skipped)
 
     def blueprint(self) -> Blueprint:
-        """The landing pages behind the links (``/channels/email/a/<token>``)."""
-        from heso_channel_email.views import make_blueprint
+        """``/channels/email/a/<token>``: where links pointed before HESO's own confirm page.
 
-        return make_blueprint()
+        Emails already in inboxes keep working: a 308 keeps the method and the form, and the
+        confirm page (``/answer/<token>``) reads the same tokens.
+        """
+        blueprint = Blueprint("heso_channel_email", __name__)
+        blueprint.add_url_rule("/a/<token>", view_func=_to_answer_page, methods=["GET", "POST"])
+        return blueprint
 
     def _compose(self, notification: Notification, recipient: str, sender: str) -> EmailMessage:
         decision, reply_to = notification.decision, notification.config.get("reply_to")
         if notification.event not in ACTION_EVENTS:
             return compose_outcome(decision, recipient, event=notification.event, sender=sender, reply_to=reply_to)
-        option_links = [
-            {"option": option, "label": OPTION_LABELS.get(option, option.title()),
-             "url": links.link_url(links.make_token(decision["id"], notification.team_id, option, recipient))}
-            for option in decision.get("options") or []
-        ]
+        option_links = [{"option": option, "label": option_label(option),
+                         "url": make_link(notification, recipient, option)}
+                        for option in decision.get("options") or []]
         return compose_action(decision, recipient, event=notification.event, sender=sender, reply_to=reply_to,
                               links=option_links)
 
     @staticmethod
     def _already_sent(delivery_id: str) -> set[str]:
         try:
-            return {member.decode() for member in state().redis.smembers(SENT_PREFIX + delivery_id)}
+            return {member.decode() for member in redis().smembers(SENT_PREFIX + delivery_id)}
         except RedisError:
             log.warning("Cannot read which recipients %s reached; a retry may mail some twice", delivery_id)
             return set()
@@ -124,12 +133,16 @@ class EmailChannel(ChannelPlugin):
         if not recipients:
             return
         try:
-            with state().redis.pipeline(transaction=True) as pipe:
+            with redis().pipeline(transaction=True) as pipe:
                 pipe.sadd(SENT_PREFIX + delivery_id, *recipients)
                 pipe.expire(SENT_PREFIX + delivery_id, SENT_TTL_SECONDS)
                 pipe.execute()
         except RedisError:
             log.warning("Cannot record which recipients %s reached; a retry may mail some twice", delivery_id)
+
+
+def _to_answer_page(token: str) -> Response:
+    return redirect(f"{public_url()}/answer/{token}", code=308)
 
 
 def _result(outcomes: list[Outcome], wanted: int, skipped: list[str]) -> DeliveryResult:

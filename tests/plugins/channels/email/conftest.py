@@ -15,7 +15,7 @@ from heso.channels.base import Notification
 from heso.ids import new_id
 from heso.timeutil import utcnow
 
-LINK = re.compile(r"^(Approve|Deny|Request changes):\n(\S+/channels/email/a/\S+)$", re.MULTILINE)
+LINK = re.compile(r"^(Approve|Deny|Request changes):\n(\S+/answer/\S+)$", re.MULTILINE)
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from heso_channel_email import links as email_links
-from heso_channel_email.throttle import INVALID_LIMIT
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import update
 
 from heso.channels import interactions
+from heso.channels import links as email_links
+from heso.channels.link_throttle import INVALID_LIMIT
 from heso.decisions import service
 from heso.decisions.models import Decision
 from heso.extensions import db
@@ -68,7 +68,7 @@ def test_an_emailed_link_needs_a_confirmed_post(email_app, client, team, smtp):
     assert (outcome["status"], outcome["resolved_by"], outcome["resolved_via"], outcome["response_notes"]) == (
         "approved", "sarah@example.com", "email", "Go ahead")
 
-    invalid = client.get("/channels/email/a/garbage").get_data()
+    invalid = client.get("/answer/garbage").get_data()
     for again in (client.get(approve), client.post(approve, data={"nonce": nonce_of(page), "confirm": "approve"}),
                   client.get(deny)):
         assert (again.status_code, again.get_data()) == (404, invalid)  # used links answer like unknown ones
@@ -123,7 +123,7 @@ def test_unusable_links_all_answer_alike(email_app, client, team, other_team, sm
         nonces = {case: email_links.make_nonce(bad) for case, bad in forged.items()}  # "valid" for the bad token
     answers = []
     for index, (case, bad) in enumerate(forged.items()):
-        url = f"/channels/email/a/{bad}"
+        url = f"/answer/{bad}"
         environ = {"REMOTE_ADDR": f"10.0.0.{index}"}  # keep each case under the throttle
         for response in (client.get(url, environ_base=environ), client.head(url, environ_base=environ),
                          client.post(url, data={"nonce": nonces[case], "confirm": "deny"}, environ_base=environ)):
@@ -144,7 +144,7 @@ def test_a_link_expires_with_its_decision_and_then_answers_like_an_invalid_one(e
         db.session.execute(update(Decision).where(Decision.id == decision["id"])
                            .values(expires_at=utcnow() - timedelta(minutes=1)))
         db.session.commit()
-    invalid = client.get("/channels/email/a/garbage").get_data()
+    invalid = client.get("/answer/garbage").get_data()
     page = client.get(deny)
     assert (page.status_code, page.get_data()) == (404, invalid)
     assert status_of(client, team, decision["id"])["status"] == "pending"  # the GET changed nothing
@@ -156,7 +156,7 @@ def test_a_link_expires_with_its_decision_and_then_answers_like_an_invalid_one(e
 def test_fifty_parallel_posts_of_one_link_settle_it_once(email_app, client, team):
     decision = create_decision(client, team)
     with email_app.app_context():
-        url = "/channels/email/a/" + email_links.make_token(decision["id"], team.id, "approve", "sarah@example.com")
+        url = "/answer/" + email_links.make_token(decision["id"], team.id, "approve", "sarah@example.com")
     barrier = threading.Barrier(50)
 
     def click(_):
@@ -169,7 +169,7 @@ def test_fifty_parallel_posts_of_one_link_settle_it_once(email_app, client, team
         responses = list(pool.map(click, range(50)))
     assert sorted(response.status_code for response in responses) == [200] + [404] * 49
     assert {loser.get_data(as_text=True) for loser in responses if loser.status_code == 404} == {
-        client.get("/channels/email/a/garbage", environ_base={"REMOTE_ADDR": "198.51.100.9"}).get_data(as_text=True)}
+        client.get("/answer/garbage", environ_base={"REMOTE_ADDR": "198.51.100.9"}).get_data(as_text=True)}
     assert status_of(client, team, decision["id"])["status"] == "approved"
     audit = client.get(f"/v1/audit?subject_id={decision['id']}", headers=team.headers()).json["data"]
     assert [entry["event"] for entry in audit].count("decision.resolved") == 1
@@ -178,11 +178,11 @@ def test_fifty_parallel_posts_of_one_link_settle_it_once(email_app, client, team
 def test_guessing_links_is_throttled_per_address(email_app, client, team):
     decision = create_decision(client, team)
     with email_app.app_context():
-        url = "/channels/email/a/" + email_links.make_token(decision["id"], team.id, "approve", "sarah@example.com")
+        url = "/answer/" + email_links.make_token(decision["id"], team.id, "approve", "sarah@example.com")
     guesser = {"REMOTE_ADDR": "203.0.113.7"}
     for guess in range(INVALID_LIMIT):
-        assert client.get(f"/channels/email/a/guess{guess}", environ_base=guesser).status_code == 404
-    blocked = client.get("/channels/email/a/one-more", environ_base=guesser)
+        assert client.get(f"/answer/guess{guess}", environ_base=guesser).status_code == 404
+    blocked = client.get("/answer/one-more", environ_base=guesser)
     assert blocked.status_code == 429 and 200 < int(blocked.headers["Retry-After"]) <= 300
     # Once throttled, a right guess looks the same as a wrong one.
     assert client.get(url, environ_base=guesser).status_code == 429

@@ -65,7 +65,7 @@ def test_request_email_is_text_and_html_with_one_link_per_option(email_app, clie
     assert set(links(message)) == {"Approve", "Deny", "Request changes"}
     for path in links(message).values():
         assert path in html
-        assert path.startswith("/channels/email/a/")
+        assert path.startswith("/answer/")
     assert len(set(links(message).values())) == 3
 
 
@@ -102,7 +102,7 @@ def test_outcome_emails_carry_no_links(email_app, client, team, smtp):
     text, html = bodies(message)
     assert "Denied by sarah@example.com" in text and "Too pricey" in text
     assert "Denied by sarah@example.com" in html
-    assert "/channels/email/a/" not in text + html
+    assert "/answer/" not in text + html
 
 
 def test_a_request_for_a_settled_decision_is_not_sent(email_app, client, team, smtp):

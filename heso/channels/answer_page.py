@@ -1,4 +1,7 @@
-"""The landing pages behind email links: look with GET, act only with a confirmed POST.
+"""HESO's confirm page behind answer links: look with GET, act only with a confirmed POST.
+
+Any channel sends its approvers here (``make_link``); the email channel did first, and its
+old ``/channels/email/a/<token>`` address still serves this page.
 
 Mail scanners (Outlook Safe Links and others) open every link in a message, some submit
 forms they find, and a HEAD is routed to the GET view. So GET and HEAD only show; a POST
@@ -15,19 +18,21 @@ holds it nothing about the decision once it is spent).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from flask import Blueprint, Response, request
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from heso import errors
-from heso.channels import interactions
+from heso.channels import interactions, links
+from heso.channels import link_throttle as throttle
+from heso.channels.display import decision_view, option_label
 from heso.decisions import service
 from heso.decisions.models import OPEN, Decision, DecisionVote
 from heso.decisions.schemas import DecisionSchema
 from heso.extensions import db
 from heso.timeutil import aware, utcnow
-from heso_channel_email import links, throttle
-from heso_channel_email.render import OPTION_LABELS, decision_view, render
 
 MAX_NOTE = 10_000
 HEADERS = {
@@ -41,11 +46,18 @@ HEADERS = {
 }
 
 
-def make_blueprint() -> Blueprint:
-    """A fresh blueprint (tests build many apps; each registers its own)."""
-    blueprint = Blueprint("heso_channel_email", __name__)
-    blueprint.add_url_rule("/a/<token>", view_func=landing, methods=["GET", "POST"])
-    return blueprint
+blp = Blueprint("answer_page", __name__)
+
+
+@cache
+def _environment() -> Environment:
+    """Its own Jinja environment: the page must not depend on the app's template folders."""
+    return Environment(loader=PackageLoader("heso.channels", "templates"), autoescape=select_autoescape(["html"]),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def render(template: str, **values: Any) -> str:
+    return _environment().get_template(template).render(**values)
 
 
 def _page(template: str, code: int, headers: dict[str, str] | None = None, /, **values: Any) -> Response:
@@ -58,7 +70,7 @@ def _page(template: str, code: int, headers: dict[str, str] | None = None, /, **
 def _invalid(address: str) -> Response:
     """The one answer for every unusable link; it also counts toward the throttle."""
     throttle.count_invalid(address)
-    return _page("pages/invalid.html", 404)
+    return _page("answer/invalid.html", 404)
 
 
 def _usable(link: links.Link | None) -> Decision | None:
@@ -78,18 +90,19 @@ def _usable(link: links.Link | None) -> Decision | None:
 
 def _confirm(token: str, link: links.Link, decision: Decision, status: int = 200, error: str | None = None,
              notes: str = "", modified_action: str = "") -> Response:
-    return _page("pages/confirm.html", status, d=decision_view(DecisionSchema().dump(decision)),
-                 action=link.action, label=OPTION_LABELS.get(link.action, link.action), approver=link.approver,
+    return _page("answer/confirm.html", status, d=decision_view(DecisionSchema().dump(decision)),
+                 action=link.action, label=option_label(link.action), approver=link.approver,
                  nonce=links.make_nonce(token), error=error, notes=notes, modified_action=modified_action)
 
 
+@blp.route(links.ANSWER_PATH + "<token>", methods=["GET", "POST"])
 def landing(token: str) -> Response:
     """GET/HEAD: show the decision and a confirm button. POST: act, once, if confirmed."""
     address = request.remote_addr or "unknown"
     retry_after = throttle.blocked_for(address)
     if retry_after is not None:
-        return _page("pages/throttled.html", 429, {"Retry-After": str(retry_after)}, minutes=-(-retry_after // 60))
-    link = links.read_token(token)
+        return _page("answer/throttled.html", 429, {"Retry-After": str(retry_after)}, minutes=-(-retry_after // 60))
+    link = links.read_link(token)
     decision = _usable(link)
     if link is None or decision is None:
         return _invalid(address)
@@ -118,8 +131,8 @@ def _answer(token: str, link: links.Link, decision: Decision, address: str) -> R
     if link.action == "modify" and not (notes or modified):
         return _confirm(token, link, decision, 422, "Say what should change.")
     try:
-        result = interactions.respond(link.team_id, link.decision_id, link.action, link.approver, via="email",
-                                      credential="email_link",
+        result = interactions.respond(link.team_id, link.decision_id, link.action, link.approver, via=link.channel,
+                                      credential=f"{link.channel}_link",
                                       notes=notes or None, modified_action=modified or None)
     except (errors.AlreadyResolved, errors.Expired, errors.NotFound, errors.Forbidden):
         return _invalid(address)
@@ -129,5 +142,5 @@ def _answer(token: str, link: links.Link, decision: Decision, address: str) -> R
         return _confirm(token, link, decision, 409, f"{exc.message} Nothing was recorded.", notes, modified)
     except errors.ValidationFailed as exc:
         return _confirm(token, link, decision, 422, exc.message, notes, modified)
-    return _page("pages/done.html", 200, d=decision_view(DecisionSchema().dump(result)), action=link.action,
+    return _page("answer/done.html", 200, d=decision_view(DecisionSchema().dump(result)), action=link.action,
                  approver=link.approver)

@@ -14,6 +14,7 @@ from heso import throttle
 #: Invalid answers allowed per address and window before every answer is 429.
 INVALID_LIMIT = 30
 WINDOW_SECONDS = 5 * 60
+#: Named when only email had links; kept so a deploy does not reset open windows.
 KEY_PREFIX = "email-invalid:"
 
 
@@ -24,4 +25,4 @@ def blocked_for(address: str) -> int | None:
 
 def count_invalid(address: str) -> None:
     """Record one invalid answer from ``address``, opening its window if none is open."""
-    throttle.count_failure(KEY_PREFIX + address, WINDOW_SECONDS)
+    throttle.count_request(KEY_PREFIX + address, WINDOW_SECONDS)

@@ -1,0 +1,184 @@
+"""HESO's public API for channel plugins: the one module a channel imports.
+
+Everything a channel needs is here, and only what is here is promised to stay: names in
+``__all__`` keep their meaning within a major version (docs/plugins.md, "Stability"), while
+every other ``heso`` module is HESO's own business and may change in any release. The shape
+follows pluggy's and Datasette's: a small public surface over private modules.
+
+What a plugin gets:
+
+* **The interface**: :class:`ChannelPlugin`, :class:`Notification`, :class:`DeliveryResult`.
+* **Human answers**: :func:`make_link` (a signed link for one approver and one option, opening
+  HESO's scanner-safe confirm page), :func:`read_link` for a plugin's own page,
+  :func:`respond` (records the answer as a member, refusing anyone who is not, or no longer,
+  an approver), and the linked chat accounts (:func:`member_for_account`,
+  :func:`account_of`, :func:`redeem_link_code`) that turn a chat user into a member.
+* **Reads**: :func:`read_decision` (the decision as the REST API shows it, with who asked and
+  who voted), :func:`channel_config` (the team's configuration, secrets included),
+  :data:`OPEN_STATUSES`, and :func:`decision_view` & co. to show a decision as every channel does.
+* **Infrastructure**: :func:`redis` (a hint store: anything in it may vanish), :func:`enqueue`
+  for the plugin's own jobs, :func:`public_url`, :func:`signer` for values the plugin signs
+  itself, and ``db`` with the column types for tables the plugin owns (docs/plugins.md, "Your
+  own tables").
+* **Errors** a plugin may catch or raise: :class:`HesoError` and its kinds.
+
+Every function that touches the database or Redis runs in an app context: ``send()``,
+``recover()``, the plugin's blueprint views and its jobs all have one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from redis import Redis
+from rq.job import Job
+
+from heso.auth.accounts import MemberRef
+from heso.channels.base import ChannelPlugin, DeliveryResult, Notification
+from heso.channels.display import OPTION_LABELS, STATUS_LABELS, decision_view, one_line, option_label, time_text
+from heso.channels.interactions import InvalidToken
+from heso.channels.links import Link, make_link, read_link
+from heso.channels.links import serializer as signer
+from heso.decisions.models import OPEN as OPEN_STATUSES
+from heso.errors import (
+    AlreadyResolved,
+    Conflict,
+    Expired,
+    Forbidden,
+    HesoError,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+)
+from heso.extensions import db
+from heso.models_base import JSONDoc, UTCDateTime
+from heso.schemas import StrictSchema
+from heso.timeutil import utcnow
+
+__all__ = [
+    # the interface
+    "ChannelPlugin", "DeliveryResult", "Notification",
+    # human answers
+    "Link", "make_link", "read_link", "respond", "MemberRef", "current_member",
+    "member_for_account", "account_of", "redeem_link_code",
+    # reads
+    "OPEN_STATUSES", "read_decision", "channel_config",
+    "OPTION_LABELS", "STATUS_LABELS", "decision_view", "one_line", "option_label", "time_text",
+    # infrastructure
+    "redis", "enqueue", "public_url", "signer", "db", "JSONDoc", "UTCDateTime", "StrictSchema", "utcnow",
+    # errors
+    "HesoError", "AlreadyResolved", "Conflict", "Expired", "Forbidden", "InvalidToken", "NotFound",
+    "RateLimited", "Unauthorized", "ValidationFailed",
+]
+
+
+def respond(team_id: str, decision_id: str, action: str, approver: str, *, via: str,
+            credential: str | None = None, notes: str | None = None, modified_action: Any = None) -> dict[str, Any]:
+    """Answer a decision as ``approver`` (a member's email), who acted through channel ``via``.
+
+    ``approver`` must be whom the link, token or linked account *belongs to*, never a name
+    someone typed. It is checked again here: someone who is not, or no longer (after an
+    escalation), an approver, a disabled member, or the requester approving their own request
+    gets :class:`Forbidden`; a settled decision :class:`AlreadyResolved`, an expired one
+    :class:`Expired`, a second quorum vote of the same member :class:`Conflict`.
+    ``credential`` names what proved it (``"mychat:U123"``; default ``via``). Returns the
+    decision as :func:`read_decision` shows it.
+    """
+    from heso.channels import interactions
+
+    decision = interactions.respond(team_id, decision_id, action, approver, via=via, credential=credential,
+                                    notes=notes, modified_action=modified_action)
+    return read_decision(team_id, decision.id)  # type: ignore[return-value]  # it exists: it was just answered
+
+
+def read_decision(team_id: str, decision_id: str) -> dict[str, Any] | None:
+    """The team's decision as the REST API shows it, plus ``requester`` and ``votes``; None if
+    the team has no such decision (another team's is indistinguishable from none).
+
+    ``requester``: ``{"key_id", "key_name", "member"}`` (who asked: the API key and, for a
+    personal key or session, the member's email). ``votes``: the quorum approvals so far,
+    ``[{"approver", "via", "at"}]``. Always read fresh from the database.
+    """
+    from heso.decisions import views
+
+    return views.read(team_id, decision_id)
+
+
+def channel_config(team_id: str, channel: str) -> dict[str, Any] | None:
+    """The team's configuration of ``channel``, secrets in clear, or None if it has none."""
+    from heso.channels import service
+
+    return service.stored_config(team_id, channel)
+
+
+def current_member() -> MemberRef:
+    """The member making this request (session cookie, ``hesos_`` token or personal key), for a
+    plugin's own pages: 401 :class:`Unauthorized` without one; a team key is not a person."""
+    from heso.auth.access import authenticate_request
+
+    principal = authenticate_request()
+    if principal.member_id is None:
+        raise Unauthorized("Sign in as a member (a session or a personal key); a team key is not a person.")
+    from heso.auth import members
+
+    member = members.by_email(principal.team_id, principal.member_email)  # type: ignore[arg-type]  # set with member_id
+    if member is None:
+        raise Unauthorized()
+    return MemberRef(team_id=member.team_id, member_id=member.id, email=member.email, name=member.name,
+                     role=member.role)
+
+
+def member_for_account(team_id: str, channel: str, external_id: str) -> MemberRef | None:
+    """The active member who linked the chat account ``external_id`` in ``channel``, or None."""
+    from heso.auth import accounts
+
+    return accounts.member_for(team_id, channel, external_id)
+
+
+def account_of(team_id: str, channel: str, email: str) -> str | None:
+    """The chat account id the member ``email`` linked in ``channel`` (where to message them)."""
+    from heso.auth import accounts
+
+    return accounts.account_of(team_id, channel, email)
+
+
+def redeem_link_code(channel: str, code: str, external_id: str, display_name: str = "") -> MemberRef | None:
+    """Link the chat account ``external_id`` to the member who asked for ``code``
+    (``POST /v1/auth/accounts/<channel>/code``). Single use, 15 minutes; None for any code
+    that does not work, whatever the reason."""
+    from heso.auth import accounts
+
+    return accounts.redeem_code(channel, code, external_id, display_name)
+
+
+def redis() -> Redis:
+    """HESO's Redis connection. A hint store: keep nothing there you cannot lose; prefix keys
+    with your channel's name."""
+    from heso.extensions import state
+
+    return state().redis
+
+
+def enqueue(function: str, *args: Any, delay_seconds: float = 0, job_id: str | None = None,
+            **kwargs: Any) -> Job:
+    """Run ``function`` (a dotted path, ``"my_channel.tasks.drain"``) with JSON-safe arguments
+    on HESO's queue, in a worker with an app context; after ``delay_seconds`` if given.
+
+    At least once: a job can run twice or, if Redis loses it, not at all; keep the truth in
+    the database and put lost work back in :meth:`ChannelPlugin.recover`.
+    """
+    from heso.extensions import state
+
+    queue = state().queue
+    options = {"job_id": job_id, "result_ttl": 0, "job_timeout": current_app.config["JOB_TIMEOUT_SECONDS"]}
+    if delay_seconds > 0:
+        return queue.enqueue_in(timedelta(seconds=delay_seconds), function, args=args, kwargs=kwargs, **options)
+    return queue.enqueue(function, args=args, kwargs=kwargs, **options)
+
+
+def public_url() -> str:
+    """``HESO_PUBLIC_URL`` without a trailing slash: the base of every link a plugin sends."""
+    return str(current_app.config["PUBLIC_URL"]).rstrip("/")
