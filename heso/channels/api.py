@@ -56,7 +56,7 @@ from heso.errors import (
 from heso.extensions import db
 from heso.models_base import JSONDoc, UTCDateTime
 from heso.schemas import StrictSchema
-from heso.timeutil import utcnow
+from heso.timeutil import isoformat, utcnow
 
 __all__ = [
     # the interface
@@ -68,7 +68,7 @@ __all__ = [
     "OPEN_STATUSES", "read_decision", "channel_config",
     "OPTION_LABELS", "STATUS_LABELS", "decision_view", "one_line", "option_label", "time_text",
     # infrastructure
-    "redis", "enqueue", "public_url", "signer", "db", "JSONDoc", "UTCDateTime", "StrictSchema", "utcnow",
+    "redis", "enqueue", "public_url", "signer", "db", "JSONDoc", "UTCDateTime", "StrictSchema", "utcnow", "isoformat",
     # errors
     "HesoError", "AlreadyResolved", "Conflict", "Expired", "Forbidden", "InvalidToken", "NotFound",
     "RateLimited", "Unauthorized", "ValidationFailed",

@@ -15,5 +15,6 @@ See docs/plugins.md.
 
 from heso.testing._contract import ChannelContract
 from heso.testing._notifications import make_notification
+from heso.testing._policy_contract import PolicySourceContract
 
-__all__ = ["ChannelContract", "make_notification"]
+__all__ = ["ChannelContract", "PolicySourceContract", "make_notification"]

@@ -9,6 +9,7 @@ from heso_policy_file import FileSource
 
 from heso.policy.base import SourceError, TeamRef
 from heso.policy.document import MAX_BUNDLE_BYTES
+from heso.testing import PolicySourceContract
 from heso.worker import build_worker
 from tests.policy.bundles import bundle
 from tests.test_errors import assert_envelope
@@ -168,3 +169,13 @@ def test_a_bundle_routing_to_non_members_is_reported_as_failing_and_keeps_the_la
     assert status["active_version"] == "good"
     failures = client.get("/v1/audit?event=policy.source_failed", headers=team.headers("ops")).json["data"]
     assert len(failures) == 1 and "Not members" in failures[0]["data"]["error"]
+
+
+class TestFileSourceContract(PolicySourceContract):
+    source_class = FileSource
+    unreachable_config = {"directory": "/nonexistent-heso-policy-directory"}
+
+    @pytest.fixture
+    def source_config(self, tmp_path):
+        write(tmp_path / "default.yaml", bundle("contract"))
+        return {"directory": str(tmp_path)}

@@ -8,6 +8,7 @@ from heso_policy_http import HttpSource
 from werkzeug import Response
 
 from heso.policy.base import SourceError, TeamRef
+from heso.testing import PolicySourceContract
 from tests.policy.bundles import bundle
 
 TEAM = TeamRef("team_1", "acme")
@@ -137,3 +138,14 @@ def test_through_heso_a_failing_server_keeps_the_last_good_bundle(client, team, 
     shown = client.get("/v1/policy/source", headers=team.headers("ops")).json
     assert shown["name"] == "http" and "headers" not in shown["config"]  # secrets are never shown
     httpserver.check_assertions()
+
+
+class TestHttpSourceContract(PolicySourceContract):
+    source_class = HttpSource
+    unreachable_config = {"url": "http://127.0.0.1:9/policy.json", "timeout_seconds": 2}
+
+    @pytest.fixture
+    def source_config(self, httpserver):
+        httpserver.expect_request("/policy.json").respond_with_data(
+            body("contract"), headers={"ETag": '"c1"'}, content_type="application/json")
+        return {"url": httpserver.url_for("/policy.json")}

@@ -2,7 +2,7 @@
 
 Found by HESO through the ``heso.channels`` entry point ``webhook``, like any third-party
 channel; the core never imports this package by name. The signing and the SSRF guard are
-the core's (:mod:`heso.channels.signing`, :mod:`heso.channels.safe_http`), shared with
+the plugin API's (:mod:`heso.channels.http`), shared with
 ``callback_url`` deliveries: this package only translates a notification into a request.
 """
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from heso.channels import safe_http, signing
-from heso.channels.base import ChannelPlugin, DeliveryResult, Notification
-from heso.timeutil import isoformat, utcnow
+from heso.channels import http
+from heso.channels.api import ChannelPlugin, DeliveryResult, Notification, isoformat, utcnow
 from heso_channel_webhook.schema import WebhookConfigSchema
 
 USER_AGENT = "HESO-Webhooks/1"
@@ -41,7 +40,7 @@ class WebhookChannel(ChannelPlugin):
     secret_fields = frozenset({"secret", "previous_secret"})
 
     def send(self, notification: Notification) -> DeliveryResult:
-        """POST the event; the outcome's meaning (retry, give up) is :func:`safe_http.delivery_result`'s."""
+        """POST the event; the outcome's meaning (retry, give up) is :func:`heso.channels.http.delivery_result`'s."""
         config = notification.config
         if not config.get("url") or not config.get("secret"):  # waiting would not configure it
             return DeliveryResult(ok=False, permanent=True,
@@ -53,5 +52,5 @@ class WebhookChannel(ChannelPlugin):
         body = json.dumps(payload(notification), separators=(",", ":"), ensure_ascii=False)
         secrets = [secret for secret in (config["secret"], config.get("previous_secret")) if secret]
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
-                   **signing.webhook_headers(notification.delivery_id, body, secrets, utcnow())}
-        return safe_http.delivery_result(safe_http.post(config["url"], body.encode(), headers))
+                   **http.webhook_headers(notification.delivery_id, body, secrets, utcnow())}
+        return http.delivery_result(http.post(config["url"], body.encode(), headers))

@@ -15,8 +15,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from heso.policy.base import Fetched, PolicySource, SourceError, TeamRef
-from heso.policy.document import MAX_BUNDLE_BYTES
+from heso.policy.api import MAX_BUNDLE_BYTES, Fetched, PolicySource, SourceError, TeamRef
 
 __all__ = ["FileSource"]
 

@@ -17,8 +17,7 @@ from urllib.parse import urlsplit
 import marshmallow as ma
 import requests
 
-from heso.policy.base import Fetched, PolicySource, SourceError, TeamRef
-from heso.policy.document import MAX_BUNDLE_BYTES
+from heso.policy.api import MAX_BUNDLE_BYTES, Fetched, PolicySource, SourceError, TeamRef
 
 __all__ = ["HttpSource"]
 
