@@ -17,9 +17,9 @@ What a plugin gets:
   who voted), :func:`channel_config` (the team's configuration, secrets included),
   :data:`OPEN_STATUSES`, and :func:`decision_view` & co. to show a decision as every channel does.
 * **Infrastructure**: :func:`redis` (a hint store: anything in it may vanish), :func:`enqueue`
-  for the plugin's own jobs, :func:`public_url`, :func:`signer` for values the plugin signs
-  itself, and ``db`` with the column types for tables the plugin owns (docs/plugins.md, "Your
-  own tables").
+  for the plugin's own jobs, :func:`public_url`, :func:`setting` for the operator's settings of
+  the plugin (``HESO_<NAME>``), :func:`signer` for values the plugin signs itself, and ``db``
+  with the column types for tables the plugin owns (docs/plugins.md, "Your own tables").
 * **Errors** a plugin may catch or raise: :class:`HesoError` and its kinds.
 
 Every function that touches the database or Redis runs in an app context: ``send()``,
@@ -28,8 +28,9 @@ Every function that touches the database or Redis runs in an app context: ``send
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app
 from redis import Redis
@@ -58,6 +59,8 @@ from heso.models_base import JSONDoc, UTCDateTime
 from heso.schemas import StrictSchema
 from heso.timeutil import isoformat, utcnow
 
+T = TypeVar("T", str, int, float, bool)
+
 __all__ = [
     # the interface
     "ChannelPlugin", "DeliveryResult", "Notification",
@@ -68,7 +71,8 @@ __all__ = [
     "OPEN_STATUSES", "read_decision", "channel_config",
     "OPTION_LABELS", "STATUS_LABELS", "decision_view", "one_line", "option_label", "time_text",
     # infrastructure
-    "redis", "enqueue", "public_url", "signer", "db", "JSONDoc", "UTCDateTime", "StrictSchema", "utcnow", "isoformat",
+    "redis", "enqueue", "public_url", "setting", "signer", "db", "JSONDoc", "UTCDateTime", "StrictSchema", "utcnow",
+    "isoformat",
     # errors
     "HesoError", "AlreadyResolved", "Conflict", "Expired", "Forbidden", "InvalidToken", "NotFound",
     "RateLimited", "Unauthorized", "ValidationFailed",
@@ -145,13 +149,19 @@ def account_of(team_id: str, channel: str, email: str) -> str | None:
     return accounts.account_of(team_id, channel, email)
 
 
-def redeem_link_code(channel: str, code: str, external_id: str, display_name: str = "") -> MemberRef | None:
+def redeem_link_code(channel: str, code: str, external_id: str, display_name: str = "", *,
+                     team_id: str | None = None) -> MemberRef | None:
     """Link the chat account ``external_id`` to the member who asked for ``code``
     (``POST /v1/auth/accounts/<channel>/code``). Single use, 15 minutes; None for any code
-    that does not work, whatever the reason."""
+    that does not work, whatever the reason.
+
+    A channel where each team runs its own bot passes ``team_id``, the team whose bot received
+    the code: a code asked for in another team then does not work (and is spent), so whoever
+    runs one team's bot cannot link a chat account to another team's member.
+    """
     from heso.auth import accounts
 
-    return accounts.redeem_code(channel, code, external_id, display_name)
+    return accounts.redeem_code(channel, code, external_id, display_name, team_id=team_id)
 
 
 def redis() -> Redis:
@@ -182,3 +192,26 @@ def enqueue(function: str, *args: Any, delay_seconds: float = 0, job_id: str | N
 def public_url() -> str:
     """``HESO_PUBLIC_URL`` without a trailing slash: the base of every link a plugin sends."""
     return str(current_app.config["PUBLIC_URL"]).rstrip("/")
+
+
+def setting(name: str, default: T) -> T:
+    """The operator's setting ``HESO_<name>`` of a plugin, or ``default``: ``setting("MYCHAT_API_URL",
+    "https://api.mychat.example")``.
+
+    HESO's own settings live in its configuration; a plugin's are its own, read here: the app's
+    configuration first (what ``create_app({...})`` or a test sets), then the environment. The
+    value takes ``default``'s type (``bool``: ``1``/``true``/``yes``/``on``); one that does not
+    convert raises ``ValueError`` naming the variable. Prefix names with your channel's name.
+    """
+    value: Any = current_app.config.get(name)
+    if value is None:
+        value = os.environ.get(f"HESO_{name}")
+    if value is None or isinstance(value, type(default)):
+        return default if value is None else value
+    text = str(value).strip()
+    try:
+        if isinstance(default, bool):
+            return text.lower() in ("1", "true", "yes", "on")  # type: ignore[return-value]  # T is bool here
+        return type(default)(text)
+    except ValueError:
+        raise ValueError(f"HESO_{name} must be {type(default).__name__}, got {value!r}") from None
