@@ -11,7 +11,7 @@ import os
 
 import marshmallow as ma
 
-from heso.channels.base import ChannelPlugin, DeliveryResult, Notification
+from heso.channels.api import ChannelPlugin, DeliveryResult, Notification
 
 
 class JsonLinesConfig(ma.Schema):
