@@ -88,6 +88,9 @@ DEFAULTS: dict[str, Any] = {
     "POLICY_FLOORS_FILE": "",
     # Receipts and ledger (#7): 0 = no monthly receipt quota; a checkpoint every N sealed entries.
     "RECEIPT_QUOTA_MONTHLY": 0,
+    # The most L1 receipts one approval may back (POST /v1/approvals maxReceipts, default 1); an
+    # approval backs them only until its expires_at (timeoutMinutes, at most MAX_TIMEOUT_MINUTES).
+    "APPROVAL_MAX_RECEIPTS": 100,
     "LEDGER_CHECKPOINT_EVERY": 1000,
     "LEDGER_CHECKPOINT_SECONDS": 3600,  # and at least this often while the chain grows
     # People (#12): sign-in codes and links, invites, sessions, throttles on wrong codes.

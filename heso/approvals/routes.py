@@ -37,8 +37,9 @@ class Approvals(MethodView):
         body = receipts.parse_body(request.get_data())
         receipt = body.get("receipt") if isinstance(body, dict) else body
         approval, decision = service.open_approval(current_principal(), receipt, data["routingHint"],
-                                                   data["timeoutMinutes"], data["channel"])
+                                                   data["timeoutMinutes"], data["channel"], data["maxReceipts"])
         return {"approvalId": approval.id, "token": None, "expiresAt": approval.expires_at,
+                "maxReceipts": approval.max_receipts,
                 "decisionId": decision.id, "approvers": decision.approvers, "statement": service.statement(approval)}
 
 
@@ -47,8 +48,9 @@ class ApprovalById(MethodView):
     @require("agent", "approver", "ops")
     @blp.response(200, PollApprovalResultSchema)
     def get(self, approval_id: str) -> dict:
-        """Poll: pending, or the settled outcome with the signed approval (put it in the receipt for L1)."""
-        return service.poll(current_principal().team_id, approval_id)
+        """Poll: pending, or the settled outcome with the signed approval (put it in the receipt for L1).
+        An agent's key polls only the approvals its own agent opened."""
+        return service.poll(current_principal(), approval_id)
 
 
 @blp.route("/<approval_id>/token")

@@ -18,7 +18,12 @@ class OpenApprovalSchema(StrictSchema):
                                metadata={"description": "The installed channel that notifies the approvers "
                                                         "(e.g. email, slack); none: the API only"})
     timeoutMinutes = StrictInteger(load_default=None, validate=ma.validate.Range(min=1, max=30 * 24 * 60),
-                                   metadata={"description": "Minutes to answer (default HESO_DEFAULT_TIMEOUT_MINUTES)"})
+                                   metadata={"description": "Minutes to answer, and until the approval stops backing "
+                                                            "receipts (default HESO_DEFAULT_TIMEOUT_MINUTES, at most "
+                                                            "HESO_MAX_TIMEOUT_MINUTES)"})
+    maxReceipts = StrictInteger(load_default=None, validate=ma.validate.Range(min=1),
+                                metadata={"description": "How many L1 receipts the approval may back (default 1, "
+                                                         "at most HESO_APPROVAL_MAX_RECEIPTS)"})
 
 
 class StatementSchema(ma.Schema):
@@ -31,7 +36,8 @@ class OpenApprovalResultSchema(ma.Schema):
     approvalId = ma.fields.String()
     token = ma.fields.String(allow_none=True, metadata={
         "description": "Always null: the token is the approver's signature, made on their device"})
-    expiresAt = UTCTime()
+    expiresAt = UTCTime(metadata={"description": "Answer by then; the approval backs no receipt received after it"})
+    maxReceipts = ma.fields.Integer(metadata={"description": "How many L1 receipts the approval may back"})
     decisionId = ma.fields.String(metadata={"description": "The decision that routes it to the approvers"})
     approvers = ma.fields.List(ma.fields.String())
     statement = ma.fields.Nested(StatementSchema, metadata={
@@ -47,6 +53,8 @@ class SettledApprovalSchema(ma.Schema):
     approverKeyId = ma.fields.String()
     signature = ma.fields.String(metadata={"description": "Ed25519 over the approval statement, hex"})
     settledAt = UTCTime()
+    maxReceipts = ma.fields.Integer(metadata={"description": "How many L1 receipts it may back"})
+    receiptsUsed = ma.fields.Integer(metadata={"description": "How many accepted L1 receipts cite it"})
 
 
 class PollApprovalResultSchema(ma.Schema):

@@ -4,6 +4,8 @@ Opening writes the approval, its ledger entry and its decision (routed to the ap
 the hinted group, through the decision's channels) in one transaction: the decision's
 Idempotency-Key is the approval id. Settling is one conditional UPDATE
 (``WHERE status='pending'``) after the token verified against a registered approver key.
+Once approved, it backs at most ``max_receipts`` L1 receipts until ``expires_at``
+(:mod:`heso.approvals.uses`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from heso import errors
+from heso.agents import scope
 from heso.approvals.models import Approval
 from heso.auth.service import Principal, refuse_if_paused
 from heso.canonical import canonical_json
@@ -43,11 +46,27 @@ def _approver_keys(team_id: str, group: str | None) -> list[SigningKey]:
     return [key for key in found if group is None or group in key.groups]
 
 
+def _bounds(timeout_minutes: int | None, max_receipts: int | None) -> tuple[int, int]:
+    """The approval's lifetime and uses: the caller's, within the operator's caps (422 beyond)."""
+    config = current_app.config
+    timeout = timeout_minutes or config["DEFAULT_TIMEOUT_MINUTES"]
+    uses = max_receipts or 1
+    for field, value, setting in (("timeoutMinutes", timeout, "MAX_TIMEOUT_MINUTES"),
+                                  ("maxReceipts", uses, "APPROVAL_MAX_RECEIPTS")):
+        cap = int(config[setting])
+        if value > cap:
+            message = f"{field} may be at most {cap} on this server (HESO_{setting}), got {value!r}."
+            raise errors.ValidationFailed(message, details={"json": {field: [message]}})
+    return timeout, uses
+
+
 def open_approval(principal: Principal, receipt: Any, routing_hint: str | None,
-                  timeout_minutes: int | None, channel: str | None = None) -> tuple[Approval, Decision]:
+                  timeout_minutes: int | None, channel: str | None = None,
+                  max_receipts: int | None = None) -> tuple[Approval, Decision]:
     """Verify the operator-signed receipt, then open its approval and decision together."""
     refuse_if_paused(principal)
     team_id = principal.team_id
+    timeout, uses = _bounds(timeout_minutes, max_receipts)
     checked = check(receipt, receipts.load_known(team_id, [receipt]), for_approval=True)
     if checked.reason:
         raise receipts.refused(checked.reason, f"The receipt was refused ({checked.reason}): {checked.message}")
@@ -58,20 +77,24 @@ def open_approval(principal: Principal, receipt: Any, routing_hint: str | None,
                                       details={"json": {"routingHint": [f"No approver {where}."]}})
     approvers = list(dict.fromkeys(key.name for key in keys))[:50]
     now = utcnow().replace(microsecond=0)  # the statement's expires_at must survive every database
-    timeout = timeout_minutes or current_app.config["DEFAULT_TIMEOUT_MINUTES"]
     approval = Approval(id=new_id("apr"), team_id=team_id, status="pending", action_hash=receipt["action_hash"],
                         routing_hint=routing_hint, receipt=receipt, created_at=now,
-                        expires_at=now + timedelta(minutes=timeout), created_by=principal.key_id)
+                        expires_at=now + timedelta(minutes=timeout), created_by=principal.key_id,
+                        max_receipts=uses, receipts_used=0)
     db.session.add(approval)
     ledger.append(team_id, "approval.opened", approval.id, actor=principal.key_id, at=now,
                   data={"action_hash": approval.action_hash, "routing_hint": routing_hint,
-                        "approvers": approvers, "expires_at": isoformat(approval.expires_at)})
+                        "approvers": approvers, "expires_at": isoformat(approval.expires_at),
+                        "max_receipts": uses})
     action_text = canonical_json(receipt["action"]).decode()
     if len(action_text) > ACTION_TEXT_LIMIT:
         action_text = action_text[:ACTION_TEXT_LIMIT] + "…"
-    data = {"action": f"Approve agent {receipt['agent_id']}'s action: {action_text}",
+    # The approver is told how often their one answer may be used, when it is more than once.
+    times = f" (up to {uses} times until {isoformat(approval.expires_at)})" if uses > 1 else ""
+    data = {"action": f"Approve agent {receipt['agent_id']}'s action{times}: {action_text}",
             "context": {"approval_id": approval.id, "action_hash": approval.action_hash,
-                        "agent_id": receipt["agent_id"], "policy": receipt["policy"], "action": receipt["action"]},
+                        "agent_id": receipt["agent_id"], "policy": receipt["policy"], "action": receipt["action"],
+                        "max_receipts": uses, "expires_at": isoformat(approval.expires_at)},
             "approvers": approvers, "quorum": 1, "urgency": "medium", "timeout_minutes": timeout,
             "options": ["approve", "deny"], "channel": channel}
     db.session.flush()
@@ -82,6 +105,15 @@ def open_approval(principal: Principal, receipt: Any, routing_hint: str | None,
 def get(team_id: str, approval_id: str) -> Approval:
     approval = db.session.get(Approval, approval_id, populate_existing=True)
     if approval is None or approval.team_id != team_id:
+        raise errors.NotFound(f"No approval {approval_id!r}.")
+    return approval
+
+
+def get_for(principal: Principal, approval_id: str) -> Approval:
+    """The approval as ``principal`` may read it: an agent's key gets 404 for another agent's.
+    (Settling is not scoped: the approver's signed token is what counts, whoever posts it.)"""
+    approval = get(principal.team_id, approval_id)
+    if not scope.sees(principal, approval.created_by):
         raise errors.NotFound(f"No approval {approval_id!r}.")
     return approval
 
@@ -98,11 +130,11 @@ def statement(approval: Approval, outcome: str | None = None) -> dict[str, str]:
     return text
 
 
-def poll(team_id: str, approval_id: str, now: datetime | None = None) -> dict[str, Any]:
+def poll(principal: Principal, approval_id: str, now: datetime | None = None) -> dict[str, Any]:
     """``{outcome, approval?}``: approved/denied once a token settled it; else what its
     decision says (denied, expired, cancelled through other channels) or pending."""
     now = now or utcnow()
-    approval = get(team_id, approval_id)
+    approval = get_for(principal, approval_id)
     if approval.status != "pending":
         return {"outcome": approval.status, "approval": view(approval)}
     decision = decision_of(approval)
@@ -180,5 +212,6 @@ def view(approval: Approval) -> dict[str, Any]:
     return {"approvalId": approval.id, "actionHash": approval.action_hash, "outcome": approval.status,
             "expiresAt": isoformat(approval.expires_at), "approver": approval.approver,
             "approverKeyId": approval.approver_key_id, "signature": approval.signature,
-            "settledAt": approval.settled_at}
+            "settledAt": approval.settled_at, "maxReceipts": approval.max_receipts,
+            "receiptsUsed": approval.receipts_used}
 

@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Insert, Table, bindparam, func, literal_column, select, update
+from sqlalchemy import Insert, Table, bindparam, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 
 from heso import errors, oneshot
 from heso.agents import inbox as agent_inbox
-from heso.agents.models import AgentKey
+from heso.agents import scope
 from heso.auth import members
 from heso.auth.service import Principal, refuse_if_paused
 from heso.canonical import blake3_hex, canonical_json
@@ -213,25 +213,10 @@ def get(team_id: str, decision_id: str) -> Decision:
     return decision
 
 
-def _own_only(principal: Principal) -> bool:
-    """An agent's key sees what its agent created; people, ops and admins see the team."""
-    return not principal.allows("ops", "approver", "viewer", "delegate")
-
-
-def _callers_keys(principal: Principal) -> Any:
-    """The keys whose decisions an agent's key sees: its agent's keys (a rotated one included), or
-    itself for a key of no agent. The agent came with the key lookup (``principal.agent_id``)."""
-    if principal.agent_id is None:
-        return [principal.key_id]
-    return select(AgentKey.key_id).where(AgentKey.agent_id == principal.agent_id)
-
-
 def get_for(principal: Principal, decision_id: str) -> Decision:
     """The decision as ``principal`` may see it: an agent's key gets 404 for another agent's."""
     decision = get(principal.team_id, decision_id)
-    if _own_only(principal) and decision.created_by != principal.key_id and (
-            principal.agent_id is None or db.session.scalar(select(func.count()).select_from(AgentKey).where(
-                AgentKey.agent_id == principal.agent_id, AgentKey.key_id == decision.created_by)) == 0):
+    if not scope.sees(principal, decision.created_by):
         raise errors.NotFound(f"No decision {decision_id!r}.")
     return decision
 
@@ -241,8 +226,8 @@ def list_decisions(principal: Principal, *, status: str | None = None, urgency: 
                    cursor: str | None = None) -> tuple[list[Decision], bool]:
     """Newest first; returns ``(decisions, has_more)``."""
     query = select(Decision).where(Decision.team_id == principal.team_id)
-    if _own_only(principal):
-        query = query.where(Decision.created_by.in_(_callers_keys(principal)))
+    if scope.own_only(principal):
+        query = query.where(Decision.created_by.in_(scope.callers_keys(principal)))
     if status:
         query = query.where(Decision.status == status)
     if urgency:

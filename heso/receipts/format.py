@@ -38,6 +38,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 REJECTION_REASONS = (
     "malformed", "action_hash_mismatch", "unknown_key", "revoked_key", "bad_signature",
     "unknown_policy_version", "approval_mismatch", "trust_level_mismatch", "duplicate", "quota_exceeded",
+    "approval_expired", "approval_used_up",
 )
 
 

@@ -54,3 +54,6 @@ class Receipt(db.Model):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     document: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    #: The API key that pushed it (an agent's key reads only its agent's receipts); None only
+    #: for a receipt whose ledger entry was gone when migration 0010 filled it in.
+    pushed_by: Mapped[str | None] = mapped_column(String(16), nullable=True)

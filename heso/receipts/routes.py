@@ -81,9 +81,10 @@ class Receipts(MethodView):
     @receipts_blp.arguments(ReceiptQuerySchema, location="query", unknown=ma.RAISE)
     @receipts_blp.response(200, ReceiptPageSchema)
     def get(self, query: dict[str, Any]) -> dict:
-        """Accepted receipts, newest first; filter by agentId, trustLevel, approvalId, actionHash, since."""
+        """Accepted receipts, newest first; filter by agentId, trustLevel, approvalId, actionHash, since.
+        An agent's key lists only the receipts its own agent pushed."""
         found, has_more = service.list_receipts(
-            current_principal().team_id, agent_id=query["agentId"], trust_level=query["trustLevel"],
+            current_principal(), agent_id=query["agentId"], trust_level=query["trustLevel"],
             approval_id=query["approvalId"], action_hash=query["actionHash"], since=since_arg(query["since"]),
             limit=page_limit(query["limit"]), cursor=query["cursor"])
         result = page(found, has_more, lambda receipt: receipt.id)
@@ -119,5 +120,5 @@ class ReceiptById(MethodView):
     @require("agent", "ops")
     @receipts_blp.response(200, ReceiptViewSchema)
     def get(self, receipt_id: str) -> dict:
-        """One accepted receipt, as received, with what the server derived."""
-        return service.view(service.get(current_principal().team_id, receipt_id))
+        """One accepted receipt, as received, with what the server derived (an agent's key: its own agent's)."""
+        return service.view(service.get(current_principal(), receipt_id))

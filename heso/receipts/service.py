@@ -1,5 +1,6 @@
 """Ingest receipts: verify a batch, store the accepted ones and their ledger entries with one
-multi-row INSERT each, in one transaction; read them back."""
+multi-row INSERT each, in one transaction (an L1 receipt takes a use of its approval in it);
+read them back, an agent's key its own agent's only."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from heso import errors
+from heso.agents import scope
+from heso.approvals import uses
 from heso.auth.models import Team
 from heso.auth.service import Principal, refuse_if_paused
 from heso.extensions import db
@@ -133,10 +136,16 @@ def ingest(principal: Principal, receipts: list[Any], now: datetime | None = Non
     raise AssertionError("unreachable")
 
 
+def _approval_id(item: Checked) -> str | None:
+    approval = (item.receipt or {}).get("approval") if item.reason is None else None
+    return approval["approval_id"] if approval else None
+
+
 def _store(principal: Principal, checked: list[Checked], now: datetime) -> list[dict[str, Any]]:
     team_id = principal.team_id
     existing = _existing(team_id, [item.digest for item in checked if item.reason is None and item.digest])
     left = _quota_left(team_id, now)
+    uses.lock(team_id, filter(None, map(_approval_id, checked)))
     results: list[dict[str, Any]] = []
     rows, entries, seen = [], [], {}
     for item in checked:
@@ -151,6 +160,11 @@ def _store(principal: Principal, checked: list[Checked], now: datetime) -> list[
         if left is not None and len(rows) >= left:
             results.append(_result(None, Checked("quota_exceeded", "the team's monthly receipt quota is used up")))
             continue
+        approval_id = _approval_id(item)
+        refusal = uses.take(team_id, approval_id, now) if approval_id else None
+        if refusal:
+            results.append(_result(None, Checked(*refusal)))
+            continue
         receipt = item.receipt
         receipt_id = new_id("rcp")
         seen[digest] = receipt_id
@@ -159,7 +173,8 @@ def _store(principal: Principal, checked: list[Checked], now: datetime) -> list[
                      "action_hash": receipt["action_hash"], "trust_level": item.trust_level,
                      "operator_key_id": receipt["operator_key_id"], "approval_id": approval.get("approval_id"),
                      "policy_version": receipt["policy"]["version"], "policy_rule": receipt["policy"].get("rule"),
-                     "issued_at": item.issued_at, "received_at": now, "document": receipt})
+                     "issued_at": item.issued_at, "received_at": now, "document": receipt,
+                     "pushed_by": principal.key_id})
         entries.append({"team_id": team_id, "event": "receipt.accepted", "subject_id": receipt_id,
                         "actor": principal.key_id, "created_at": now,
                         "data": {"digest": digest, "action_hash": receipt["action_hash"],
@@ -174,19 +189,23 @@ def _store(principal: Principal, checked: list[Checked], now: datetime) -> list[
     return results
 
 
-def get(team_id: str, receipt_id: str) -> Receipt:
+def get(principal: Principal, receipt_id: str) -> Receipt:
+    """The receipt as ``principal`` may see it: an agent's key gets 404 for one its agent did not push."""
     receipt = db.session.get(Receipt, receipt_id)
-    if receipt is None or receipt.team_id != team_id:
+    if receipt is None or receipt.team_id != principal.team_id or not scope.sees(principal, receipt.pushed_by):
         raise errors.NotFound(f"No receipt {receipt_id!r}.")
     return receipt
 
 
-def list_receipts(team_id: str, *, agent_id: str | None = None, trust_level: str | None = None,
+def list_receipts(principal: Principal, *, agent_id: str | None = None, trust_level: str | None = None,
                   approval_id: str | None = None, action_hash: str | None = None,
                   since: datetime | None = None, limit: int = 50,
                   cursor: str | None = None) -> tuple[list[Receipt], bool]:
-    """Newest first; returns ``(receipts, has_more)``."""
-    query = select(Receipt).where(Receipt.team_id == team_id)
+    """Newest first; returns ``(receipts, has_more)``. An agent's key lists what its agent pushed
+    (``agentId`` filters on the receipts' signed text, which is no identity)."""
+    query = select(Receipt).where(Receipt.team_id == principal.team_id)
+    if scope.own_only(principal):
+        query = query.where(Receipt.pushed_by.in_(scope.callers_keys(principal)))
     for column, value in ((Receipt.agent_id, agent_id), (Receipt.trust_level, trust_level),
                           (Receipt.approval_id, approval_id), (Receipt.action_hash, action_hash)):
         if value:

@@ -225,7 +225,8 @@ def test_whoever_opened_the_approval_cannot_settle_it_with_their_own_key(app, cl
     token = sign_approval(own.key, body["statement"], "approved")
     refused = _settle(client, team, body["approvalId"], token, scope="agent")
     assert refused.status_code == 403 and refused.json["details"]["reason"] == "separation_of_duties", refused.json
-    assert client.get(f"/v1/approvals/{body['approvalId']}", headers=team.headers("agent")).json == {
+    # (ops polls it: a team agent key reads only the approvals it opened itself)
+    assert client.get(f"/v1/approvals/{body['approvalId']}", headers=team.headers("ops")).json == {
         "outcome": "pending"}
     allowed = client.put("/v1/teams/me/settings", json={"self_approval": True}, headers=boss_key)
     assert allowed.status_code == 200, allowed.json

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from nacl.signing import SigningKey
 
-from heso.client.receipts import ReceiptSigner
+from heso.client.receipts import ReceiptSigner, sign_approval
 from tests.policy.bundles import upload
 
 ACTION = {"tool": "deploy", "args": {"service": "api", "version": "2.1.0", "replicas": 3}}
@@ -54,3 +54,17 @@ def push_raw(client, team, raw: bytes, path: str = "/v1/receipts"):
 
 def batch(client, team, receipts: list):
     return client.post("/v1/receipts/batch", json={"receipts": receipts}, headers=team.headers("agent"))
+
+
+def approved(client, team, signer: ReceiptSigner, by: Approver, action=ACTION, headers=None, **open_extra) -> dict:
+    """Open an approval for ``action`` (``open_extra``: maxReceipts, timeoutMinutes …), have ``by``
+    approve it with their device key, and return the settled approval (what ``approval_block`` takes)."""
+    headers = headers or team.headers("agent")
+    opened = client.post("/v1/approvals", json={"receipt": signer.sign(action, "v1", "deploys"),
+                                                "routingHint": "finance", **open_extra}, headers=headers)
+    assert opened.status_code == 201, opened.json
+    token = sign_approval(by.key, opened.json["statement"], "approved")
+    settled = client.post(f"/v1/approvals/{opened.json['approvalId']}/token", json={"token": token},
+                          headers=team.headers("approver"))
+    assert settled.status_code == 200, settled.json
+    return settled.json

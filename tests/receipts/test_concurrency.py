@@ -1,17 +1,19 @@
 """Races through a real threaded HTTP server: the same receipt pushed at once by many
 clients is accepted once; 50 concurrent batches seal into one contiguous chain; one approval
-token posted at once settles the approval exactly once (RELIABILITY #12, #22 in spirit)."""
+token posted at once settles the approval exactly once (RELIABILITY #12, #22 in spirit);
+receipts racing for an approval's last use: exactly as many accepted as it has uses."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
 
+import pytest
 import requests
 
-from heso.client.receipts import sign_approval
+from heso.client.receipts import approval_block, sign_approval
 from tests.helpers import serve_wsgi
-from tests.receipts.helpers import ACTION, approver, operator
+from tests.receipts.helpers import ACTION, approved, approver, operator
 
 
 def _together(count: int, work) -> list:
@@ -95,3 +97,56 @@ def test_concurrent_batches_never_overshoot_the_monthly_quota(app, client, team)
         results = _together(10, push)
     outcomes = Counter(item.get("rejectionReason") or "accepted" for result in results for item in result)
     assert outcomes == {"accepted": 25, "quota_exceeded": 25}
+
+
+RACERS = 10
+
+
+def _l1(signer, settled, number: int, action=ACTION) -> dict:
+    return signer.sign(action, "v1", "deploys", approval=approval_block(settled),
+                       issued_at=f"2026-12-01T12:{number // 60:02d}:{number % 60:02d}.000Z")
+
+
+@pytest.mark.parametrize("uses", [1, 3])
+def test_receipts_racing_for_an_approvals_last_uses_are_accepted_exactly_that_often(app, client, team, uses):
+    """Ten different L1 receipts citing one approval, pushed at once (one per request, each its own
+    transaction): exactly ``uses`` are accepted, the rest refused as approval_used_up."""
+    signer = operator(client, team)
+    settled = approved(client, team, signer, approver(client, team), maxReceipts=uses)
+    receipts = [_l1(signer, settled, number) for number in range(RACERS)]
+    headers = team.headers("agent")
+    with serve_wsgi(app) as url:
+        answers = _together(RACERS, lambda index: requests.post(f"{url}/v1/receipts", json=receipts[index],
+                                                                headers=headers, timeout=30))
+    outcomes = Counter(answer.json().get("error", "ACCEPTED") for answer in answers)
+    assert outcomes == {"ACCEPTED": uses, "APPROVAL_USED_UP": RACERS - uses}, [a.text for a in answers]
+    poll = client.get(f"/v1/approvals/{settled['approvalId']}", headers=headers).json["approval"]
+    assert (poll["receiptsUsed"], poll["maxReceipts"]) == (uses, uses)
+    stored = client.get(f"/v1/receipts?approvalId={settled['approvalId']}", headers=team.headers("ops")).json
+    assert len(stored["data"]) == uses
+    entries = client.get("/v1/audit?event=receipt.accepted", headers=team.headers("ops")).json["data"]
+    assert len(entries) == uses
+
+
+def test_batches_citing_two_approvals_in_opposite_orders_do_not_deadlock(app, client, team):
+    """Each batch takes a use of approvals X and Y, half of them in the order X, Y and half Y, X:
+    the rows are locked in id order first, so none waits on another in a cycle (PostgreSQL)."""
+    signer = operator(client, team)
+    sarah = approver(client, team)
+    other = {"tool": "deploy", "args": {"service": "web"}}
+    x = approved(client, team, signer, sarah, maxReceipts=RACERS)
+    y = approved(client, team, signer, sarah, action=other, maxReceipts=RACERS)
+    headers = team.headers("agent")
+
+    def body(index: int) -> dict:
+        pair = [_l1(signer, x, index), _l1(signer, y, index, other)]
+        return {"receipts": pair if index % 2 else pair[::-1]}
+
+    with serve_wsgi(app) as url:
+        answers = _together(RACERS, lambda index: requests.post(f"{url}/v1/receipts/batch", json=body(index),
+                                                                headers=headers, timeout=60))
+    assert [answer.status_code for answer in answers] == [200] * RACERS, [a.text for a in answers]
+    assert all(item["accepted"] for answer in answers for item in answer.json())
+    for settled in (x, y):
+        poll = client.get(f"/v1/approvals/{settled['approvalId']}", headers=headers).json["approval"]
+        assert poll["receiptsUsed"] == RACERS
