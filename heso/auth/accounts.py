@@ -52,12 +52,15 @@ def new_code(team_id: str, member_id: str, channel: str) -> tuple[str, datetime]
     return code, utcnow() + timedelta(seconds=CODE_TTL_SECONDS)
 
 
-def redeem_code(channel: str, code: str, external_id: str, display_name: str = "") -> MemberRef | None:
+def redeem_code(channel: str, code: str, external_id: str, display_name: str = "", *,
+                team_id: str | None = None) -> MemberRef | None:
     """Link ``external_id`` (the chat service's user id) to the member who asked for ``code``.
 
-    None for a code that is unknown, used, expired, or whose member is no longer active: one
-    answer for all, so a guesser learns nothing. Relinking replaces the member's previous
-    account in this channel and takes the account from whoever had it in this team.
+    None for a code that is unknown, used, expired, or whose member is no longer active, or,
+    given ``team_id`` (the team whose bot received it), that was asked for in another team:
+    one answer for all, so a guesser learns nothing. A code is spent by any attempt, even a
+    refused one. Relinking replaces the member's previous account in this channel and takes
+    the account from whoever had it in this team.
     """
     if not code or len(code) > 64 or not external_id or len(external_id) > 200:
         return None
@@ -65,6 +68,8 @@ def redeem_code(channel: str, code: str, external_id: str, display_name: str = "
     if raw is None:
         return None
     claims = json.loads(raw)
+    if team_id is not None and claims["t"] != team_id:
+        return None
     member = db.session.get(Member, claims["m"])
     if member is None or member.team_id != claims["t"] or member.status != "active":
         return None

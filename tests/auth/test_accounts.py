@@ -34,6 +34,19 @@ def test_codes_of_another_channel_or_made_up_do_not_link(app, client, team):
         assert api.redeem_link_code("email", "x" * 5000, "chat-user-1") is None
 
 
+def test_a_code_redeemed_through_another_team_s_bot_links_nobody_and_is_spent(app, client, team, other_team):
+    """Whoever runs one team's bot (its webhook secret) must not link a chat account of their
+    choosing to a member of another team with a code they got hold of."""
+    issued = code_for(client, team)
+    with app.app_context():
+        assert api.redeem_link_code("email", issued["code"], "mallory-chat", team_id=other_team.id) is None
+        assert api.redeem_link_code("email", issued["code"], "sarah-chat", team_id=team.id) is None  # spent
+        assert api.account_of(team.id, "email", "sarah@example.com") is None
+    again = code_for(client, team)["code"]
+    with app.app_context():
+        assert api.redeem_link_code("email", again, "sarah-chat", team_id=team.id).email == "sarah@example.com"
+
+
 def test_relinking_moves_the_account_and_unlinking_ends_it(app, client, team):
     # (codes are asked for outside the app context: a request inside one would share its `g`)
     sarahs, bobs = code_for(client, team)["code"], code_for(client, team, "bob@example.com")["code"]
