@@ -93,7 +93,7 @@ def make_bundle(rules: int = RULES, seed: int = 7) -> dict:
 
 
 def make_actions(count: int, seed: int = 11) -> list:
-    from heso.policy.model import Action
+    from heso.policy.vocabulary import Action
 
     rng = random.Random(seed)
     actions = []
@@ -271,7 +271,7 @@ def percentile(samples: list[float], share: float) -> float:
 def allowed_capability() -> str:
     """The capability the bundle allows by the deepest rule (so the lookup is not a lucky first hit)."""
     from heso.policy import document, engine
-    from heso.policy.model import Action
+    from heso.policy.vocabulary import Action
 
     policy = engine.Policy(document.load_bundle(make_bundle()), engine.CompiledRules(()))
     best = None

@@ -15,9 +15,9 @@ import marshmallow as ma
 
 from heso import errors
 from heso.policy import document, engine, floors
-from heso.policy.model import EFFECTS, Bundle, Rule
 from heso.policy.runtime import DEFAULT_FLOORS
 from heso.policy.schemas import ActionFieldsSchema
+from heso.policy.vocabulary import EFFECTS, Bundle, Rule
 from heso.schemas import StrictSchema
 
 

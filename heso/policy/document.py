@@ -18,7 +18,7 @@ from heso import errors
 from heso.canonical import blake3_hex, canonical_json
 from heso.decisions.models import URGENCIES
 from heso.policy.globs import glob_problem
-from heso.policy.model import DIMENSIONS, EFFECTS, MATCH_PATH, Approval, Bundle, Rule
+from heso.policy.vocabulary import DIMENSIONS, EFFECTS, MATCH_PATH, Approval, Bundle, Rule
 from heso.schemas import StrictInteger, StrictSchema
 
 MAX_BUNDLE_BYTES = 1024 * 1024

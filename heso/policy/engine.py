@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heso.policy.globs import is_literal, matcher, matches_any
-from heso.policy.model import (
+from heso.policy.vocabulary import (
     MATCH_PATH,
     POSITION,
     STRICTNESS,

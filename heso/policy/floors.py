@@ -3,7 +3,7 @@
 A floor says "every action matching this is at least ``require_approval`` (or ``deny``)".
 A bundle breaks a floor when some action matches the floor and is first matched by a
 looser rule (or by no rule, with a looser default). Actions form a product space (one
-coordinate per :data:`~heso.policy.model.DIMENSIONS`), and every rule is a box in it, so
+coordinate per :data:`~heso.policy.vocabulary.DIMENSIONS`), and every rule is a box in it, so
 the check sweeps the rules in order keeping the part of the floor's box that no stricter
 rule has decided yet (a list of disjoint boxes); the first looser rule that touches that
 remainder is the offender, and a point of the overlap is the example given in the error.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heso.policy import globs
-from heso.policy.model import BOOL_DIMENSIONS, DIMENSIONS, STRICTNESS, Action, Bundle, Rule
+from heso.policy.vocabulary import BOOL_DIMENSIONS, DIMENSIONS, STRICTNESS, Action, Bundle, Rule
 
 #: The largest remainder (in boxes) a check may carry before giving up on the bundle.
 MAX_REGION_BOXES = 20_000

@@ -21,8 +21,8 @@ from sqlalchemy import select
 from heso.extensions import db
 from heso.policy import document
 from heso.policy.engine import CompiledRules, Policy
-from heso.policy.model import Rule
 from heso.policy.models import PolicyBundle, PolicyHead
+from heso.policy.vocabulary import Rule
 
 CACHE_SIZE = 256
 

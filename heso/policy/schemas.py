@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from heso.policy.document import VERSION_PATTERN, StrictBoolean
-from heso.policy.model import EFFECTS
+from heso.policy.vocabulary import EFFECTS
 from heso.schemas import PageQuerySchema, StrictSchema, UTCTime, page_schema
 
 NAME = ma.validate.Length(min=1, max=200)

@@ -19,8 +19,8 @@ from heso.auth.service import Principal
 from heso.extensions import db
 from heso.ledger import service as ledger
 from heso.policy import document, engine, floors, runtime
-from heso.policy.model import Bundle
 from heso.policy.models import DATABASE_SOURCE, PolicyActivation, PolicyBundle, PolicyHead
+from heso.policy.vocabulary import Bundle
 from heso.timeutil import isoformat, utcnow
 
 LEDGER_SUBJECT = "policy"

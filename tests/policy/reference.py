@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from heso.policy.model import STRICTNESS, Action, Bundle, Rule
+from heso.policy.vocabulary import STRICTNESS, Action, Bundle, Rule
 
 
 def matches(rule: Rule, action: Action) -> bool:

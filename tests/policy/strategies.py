@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from heso.policy.model import Action
+from heso.policy.vocabulary import Action
 
 GLOB = st.text(alphabet="ab*?", min_size=1, max_size=3)
 VALUE = st.one_of(st.none(), st.text(alphabet="abc", max_size=3))

@@ -9,8 +9,8 @@ import yaml
 
 from heso.cli import cli
 from heso.policy import authoring, document, engine, floors, registry
-from heso.policy.model import Action
 from heso.policy.runtime import DEFAULT_FLOORS
+from heso.policy.vocabulary import Action
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "policy.md").read_text()
 

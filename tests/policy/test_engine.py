@@ -1,7 +1,7 @@
 """The compiled engine's index, case by case (the property tests cover the general claim)."""
 
 from heso.policy import document, engine
-from heso.policy.model import Action
+from heso.policy.vocabulary import Action
 from tests.policy import reference
 
 

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from heso.policy import document, floors
-from heso.policy.model import Action
+from heso.policy.vocabulary import Action
 
 ELEVATED = {"id": "elevated", "match": {"context": {"elevated_privileges": True}}, "effect": "require_approval"}
 PROD = {"id": "prod", "match": {"context": {"targets": ["prod-*"]}}, "effect": "deny"}

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from heso.policy import document, engine, floors, globs
-from heso.policy.model import STRICTNESS, Action
+from heso.policy.vocabulary import STRICTNESS, Action
 from tests.policy import reference
 from tests.policy.strategies import ACTIONS, GLOB, bundles, floor_documents, random_actions
 
