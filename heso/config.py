@@ -59,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
     # may use (empty: HESO_SMTP_FROM's only), and messages per team per clock hour (0: no cap).
     "EMAIL_FROM_DOMAINS": "",
     "EMAIL_MAX_PER_TEAM_HOUR": 1000,
+    "EMAIL_MAX_RECIPIENTS_PER_DECISION": 10,  # approvers one decision may mail; more: 422 TOO_MANY_RECIPIENTS
     # Slack channel: the Web API base URL (tests point it at a local fake Slack)
     "SLACK_API_URL": "https://slack.com/api/",
     "SLACK_TIMEOUT_SECONDS": 10,

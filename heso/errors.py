@@ -64,6 +64,7 @@ Conflict = error_type("CONFLICT", 409, "Conflict.")
 AlreadyResolved = error_type("ALREADY_RESOLVED", 409, "Decision is no longer pending.")
 Expired = error_type("EXPIRED", 410, "Decision has expired.")
 UnsupportedChannel = error_type("UNSUPPORTED_CHANNEL", 400, "Channel not available.")
+TooManyRecipients = error_type("TOO_MANY_RECIPIENTS", 422, "The channel does not send a decision to that many people.")
 RateLimited = error_type("RATE_LIMITED", 429, "Too many requests.")
 ServiceUnavailable = error_type("SERVICE_UNAVAILABLE", 503, "Service unavailable.")
 

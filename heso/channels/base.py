@@ -84,6 +84,16 @@ class ChannelPlugin(ABC):
         """
         return None
 
+    def max_recipients(self) -> int | None:
+        """Optional: the most approvers one decision sent through this channel may have, as the
+        operator set it (called in an app context when a decision naming the channel is created).
+
+        A decision naming more is refused with ``422 TOO_MANY_RECIPIENTS`` before anything is
+        stored, so a channel that reaches people outside HESO (email) cannot be used to reach
+        many of them with one request. The default, None, leaves the core's limit (50 approvers).
+        """
+        return None
+
     def account_link_url(self, code: str, config: dict[str, Any]) -> str | None:
         """Optional, for chat channels whose members link an account: where a member sends
         ``code`` from that account (Telegram: ``https://t.me/<bot>?start=<code>``), given the

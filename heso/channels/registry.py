@@ -9,6 +9,7 @@ service down. ``HESO_CHANNELS`` (comma-separated names) limits which ones load.
 
 from __future__ import annotations
 
+from heso import errors
 from heso.channels.base import ChannelPlugin
 from heso.plugins import LoadedPlugin, discover
 from heso.plugins import interface_problems as _interface_problems
@@ -34,6 +35,16 @@ def get(name: str) -> ChannelPlugin | None:
     """The working plugin called ``name``, or None."""
     loaded = channels().get(name)
     return loaded.loaded if loaded else None
+
+
+def check_recipients(name: str, count: int) -> None:
+    """422 TOO_MANY_RECIPIENTS if channel ``name`` sends one decision to fewer than ``count`` people."""
+    plugin = get(name)
+    limit = plugin.max_recipients() if plugin is not None else None
+    if limit is not None and count > limit:
+        raise errors.TooManyRecipients(
+            f"Channel {name!r} sends one decision to at most {limit} recipient(s) on this server; "
+            f"this one names {count}.", details={"channel": name, "recipients": count, "limit": limit})
 
 
 def installed_channel_names() -> set[str]:

@@ -27,7 +27,7 @@ from heso.auth.service import Principal, refuse_if_paused
 from heso.canonical import blake3_hex, canonical_json
 from heso.channels import outbox
 from heso.channels.models import Delivery
-from heso.channels.registry import installed_channel_names
+from heso.channels.registry import check_recipients, installed_channel_names
 from heso.decisions import deadlines, notify
 from heso.decisions.actors import Actor
 from heso.decisions.models import FINAL, OPEN, OUTCOME_OF, Decision, DecisionVote
@@ -81,6 +81,8 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
     with oneshot.autocommit() if alone else nullcontext() as connection:
         approvers, escalate_to = _member_approvers(principal.team_id, approver_list(data), data.get("escalate_to"),
                                                    connection)
+    if data.get("channel"):
+        check_recipients(data["channel"], len(approvers))
     timeout = data.get("timeout_minutes") or current_app.config["DEFAULT_TIMEOUT_MINUTES"]
     escalate_after = data.get("escalate_after_minutes")
     values = dict(

@@ -100,6 +100,10 @@ class EmailChannel(ChannelPlugin):
         self._remember(notification.delivery_id, [outcome.recipient for outcome in outcomes if outcome.ok])
         return _result(outcomes, len(mailable), skipped)
 
+    def max_recipients(self) -> int | None:
+        """HESO_EMAIL_MAX_RECIPIENTS_PER_DECISION: a decision to more people is refused at creation."""
+        return limits.max_recipients()
+
     def blueprint(self) -> Blueprint:
         """``/channels/email/a/<token>``: where links pointed before HESO's own confirm page.
 

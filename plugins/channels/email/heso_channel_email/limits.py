@@ -5,9 +5,11 @@
 * ``HESO_EMAIL_MAX_PER_TEAM_HOUR``: messages one team's deliveries may send per clock hour;
   past it, a delivery waits for the next hour (retried, never dropped). Counted in Redis, a
   hint like every counter here: without Redis, nothing is capped (logged).
-
-Recipients are already bounded by the core: approvers are members of the team (or outside
-approvers the team allowed), at most 50 per decision.
+* ``HESO_EMAIL_MAX_RECIPIENTS_PER_DECISION``: the most approvers one decision sent by email may
+  name (default 10; 0: only the core's 50); more is refused when the decision is created
+  (``422 TOO_MANY_RECIPIENTS``, through :meth:`EmailChannel.max_recipients`), so one request
+  cannot mail a whole team. Approvers are members of the team (or outside approvers the team
+  allowed) in any case.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ def from_address_problem(address: str) -> str | None:
         return None
     return f"Sending as {domain!r} is not allowed on this server; allowed domains: {sorted(allowed)} " \
            "(the operator's HESO_EMAIL_FROM_DOMAINS)."
+
+
+def max_recipients() -> int | None:
+    """The operator's cap on approvers per decision sent by email, or None for no cap of ours."""
+    limit = int(current_app.config.get("EMAIL_MAX_RECIPIENTS_PER_DECISION", 0))
+    return limit if limit > 0 else None
 
 
 def take_hourly(team_id: str, count: int) -> int | None:
