@@ -1,0 +1,1 @@
+"""Revisions of the ``discord`` branch (a package so that a non-editable install ships them)."""
