@@ -85,11 +85,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
 
-    from heso import docs_ui, errors, extensions, observability
+    from heso import docs_ui, errors, extensions, migrations, observability
 
     observability.init_app(app)  # first: every request gets its id and is counted, refused ones too
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db)
+    migrations.init_app(app)  # `db upgrade` to every branch's head: the core's and each plugin's
     extensions.init_redis(app)
     extensions.init_limiter(app)  # before errors.init_app: a refused request costs no body check
     errors.init_app(app)

@@ -256,13 +256,15 @@ def run_command(host: str, port: int, web_workers: int) -> None:
     sys.exit(run_all(host=host, port=port, web_workers=web_workers))
 
 
-@cli.command("plugins", short_help="List installed channel and policy-source plugins.")
+@cli.command("plugins", short_help="List installed channel and policy-source plugins and migration branches.")
 def plugins_command() -> None:
     """List installed plugins of every kind: name, distribution, version, and why a broken one failed."""
+    from heso import migrations
     from heso.channels import registry as channels
     from heso.policy import registry as policy_sources
 
-    for kind, found in (("channel", channels.channels()), ("policy-source", policy_sources.sources())):
+    for kind, found in (("channel", channels.channels()), ("policy-source", policy_sources.sources()),
+                        ("migrations", migrations.branches())):
         for name, loaded in sorted(found.items()):
             state = f"BROKEN: {loaded.error}" if loaded.error else "ok"
             click.echo(f"{kind}\t{name}\t{loaded.distribution} {loaded.version}\t{state}")

@@ -25,6 +25,7 @@ from rq import Queue
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 
+from heso import migrations
 from heso.config import PROJECT_ROOT
 from heso.errors import HesoApi, rate_limited
 
@@ -41,6 +42,7 @@ NAMING_CONVENTION = {
 # need fresh rows ask for them (``populate_existing=True``).
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION), session_options={"expire_on_commit": False})
 migrate = Migrate(directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)
+migrate.configure(migrations.configure)  # the core's versions/ and each plugin branch's (heso.migrations)
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 Database tests run against both backends (the ``app`` fixture is parametrized); the
 PostgreSQL half skips, saying why, only when no server answers. Each backend's schema is
-built once per session by running the real migrations; each test starts from empty
-tables. Redis is a dedicated database number, flushed before and after every test.
+built once per session by running the real migrations (the core's and every installed
+plugin's branch); each test starts from empty tables. Redis is a dedicated database number,
+flushed before and after every test.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import text
 
-from heso import create_app, wakeups
+from heso import create_app, migrations, wakeups
 from heso.extensions import db
 from heso.redis_url import local_redis_answers, start_embedded
 from tests.factories import TeamKeys, make_team
@@ -63,9 +64,7 @@ def _build_app(database_url: str, redis_url: str, **overrides):
     app = create_app({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "TESTING": True, **overrides})
     with app.app_context():
         if database_url not in _migrated:
-            from flask_migrate import upgrade
-
-            upgrade()
+            migrations.upgrade()  # heads: the core's and each plugin's
             _migrated.add(database_url)
     return app
 
@@ -97,6 +96,34 @@ def app(request, database_url, redis_url):
         db.session.remove()
         db.engine.dispose()
     redis.flushdb()
+
+
+@pytest.fixture
+def blank_database(database_url, postgres_url, redis_url, tmp_path):
+    """Apps on new, empty databases of the backend under test (not migrated): ``blank_database()``."""
+    created: list[tuple[object, str | None]] = []
+
+    def make(**overrides):
+        name = None
+        if database_url.startswith("postgresql"):
+            name = f"heso_blank_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+        else:
+            url = f"sqlite:///{tmp_path / f'blank-{len(created)}.db'}"
+        app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_url, "TESTING": True, **overrides})
+        created.append((app, name))
+        return app
+
+    yield make
+    for app, name in created:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        if name:
+            with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

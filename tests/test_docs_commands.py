@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 import pytest
-from flask_migrate.cli import db as db_group
 
 from heso.cli import cli
+from heso.migrations import db_group
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDES = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 # revision identifiers, used by Alembic.
 revision = '0001'
 down_revision = None
-branch_labels = None
+branch_labels = ('heso',)  # the core's chain: `heso db migrate --head heso@head` (plugins have their own)
 depends_on = None
 
 

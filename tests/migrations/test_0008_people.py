@@ -65,7 +65,7 @@ def test_existing_approvers_become_invited_members(old_database):
                 {"id": "r", "match": {}, "effect": "require_approval", "approval": {"approvers": ["SRE@example.com"]}}],
                 "default_approval": {"approvers": ["oncall@example.com"]}})})
         db.session.commit()
-        upgrade()
+        upgrade(revision="heads")  # the core's and each plugin's branch
         query = "SELECT team_id, email, role, status FROM members ORDER BY team_id, email"
         rows = db.session.execute(text(query)).all()
         assert [tuple(row) for row in rows] == [

@@ -1,4 +1,4 @@
-"""The plugin's tables (migration ``0007_slack``): OAuth installations and posted messages."""
+"""The plugin's tables, created by its own Alembic branch `slack`: OAuth installations and posted messages."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Revisions of the ``slack`` branch (see the package's docstring)."""
