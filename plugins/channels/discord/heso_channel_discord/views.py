@@ -96,7 +96,7 @@ def interactions(team_id: str) -> Response:
         raise NotAllowed("The interaction comes from a Discord server this team does not allow.")
     user_id, user_name = user_of(interaction)
     if kind == APPLICATION_COMMAND:
-        return _reply(link(interaction, user_id, user_name))
+        return _reply(link(team_id, interaction, user_id, user_name))
     data = interaction["data"]
     answer = messages.parse_custom_id(data.get("custom_id"))
     if answer is None:
@@ -157,15 +157,20 @@ def user_of(interaction: dict[str, Any]) -> tuple[str, str]:
     return user["id"], name[:100] if isinstance(name, str) else ""
 
 
-def link(interaction: dict[str, Any], user_id: str, user_name: str) -> str:
-    """``/link <code>``: this Discord account answers as the member who asked HESO for the code."""
+def link(team_id: str, interaction: dict[str, Any], user_id: str, user_name: str) -> str:
+    """``/link <code>``: this Discord account answers as the member who asked HESO for the code.
+
+    Only a code asked for in this team works (and one from another team is spent): whoever runs
+    one team's Discord application cannot link an account to another team's member.
+    """
     data = interaction["data"]
     if data.get("name") != LINK_COMMAND:
         return "HESO knows one command: `/link <code>`, with the code HESO gave you."
     options = data.get("options") if isinstance(data.get("options"), list) else []
     code = next((option.get("value") for option in options
                  if isinstance(option, dict) and option.get("name") == "code"), None)
-    member = redeem_link_code("discord", code.strip(), user_id, user_name) if isinstance(code, str) else None
+    member = (redeem_link_code("discord", code.strip(), user_id, user_name, team_id=team_id)
+              if isinstance(code, str) else None)
     if member is None:
         return ("That code does not work: it may be mistyped, used already, or older than 15 minutes. "
                 "Ask HESO for a new one.")

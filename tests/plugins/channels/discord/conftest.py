@@ -122,6 +122,14 @@ def link_command(code: str, user: str, guild: str | None = GUILD) -> dict[str, A
     return payload
 
 
+def reply(client, team, code: str, user: str, guild: str | None = GUILD) -> str:
+    """What the bot answers ``/link <code>`` sent by ``user``: only that user sees it."""
+    answer = post_interaction(client, team.id, link_command(code, user, guild))
+    assert answer.status_code == 200, answer.json
+    assert answer.json["type"] == 4 and answer.json["data"]["flags"] == 64
+    return answer.json["data"]["content"]
+
+
 def link(client, team, email: str, user: str) -> None:
     """The member asks HESO for a code and sends it to the bot from their Discord account."""
     answer = client.post("/v1/auth/accounts/discord/code", headers=team.as_member(email))

@@ -10,6 +10,7 @@ from tests.plugins.channels.discord.conftest import (
     link_command,
     post_interaction,
     press,
+    reply,
     run_jobs,
 )
 
@@ -23,13 +24,6 @@ def code_for(client, team, email) -> str:
     assert answer.status_code == 201, answer.json
     assert answer.json["link_url"] is None  # Discord has no deep link: the member types /link <code>
     return answer.json["code"]
-
-
-def reply(client, team, code, user, guild="1100000000000000002"):
-    answer = post_interaction(client, team.id, link_command(code, user, guild))
-    assert answer.status_code == 200, answer.json
-    assert answer.json["type"] == 4 and answer.json["data"]["flags"] == 64  # only the user sees it
-    return answer.json["data"]["content"]
 
 
 def test_a_code_links_the_account_it_is_sent_from_once(discord_app, client, team):
@@ -80,3 +74,13 @@ def test_an_unlinked_account_no_longer_answers(discord_team, client, discord, di
     post_interaction(client, discord_team.id, press(discord, decision["id"], user=SARAH))
     run_jobs(discord_app)
     assert discord.follow_ups()[0].startswith("Your Discord account is not linked")
+
+
+def test_a_code_asked_for_in_another_team_does_not_work_here(discord_app, client, team, other_team):
+    """Whoever runs one team's Discord application cannot link an account to another team's member."""
+    configure(client, team)
+    theirs = code_for(client, other_team, "sarah@example.com")
+    assert reply(client, team, theirs, MALLORY).startswith("That code does not work")
+    assert linked(client, other_team, "sarah@example.com") == []
+    configure(client, other_team)
+    assert reply(client, other_team, theirs, SARAH).startswith("That code does not work")  # spent
