@@ -16,6 +16,7 @@ from rq.job import Job
 
 from heso.extensions import state
 from heso.observability import logs, request_id
+from heso.worker_lifecycle import LifecycleMixin
 
 
 class _AppContextMixin:
@@ -36,11 +37,11 @@ class _AppContextMixin:
             request_id.bind(None)
 
 
-class HesoWorker(_AppContextMixin, Worker):
+class HesoWorker(_AppContextMixin, LifecycleMixin, Worker):
     """Forks a child per job: isolation at the cost of ~10 ms per job."""
 
 
-class HesoSimpleWorker(_AppContextMixin, SimpleWorker):
+class HesoSimpleWorker(_AppContextMixin, LifecycleMixin, SimpleWorker):
     """Runs jobs in-process: HESO's jobs are short database updates, so this is the default."""
 
 

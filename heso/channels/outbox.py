@@ -286,9 +286,17 @@ def _disable_endpoint(team_id: str, channel: str, decision_id: str, reason: str,
 
 
 def _enqueue_at(when: datetime) -> None:
-    """Schedule a drain for a retry's time (several retries due together share it)."""
+    """Schedule a drain for a retry's time (several retries due together share it).
+
+    RQ files a scheduled job under its time in whole seconds, rounded down, and moves it once
+    that second has begun: up to a second early, when the drain finds the row not yet due and
+    the retry is left to the sweeper (30 s later, or never without ``heso scheduler``). So the
+    time is rounded up to the next whole second.
+    """
     from heso import tasks
 
+    if when.microsecond:
+        when = when.replace(microsecond=0) + timedelta(seconds=1)
     try:
         state().queue.enqueue_at(when, tasks.drain_deliveries, result_ttl=0,
                                  job_timeout=current_app.config["JOB_TIMEOUT_SECONDS"])

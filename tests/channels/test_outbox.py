@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, update
 from werkzeug import Response
 
@@ -68,6 +69,23 @@ def test_failed_attempts_follow_the_schedule_then_dead_letter_once(test_channels
     assert len({body["delivery_id"] for body in received(httpserver)}) == 1
     audit = client.get("/v1/audit?event=delivery.exhausted", headers=team.headers()).json["data"]
     assert len(audit) == 1 and audit[0]["data"]["delivery_id"] == delivery.id
+
+
+def test_a_retry_drain_is_never_scheduled_before_its_row_is_due(test_channels, app, client, team, httpserver):
+    """RQ keeps a scheduled job's time in whole seconds and moves it once that second begins. A
+    drain filed under the retry's time rounded down ran up to a second early, found the row not
+    yet due and left the retry to the sweeper (found by a restarted worker, tests/test_worker_lifecycle.py)."""
+    httpserver.expect_request("/hook").respond_with_data("down", status=500)
+    configure(client, team, httpserver)
+    create_decision(client, team, channel="recorder")
+    (delivery,) = deliveries(app)
+    with app.app_context():
+        assert tasks.deliver(delivery.id) == "pending"
+        registry = ScheduledJobRegistry(queue=state().queue)
+        (job_id,) = registry.get_job_ids()
+        scheduled = registry.get_scheduled_time(job_id)
+    (row,) = deliveries(app)
+    assert row.next_attempt_at <= scheduled < row.next_attempt_at + timedelta(seconds=1)
 
 
 def test_replay_of_a_dead_delivery(test_channels, app, client, team, httpserver):

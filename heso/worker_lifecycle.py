@@ -1,0 +1,91 @@
+"""``heso worker`` stopped or killed at any moment, restarted at once: nothing waits for minutes.
+
+**Its scheduler.** RQ's scheduler, a forked child of the worker, moves scheduled jobs (a
+delivery's retry, a Retry-After) onto the queue. One per queue runs at a time, under a lock
+in Redis that it refreshes every second (TTL 61 s). A worker that does not get the lock at
+start tries again only at its maintenance, every 10 minutes, and an idle worker looks up
+from its ``BLPOP`` only every 405 s. So a retry due in 5 s waited up to 10 minutes whenever
+the lock outlived its holder: the worker's whole process group killed (a container or
+systemd stop, the OOM killer), a worker restarted before its dead scheduler let go (it
+takes up to a second), or Redis restarted (the scheduler dies on the connection error and
+its lock, if Redis persisted it, outlives it). :class:`LifecycleMixin` checks every
+:data:`CHECK_SECONDS`: a lock not refreshed for :data:`STALE_SECONDS` belonged to a dead
+scheduler and is deleted; the worker then takes the lock if it is free and (re)starts its
+scheduler. A live scheduler starved for longer than that loses its lock and hands over at
+its next heartbeat; two may then move the same due job once each, which HESO's idempotent
+jobs absorb (RELIABILITY.md #9).
+
+**Its stop.** RQ unsubscribes the worker's pub/sub thread and then joins it with no
+timeout; a thread that saw the unsubscribe before it was told to stop waits 60 s for a
+subscription that never comes (rq#1613, rq#2201), so a warm shutdown (SIGTERM, Ctrl-C)
+sometimes took a minute, past most supervisors' patience. The thread is told to stop first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis.exceptions import RedisError
+from rq.scheduler import RQScheduler
+
+log = logging.getLogger(__name__)
+
+#: How often an idle worker looks at its scheduler (also its longest ``BLPOP``).
+CHECK_SECONDS = 1
+#: A lock not refreshed for this long is a dead scheduler's (a live one refreshes every second).
+STALE_SECONDS = 3
+
+# KEYS[1]: a scheduler lock; ARGV[1]: the remaining TTL (ms) below which it is stale.
+# Returns 1 when the lock is now free (absent, or stale and deleted), else 0.
+_FREE_IF_STALE = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then return 1 end
+if ttl >= 0 and ttl < tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+class LifecycleMixin:
+    """For RQ ``Worker`` classes run with ``with_scheduler=True`` (before ``Worker`` in the bases)."""
+
+    scheduler: RQScheduler | None
+    _scheduler_checked_at: float = 0.0
+
+    @property
+    def dequeue_timeout(self) -> int:
+        return min(super().dequeue_timeout, CHECK_SECONDS)  # type: ignore[misc]  # on the RQ class
+
+    @property
+    def should_run_maintenance_tasks(self) -> bool:
+        due = time.monotonic() - self._scheduler_checked_at >= CHECK_SECONDS
+        return super().should_run_maintenance_tasks or (self.scheduler is not None and due)  # type: ignore[misc]
+
+    def run_maintenance_tasks(self) -> None:
+        if super().should_run_maintenance_tasks:  # type: ignore[misc]  # RQ's own, every 10 minutes
+            super().run_maintenance_tasks()  # type: ignore[misc]
+        self.keep_scheduler()
+
+    def keep_scheduler(self) -> None:
+        """Free the locks of dead schedulers, then take free ones and (re)start this worker's scheduler."""
+        self._scheduler_checked_at = time.monotonic()
+        scheduler = self.scheduler
+        if scheduler is None or getattr(self, "_stop_requested", False):  # RQ's flag of a warm shutdown
+            return
+        stale_below_ms = (scheduler.interval + 60 - STALE_SECONDS) * 1000  # RQ's lock TTL is interval + 60 s
+        try:
+            free_if_stale = scheduler.connection.register_script(_FREE_IF_STALE)
+            for name in self.queue_names():  # type: ignore[attr-defined]  # on the RQ class
+                free_if_stale(keys=[RQScheduler.get_locking_key(name)], args=[stale_below_ms])
+            scheduler.acquire_locks(auto_start=True)  # starts the scheduler if it got a lock and is not running
+        except RedisError as exc:
+            log.debug("Could not check the scheduler lock (%s); trying again in %d s", exc, CHECK_SECONDS)
+
+    def unsubscribe(self) -> None:
+        thread = getattr(self, "pubsub_thread", None)
+        if thread is not None:
+            thread.stop(timeout=0)  # the flag only: the unsubscribe's answer then ends its read, and the thread
+        super().unsubscribe()  # type: ignore[misc]  # on the RQ class

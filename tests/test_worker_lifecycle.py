@@ -1,0 +1,97 @@
+"""A restarted ``heso worker`` moves a due retry on time, however its predecessor stopped.
+
+Only workers here, no ``heso scheduler`` (so no sweeper to recover a late retry): the
+receiver answers 500 once, the retry is scheduled 5 s out in RQ's scheduled registry, the
+worker is stopped (SIGTERM, SIGINT, kill -9 of the worker, kill -9 of its whole process
+group as a container stop does) and started again at once. The retry must arrive within the
+sweep interval of its due time, or of the new worker being up when that takes longer (the
+machine's business, not the worker's). Before ``heso.worker_lifecycle``, a kill -9 left the
+dead scheduler's lock in Redis and the new worker moved the retry only at its 10-minute
+maintenance; a warm stop sometimes took 60 s (RQ's pub/sub thread).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from redis import Redis
+from rq import Queue, Worker
+from rq.registry import ScheduledJobRegistry
+from rq.scheduler import RQScheduler
+from werkzeug import Response
+
+from heso.channels.signing import generate_secret
+from heso.supervisor import STOP_GRACE_SECONDS
+from tests.factories import create_decision
+from tests.helpers import kill_process_group, wait_until
+
+RETRY_DELAY_SECONDS = 5  # the first step of HESO_DELIVERY_RETRY_SCHEDULE's default
+SWEEP_INTERVAL_SECONDS = 5  # HESO_SWEEP_INTERVAL_SECONDS's default
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "heso", "worker"], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(worker: subprocess.Popen, how: str) -> None:
+    """Stop ``worker`` as ``how`` says; a warm stop must end before ``heso run`` would kill it."""
+    if how == "group-kill":
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its RQ scheduler at once
+    else:
+        worker.send_signal(getattr(signal, how))
+    worker.wait(timeout=STOP_GRACE_SECONDS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the lock is Redis's business
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGKILL", "group-kill"])
+def test_a_restarted_worker_sends_a_due_retry_within_the_sweep_interval(app, client, team, httpserver, database_url,
+                                                                       redis_url, how):
+    app.config.update(WEBHOOK_ALLOW_PRIVATE="127.0.0.0/8")
+    attempts: list[tuple[float, str]] = []
+    lock = threading.Lock()
+
+    def receiver(request):
+        with lock:
+            attempts.append((time.monotonic(), request.headers["webhook-id"]))
+            return Response("try again", status=500) if len(attempts) == 1 else Response("ok")
+
+    httpserver.expect_request("/hook").respond_with_handler(receiver)
+    configured = client.put("/v1/channels/webhook/config", headers=team.headers(),
+                            json={"url": httpserver.url_for("/hook"), "secret": generate_secret()})
+    assert configured.status_code == 200, configured.json
+    env = dict(os.environ, HESO_DATABASE_URL=database_url, HESO_REDIS_URL=redis_url,
+               HESO_WEBHOOK_ALLOW_PRIVATE="127.0.0.0/8", HESO_DELIVERY_RETRY_SCHEDULE=str(RETRY_DELAY_SECONDS))
+    redis = Redis.from_url(redis_url)
+    queue = Queue(app.config["QUEUE_NAME"], connection=redis)  # no job is read: any serializer
+    scheduled = ScheduledJobRegistry(queue=queue)
+    lock_key = RQScheduler.get_locking_key(queue.name)
+
+    worker = start_worker(env)
+    try:
+        wait_until(lambda: redis.exists(lock_key), 30, message="the worker's scheduler to take its lock")
+        create_decision(client, team, channel="webhook")
+        wait_until(lambda: attempts, 30, message="the first attempt")
+        wait_until(lambda: scheduled.count, 10, message="the retry to be scheduled")
+        stop(worker, how)
+        known = set(Worker.all_keys(queue=queue))
+        worker = start_worker(env)
+        wait_until(lambda: set(Worker.all_keys(queue=queue)) - known, 60, message="the new worker to start")
+        up_at = time.monotonic()
+        wait_until(lambda: len(attempts) == 2, 60, message="the retry")  # then say how late it was
+    finally:
+        kill_process_group(worker)
+        redis.close()
+    (failed_at, first_id), (retried_at, retry_id) = attempts
+    assert retry_id == first_id
+    due_or_up = max(failed_at + RETRY_DELAY_SECONDS, up_at)
+    assert retried_at - due_or_up <= SWEEP_INTERVAL_SECONDS, (
+        f"the retry came {retried_at - failed_at:.1f} s after the 500, {retried_at - due_or_up:.1f} s after it was "
+        f"due and the new worker up (up {up_at - failed_at:.1f} s after the 500)")
