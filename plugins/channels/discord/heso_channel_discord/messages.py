@@ -141,10 +141,11 @@ def notes_form(decision_id: str) -> dict[str, Any]:
 
 def form_notes(data: dict[str, Any]) -> str | None:
     """The notes typed into the form, from a MODAL_SUBMIT's ``data`` (action rows or labels), or None."""
-    for row in data.get("components") or []:
+    rows = data.get("components")
+    for row in rows if isinstance(rows, list) else []:
         if not isinstance(row, dict):
             continue
-        inner = row.get("components") or ([row["component"]] if isinstance(row.get("component"), dict) else [])
+        inner = row.get("components") if isinstance(row.get("components"), list) else [row.get("component")]
         for component in inner:
             if isinstance(component, dict) and component.get("custom_id") == NOTES_FIELD:
                 value = component.get("value")

@@ -78,11 +78,11 @@ def record(team_id: str, interaction: dict[str, Any], user_id: str, option: str,
            notes: str | None = None) -> None:
     """Write the press (durably, before Discord hears back) and queue its handling."""
     now = utcnow()
-    message = interaction.get("message") or {}
+    message, channel = interaction.get("message") or {}, interaction.get("channel") or {}
     db.session.add(DiscordPress(
         id=interaction["id"], team_id=team_id, decision_id=decision_id, option=option, user_id=user_id,
         application_id=interaction["application_id"], token=interaction["token"],
-        channel_id=interaction.get("channel_id") or (interaction.get("channel") or {}).get("id"),
+        channel_id=channel.get("id") or interaction.get("channel_id"),
         message_id=message.get("id"), notes=notes, state="queued", attempts=0, due_at=now + lease(),
         received_at=now))
     try:
@@ -202,6 +202,10 @@ def _answer(press: DiscordPress) -> str:
         db.session.rollback()
         _tell(press, exc.message)
         return "invalid"
+    except HesoError as exc:  # any other refusal: said to the presser, not retried
+        db.session.rollback()
+        _tell(press, exc.message)
+        return "refused"
     if decided["status"] in OPEN_STATUSES:  # one vote toward a quorum
         _show(press, decided)
         _tell(press, f"Your approval is counted ({decided['approve_votes']} of {decided['quorum']} needed).")

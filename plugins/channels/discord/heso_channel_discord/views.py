@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from nacl.exceptions import BadSignatureError
+from nacl.exceptions import CryptoError
 from nacl.signing import VerifyKey
 
 from heso.channels.api import HesoError, NotFound, channel_config, redeem_link_code
@@ -72,7 +72,7 @@ def verify(public_key: str, body: bytes, headers: Any, now: float | None = None)
         return False
     try:
         VerifyKey(bytes.fromhex(public_key)).verify(timestamp.encode() + body, bytes.fromhex(signature))
-    except (BadSignatureError, ValueError):
+    except (CryptoError, ValueError, TypeError):  # a bad signature, or a key that is no curve point
         return False
     return True
 
@@ -139,10 +139,13 @@ def parse(body: bytes) -> dict[str, Any]:
         value = interaction.get(name)
         if value is not None and (not isinstance(value, str) or not SNOWFLAKE.match(value)):
             raise BadPayload(f"{name} must be a Discord id.")
-    message = interaction.get("message")
-    if kind == MESSAGE_COMPONENT and (not isinstance(message, dict) or not isinstance(message.get("id"), str)
-                                      or not SNOWFLAKE.match(message["id"])):
-        raise BadPayload("message.id is missing: a button is pressed on a message.")
+    for name in ("channel", "message"):
+        value = interaction.get(name)
+        if value is not None and not (isinstance(value, dict) and isinstance(value.get("id"), str)
+                                      and SNOWFLAKE.match(value["id"])):
+            raise BadPayload(f"{name}.id must be a Discord id.")
+    if kind == MESSAGE_COMPONENT and interaction.get("message") is None:
+        raise BadPayload("message is missing: a button is pressed on a message.")
     user_of(interaction)
     return interaction
 

@@ -210,3 +210,15 @@ def test_a_press_in_a_direct_message_counts(discord_team, client, discord, disco
     run_jobs(discord_app)
     assert status_of(client, discord_team, decision["id"])["status"] == "approved"
 
+
+
+def test_a_form_with_odd_components_is_a_press_without_notes(discord_team, client, discord, discord_app):
+    decision, _ = posted(client, discord_team, discord, discord_app)
+    for components in (5, [5, "x", {"components": 7}, {"component": None}], [{"components": [{"custom_id": "notes",
+                                                                                              "value": 12}]}]):
+        payload = form_submit(discord, decision["id"], "unused")
+        payload["data"]["components"] = components
+        assert post_interaction(client, discord_team.id, payload).json == {"type": 6}
+    run_jobs(discord_app)
+    answered = status_of(client, discord_team, decision["id"])
+    assert (answered["status"], answered["response_notes"]) == ("modified", None)

@@ -109,6 +109,9 @@ def test_a_malformed_interaction_is_refused_and_changes_nothing(discord_team, cl
         "no user": variant(member=...),
         "a user id that is not an id": variant(member__user__id="sarah"),
         "guild_id not an id": variant(guild_id=["x"]),
+        "channel as a string": variant(channel="1100000000000000003"),
+        "channel id too long": variant(channel={"id": "1" * 40}),
+        "message as a string": variant(message="1100000000000000004"),
     }
     for name, payload in cases.items():
         answer = post_interaction(client, discord_team.id, payload)
