@@ -130,13 +130,11 @@ def _ask(notification: Notification) -> DeliveryResult:
     else:
         targets, skipped = _direct_targets(team_id, decision)
         db.session.rollback()
-        if not targets:
-            return DeliveryResult(ok=False, permanent=True,
-                                  error=f"no approver has linked a Telegram account: {skipped!r}")
-    new = 0
+    new = reached = 0
     for chat_id, recipient in targets:
         row = posted.get(chat_id)
         if row is not None:
+            reached += 1
             if notification.event == "decision.escalated" and recipient is None:  # the group message names the backup
                 _edit(token, row, render.request_text(decision), render.keyboard(notification, decision, None, False))
             continue
@@ -151,13 +149,16 @@ def _ask(notification: Notification) -> DeliveryResult:
             raise
         _record(team_id, decision["id"], chat_id, int(message["message_id"]), recipient)
         new += 1
+        reached += 1
     if notification.event == "decision.escalated" and config.get("chat_id") is None:
         for row in posted.values():
             if row.recipient and row.recipient not in (decision.get("approvers") or []):
                 _edit(token, row, render.escalated_away_text(decision), None)
     _settled_meanwhile(token, team_id, decision["id"])
+    if not targets:
+        return DeliveryResult(ok=False, permanent=True, error=f"no approver has linked a Telegram account: {skipped!r}")
     note = f"not reached in Telegram: {skipped!r}" if skipped else None
-    if new == 0 and not posted and skipped:
+    if reached == 0:  # every approver blocked the bot, or never started it
         return DeliveryResult(ok=False, permanent=True, error=note)
     return DeliveryResult(ok=True, status_code=200, error=note,
                           response_excerpt=f"posted {new} new message(s) to {len(targets)} chat(s)")

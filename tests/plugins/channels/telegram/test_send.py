@@ -241,3 +241,21 @@ def test_a_decision_settled_before_its_request_went_out_is_not_posted(telegram_t
                        headers=telegram_team.headers("agent")).status_code == 200
     run_jobs(telegram_app)
     assert telegram.called("sendMessage") == [] and telegram.called("editMessageText") == []
+
+
+def test_an_escalation_to_a_backup_without_telegram_still_updates_the_former_approvers_message(
+        telegram_team, client, telegram, telegram_app):
+    decision = telegram_decision(client, telegram_team, escalate_to="sre@example.com", escalate_after_minutes=1)
+    run_jobs(telegram_app)
+    with telegram_app.app_context():
+        db.session.execute(update(Decision).where(Decision.id == decision["id"])
+                           .values(escalate_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        assert service.escalate_one(decision["id"])
+    run_jobs(telegram_app)
+    [message] = posted(telegram, SARAH)
+    assert message["text"].startswith("↪️ <b>Escalated</b> to sre@example.com") and message["reply_markup"] is None
+    deliveries = client.get(f"/v1/deliveries?decision_id={decision['id']}&status=failed",
+                            headers=telegram_team.headers("ops")).json["data"]
+    assert [d["event"] for d in deliveries] == ["decision.escalated"]
+    assert "no approver has linked a Telegram account: ['sre@example.com']" in deliveries[0]["last_error"]
