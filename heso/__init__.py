@@ -85,8 +85,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
 
-    from heso import docs_ui, errors, extensions, migrations, observability
+    from heso import docs_ui, encryption, errors, extensions, migrations, observability
 
+    encryption.init_app(app)  # malformed HESO_ENCRYPTION_KEYS: refuse to start, before anything reads a secret
     observability.init_app(app)  # first: every request gets its id and is counted, refused ones too
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db)

@@ -271,7 +271,12 @@ def plugins_command() -> None:
 
 
 def main() -> None:
-    cli(prog_name="heso")
+    from heso.encryption import EncryptionKeyError
+
+    try:
+        cli(prog_name="heso")
+    except EncryptionKeyError as exc:  # HESO refuses to start: say why, without a traceback
+        sys.exit(f"heso: {exc}")
 
 
 # --- policy (#6) ------------------------------------------------------------------------------
@@ -451,3 +456,14 @@ def _attach_member_commands() -> None:
 
 
 _attach_member_commands()
+
+
+# --- secrets at rest (#13) ----------------------------------------------------------------------
+
+def _attach_secrets_commands() -> None:
+    from heso.encryption.cli import secrets_group
+
+    cli.add_command(secrets_group)
+
+
+_attach_secrets_commands()

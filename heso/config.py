@@ -82,6 +82,10 @@ DEFAULTS: dict[str, Any] = {
     # Signing: links and action tokens. Empty: a random key kept in instance/secret_key,
     # shared by every process on this machine; set it explicitly when running several.
     "SECRET_KEY": "",
+    # Secrets at rest (webhook and Slack secrets, bot tokens, policy-source headers; heso/encryption):
+    # comma-separated Fernet keys, the first encrypts, all decrypt. Empty: one key derived from
+    # SECRET_KEY, enough for one machine; production sets its own (docs/operations.md).
+    "ENCRYPTION_KEYS": "",
     # Earlier secret keys, comma-separated: links and tokens signed with them still verify
     # (Flask's SECRET_KEY_FALLBACKS), so a key can be rotated without breaking links in inboxes.
     "SECRET_KEY_FALLBACKS": "",

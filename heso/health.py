@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from heso import errors
+from heso.encryption import ring, stored
 from heso.extensions import db, state
 
 blp = Blueprint("health", __name__, description="Liveness and readiness probes (no key needed).")
@@ -31,6 +32,16 @@ class Health(MethodView):
         return {"status": "ok", "checks": {}}
 
 
+def _check_encryption() -> str:
+    """Every stored secret names a configured key (an unrotated value is read, nothing decrypted)."""
+    missing = stored.foreign_keys(db.session.connection(), stored.secret_columns(db.metadata), ring())
+    db.session.rollback()
+    if missing:
+        counts = ", ".join(f"{count} under key {kid}" for kid, count in sorted(missing.items()))
+        return f"stored secrets that no key in HESO_ENCRYPTION_KEYS decrypts: {counts}"
+    return "ok"
+
+
 def _check_redis() -> str:
     policy = state().redis.config_get("maxmemory-policy").get("maxmemory-policy", "noeviction")
     if policy != "noeviction":
@@ -44,14 +55,16 @@ class Ready(MethodView):
     @blp.doc(security=[])
     @blp.response(200, HealthSchema)
     def get(self) -> dict[str, Any]:
-        """The database and Redis answer, and Redis will not evict queued jobs."""
+        """The database and Redis answer, Redis will not evict queued jobs, and the configured keys
+        decrypt every stored secret."""
         checks = {}
         try:
             db.session.execute(text("SELECT 1"))
             db.session.rollback()
             checks["database"] = "ok"
+            checks["encryption"] = _check_encryption()
         except SQLAlchemyError as exc:
-            checks["database"] = f"error: {type(exc).__name__}"
+            checks["database" if "database" not in checks else "encryption"] = f"error: {type(exc).__name__}"
         try:
             checks["redis"] = _check_redis()
         except RedisError as exc:

@@ -18,6 +18,7 @@ import time
 import click
 
 from heso.config import PROJECT_ROOT, from_env
+from heso.encryption.keys import EncryptionKeyError, parse_keys
 from heso.observability import multiprocess
 from heso.redis_url import resolve_redis_url
 
@@ -48,6 +49,11 @@ def run_all(host: str, port: int, web_workers: int) -> int:
     threads = settings["WEB_THREADS"]
     if threads < 1:
         click.echo(f"heso run: HESO_WEB_THREADS must be at least 1, got {threads}", err=True)
+        return 1
+    try:
+        parse_keys(settings["ENCRYPTION_KEYS"], settings["SECRET_KEY"])
+    except EncryptionKeyError as exc:
+        click.echo(f"heso run: {exc}", err=True)
         return 1
     if _port_in_use(host, port):
         click.echo(f"heso run: {host}:{port} is already in use; pick a free port, e.g. "

@@ -139,7 +139,8 @@ def test_heso_run_serves_works_and_stops_cleanly(heso_run, tmp_path, redis_url):
         return requests.get(f"{base}/v1/decisions/{decision_id}", headers=admin, timeout=10).json()["status"]
 
     decision_id = create()
-    assert requests.get(f"{base}/readyz", timeout=10).json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert requests.get(f"{base}/readyz", timeout=10).json()["checks"] == {"database": "ok", "encryption": "ok",
+                                                                        "redis": "ok"}
 
     # The scheduler enqueues the sweeper every second and the worker runs it: an overdue
     # decision expires with no request touching it.

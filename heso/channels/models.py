@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from heso.channels import registry
+from heso.encryption import SealedJSON
 from heso.extensions import db
 from heso.ledger.models import BigId
-from heso.models_base import JSONDoc, UTCDateTime
+from heso.models_base import UTCDateTime
 from heso.timeutil import utcnow
 
 #: pending: waiting for its (next) attempt; sending: an attempt holds the lease;
@@ -19,6 +22,12 @@ DELIVERY_STATUSES = ("pending", "sending", "delivered", "failed", "dead")
 CALLBACK = "callback"
 
 
+def channel_secret_fields(row: Mapping[str, Any]) -> frozenset[str]:
+    """The fields of a stored configuration that are secrets: its channel's ``secret_fields``."""
+    plugin = registry.callback_channel() if row["channel"] == CALLBACK else registry.get(row["channel"])
+    return plugin.secret_fields if plugin is not None else frozenset()
+
+
 class ChannelConfig(db.Model):
     """A team's configuration of one channel, validated by the plugin's schema."""
 
@@ -26,7 +35,8 @@ class ChannelConfig(db.Model):
 
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
     channel: Mapped[str] = mapped_column(String(64), primary_key=True)
-    config: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    # The plugin's secret_fields are stored encrypted: write with_secrets(config, plugin.secret_fields).
+    config: Mapped[dict[str, Any]] = mapped_column(SealedJSON, info={"secret_fields": channel_secret_fields})
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when the endpoint answered 410 Gone; cleared by the next PUT of the configuration.
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

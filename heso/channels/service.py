@@ -13,6 +13,7 @@ from heso import errors
 from heso.channels import outbox, registry
 from heso.channels.base import ChannelPlugin
 from heso.channels.models import CALLBACK, ChannelConfig, Delivery, DeliveryAttempt
+from heso.encryption import with_secrets
 from heso.extensions import db
 from heso.timeutil import utcnow
 
@@ -66,7 +67,7 @@ def get_config(team_id: str, name: str) -> dict[str, Any]:
 
 
 def put_config(team_id: str, name: str, body: Any) -> dict[str, Any]:
-    """Validate ``body`` with the plugin's schema and store it (secrets included, never shown)."""
+    """Validate ``body`` with the plugin's schema and store it (secrets encrypted, never shown)."""
     plugin = _plugin(name)
     if not isinstance(body, dict):
         raise errors.ValidationFailed("The configuration must be a JSON object.", details={"json": {}})
@@ -76,6 +77,7 @@ def put_config(team_id: str, name: str, body: Any) -> dict[str, Any]:
         raise errors.ValidationFailed(f"Invalid {name} configuration: {', '.join(sorted(exc.normalized_messages()))}.",
                                       details={"json": exc.normalized_messages()}) from None
     config = json.loads(json.dumps(config, default=str))  # dates and the like as strings, as JSON holds them
+    config = with_secrets(config, plugin.secret_fields)  # stored encrypted, never shown
     row = db.session.get(ChannelConfig, (team_id, name))
     if row is None:
         row = ChannelConfig(team_id=team_id, channel=name, config=config, updated_at=utcnow())

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from heso.encryption import SealedJSON
 from heso.extensions import db
 from heso.models_base import JSONDoc, UTCDateTime
+from heso.policy import registry
 from heso.timeutil import utcnow
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a BIGINT identity.
@@ -17,6 +20,12 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 DATABASE_SOURCE = "database"
 """The built-in source: bundles uploaded with ``PUT /v1/policy/bundles``."""
+
+
+def source_secret_fields(row: Mapping[str, Any]) -> frozenset[str]:
+    """The fields of a stored source configuration that are secrets: its source's ``secret_fields``."""
+    source_class = registry.get(row["source"]) if row["source"] != DATABASE_SOURCE else None
+    return source_class.secret_fields if source_class is not None else frozenset()
 
 
 class PolicyBundle(db.Model):
@@ -49,7 +58,10 @@ class PolicyHead(db.Model):
     version: Mapped[str | None] = mapped_column(String(100), nullable=True)
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     source: Mapped[str] = mapped_column(String(64), default=DATABASE_SOURCE)
-    source_config: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
+    # The source's secret_fields (the HTTP source's headers) are stored encrypted.
+    source_config: Mapped[dict[str, Any] | None] = mapped_column(
+        SealedJSON, nullable=True, info={"secret_fields": source_secret_fields})
+    # What the source last answered (an ETag, an mtime, a content hash): not a secret.
     source_token: Mapped[str | None] = mapped_column(String(512), nullable=True)
     poll_seconds: Mapped[int] = mapped_column(Integer, default=30)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

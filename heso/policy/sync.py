@@ -18,6 +18,7 @@ from sqlalchemy import or_, update
 
 from heso import errors
 from heso.auth.models import Team
+from heso.encryption import with_secrets
 from heso.extensions import db, state
 from heso.ledger import service as ledger
 from heso.policy import document, registry, service
@@ -42,7 +43,7 @@ def set_source(team_id: str, name: str, config: dict[str, Any] | None, poll_seco
             raise errors.ValidationFailed(f"Policy source {name!r} is not available ({why}).",
                                           details={"source": [f"Unknown or broken source {name!r}."]})
         try:
-            config = source_class.config_schema().load(config or {})
+            config = with_secrets(source_class.config_schema().load(config or {}), source_class.secret_fields)
         except ma.ValidationError as exc:
             raise errors.ValidationFailed(f"Invalid configuration for source {name!r}.",
                                           details={"config": exc.normalized_messages()}) from None

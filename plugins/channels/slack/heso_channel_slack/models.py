@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from heso.encryption import EncryptedString
 from heso.extensions import db
 from heso.models_base import JSONDoc, UTCDateTime
 from heso.timeutil import utcnow
@@ -22,7 +23,7 @@ class SlackInstallation(db.Model):
     slack_team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     enterprise_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     bot_user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    bot_token: Mapped[str] = mapped_column(String(255))
+    bot_token: Mapped[str] = mapped_column(EncryptedString)  # stored encrypted (enc:v1:…)
     # slack_sdk's Installation.to_dict() (scopes, installer, incoming webhook, …), tokens excluded.
     data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     installed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
