@@ -19,7 +19,8 @@ What a plugin gets:
 * **Infrastructure**: :func:`redis` (a hint store: anything in it may vanish), :func:`enqueue`
   for the plugin's own jobs, :func:`public_url`, :func:`setting` for the operator's settings of
   the plugin (``HESO_<NAME>``), :func:`signer` for values the plugin signs itself, and ``db``
-  with the column types for tables the plugin owns (docs/plugins.md, "Your own tables").
+  with the column types for tables the plugin owns (``EncryptedString`` for a secret; see
+  docs/plugins.md, "Your own tables").
 * **Errors** a plugin may catch or raise: :class:`HesoError` and its kinds.
 
 Every function that touches the database or Redis runs in an app context: ``send()``,
@@ -43,6 +44,7 @@ from heso.channels.interactions import InvalidToken
 from heso.channels.links import Link, make_link, read_link
 from heso.channels.links import serializer as signer
 from heso.decisions.models import OPEN as OPEN_STATUSES
+from heso.encryption import EncryptedString
 from heso.errors import (
     AlreadyResolved,
     Conflict,
@@ -71,8 +73,8 @@ __all__ = [
     "OPEN_STATUSES", "read_decision", "channel_config",
     "OPTION_LABELS", "STATUS_LABELS", "decision_view", "one_line", "option_label", "time_text",
     # infrastructure
-    "redis", "enqueue", "public_url", "setting", "signer", "db", "JSONDoc", "UTCDateTime", "StrictSchema", "utcnow",
-    "isoformat",
+    "redis", "enqueue", "public_url", "setting", "signer", "db", "JSONDoc", "UTCDateTime", "EncryptedString",
+    "StrictSchema", "utcnow", "isoformat",
     # errors
     "HesoError", "AlreadyResolved", "Conflict", "Expired", "Forbidden", "InvalidToken", "NotFound",
     "RateLimited", "Unauthorized", "ValidationFailed",

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from heso.channels.api import UTCDateTime, db, utcnow
+from heso.channels.api import EncryptedString, UTCDateTime, db, utcnow
 
 
 class DiscordMessage(db.Model):
@@ -44,7 +44,9 @@ class DiscordPress(db.Model):
     option: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[str] = mapped_column(String(32))  # who pressed (Discord's user id, signed by Discord)
     application_id: Mapped[str] = mapped_column(String(32))
-    token: Mapped[str | None] = mapped_column(String(600), nullable=True)  # 15 minutes; cleared once done
+    #: The interaction's token (edits the pressed message, answers the presser: 15 minutes); stored
+    #: encrypted, erased once the press is done.
+    token: Mapped[str | None] = mapped_column(EncryptedString, nullable=True)
     channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     message_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)

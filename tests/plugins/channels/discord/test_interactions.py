@@ -4,7 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from heso.decisions import service as decisions_service
 from heso.decisions.models import Decision
@@ -222,3 +222,20 @@ def test_a_form_with_odd_components_is_a_press_without_notes(discord_team, clien
     run_jobs(discord_app)
     answered = status_of(client, discord_team, decision["id"])
     assert (answered["status"], answered["response_notes"]) == ("modified", None)
+
+
+def test_the_interaction_token_is_stored_encrypted_and_erased_once_done(discord_team, client, discord, discord_app):
+    decision, _ = posted(client, discord_team, discord, discord_app)
+    payload = press(discord, decision["id"])
+    post_interaction(client, discord_team.id, payload)
+
+    def raw_tokens():
+        with discord_app.app_context():
+            found = db.session.execute(text("SELECT token FROM discord_presses")).scalars().all()
+            db.session.rollback()
+            return found
+
+    [stored] = raw_tokens()
+    assert stored.startswith("enc:v1:") and payload["token"] not in stored
+    run_jobs(discord_app)
+    assert raw_tokens() == [None]

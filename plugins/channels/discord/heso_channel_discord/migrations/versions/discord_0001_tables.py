@@ -37,7 +37,7 @@ def upgrade():
         sa.Column('option', sa.String(16), nullable=False),
         sa.Column('user_id', sa.String(32), nullable=False),
         sa.Column('application_id', sa.String(32), nullable=False),
-        sa.Column('token', sa.String(600), nullable=True),
+        sa.Column('token', sa.Text(), nullable=True),  # encrypted (enc:v1:…)
         sa.Column('channel_id', sa.String(32), nullable=True),
         sa.Column('message_id', sa.String(32), nullable=True),
         sa.Column('notes', sa.Text(), nullable=True),
