@@ -66,7 +66,7 @@ def make_blueprint() -> Blueprint:
 def verify(public_key: str, body: bytes, headers: Any, now: float | None = None) -> bool:
     """Discord's Ed25519 signature over timestamp + raw body, the timestamp within ±300 s."""
     signature, timestamp = headers.get("X-Signature-Ed25519", ""), headers.get("X-Signature-Timestamp", "")
-    if len(signature) != 128 or not timestamp.isdigit() or len(timestamp) > 12:
+    if len(signature) != 128 or not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         return False
     if abs((time.time() if now is None else now) - int(timestamp)) > TIMESTAMP_TOLERANCE_SECONDS:
         return False

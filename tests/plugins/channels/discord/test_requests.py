@@ -56,6 +56,7 @@ def test_signatures_are_checked(discord_team, client, discord, discord_app):
         "signature not hex": (body, dict(good, **{"X-Signature-Ed25519": "zz" * 64})),
         "signature too short": (body, dict(good, **{"X-Signature-Ed25519": good["X-Signature-Ed25519"][:-2]})),
         "timestamp not a number": (body, dict(good, **{"X-Signature-Timestamp": "1e9"})),
+        "timestamp in superscript digits": (body, dict(good, **{"X-Signature-Timestamp": "\u00b2\u00b3"})),
     }
     for name, (data, headers) in cases.items():
         answer = client.post(url, data=data, headers=headers)
