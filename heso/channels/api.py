@@ -55,6 +55,7 @@ from heso.errors import (
     RateLimited,
     Unauthorized,
     ValidationFailed,
+    error_type,
 )
 from heso.extensions import db
 from heso.models_base import JSONDoc, UTCDateTime
@@ -77,7 +78,7 @@ __all__ = [
     "StrictSchema", "utcnow", "isoformat",
     # errors
     "HesoError", "AlreadyResolved", "Conflict", "Expired", "Forbidden", "InvalidToken", "NotFound",
-    "RateLimited", "Unauthorized", "ValidationFailed",
+    "RateLimited", "Unauthorized", "ValidationFailed", "error_type",
 ]
 
 

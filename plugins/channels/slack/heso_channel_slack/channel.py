@@ -20,12 +20,16 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from heso.auth.models import ApiKey
-from heso.channels.base import ChannelPlugin, DeliveryResult, Notification
-from heso.decisions.models import Decision
-from heso.extensions import db
-from heso.schemas import StrictSchema
-from heso.timeutil import utcnow
+from heso.channels.api import (
+    OPEN_STATUSES,
+    ChannelPlugin,
+    DeliveryResult,
+    Notification,
+    StrictSchema,
+    db,
+    read_decision,
+    utcnow,
+)
 from heso_channel_slack import blocks, web
 from heso_channel_slack.models import SlackMessage
 
@@ -88,7 +92,7 @@ class SlackChannel(ChannelPlugin):
                     return DeliveryResult(ok=True, response_excerpt=f"decision is {decision.get('status')}: not posted")
                 return self._ask(client, notification)
             if event in OUTCOME_EVENTS:
-                updated = update_messages(client, decision)
+                updated = update_messages(client, notification.team_id, decision)
                 return DeliveryResult(ok=True, status_code=200, response_excerpt=f"updated {updated} message(s)")
             return DeliveryResult(ok=True, response_excerpt=f"{event} is not sent to Slack")
         except (SlackApiError, web.NotInstalled, OSError) as exc:
@@ -108,7 +112,7 @@ class SlackChannel(ChannelPlugin):
 
     def _ask(self, client: Any, notification: Notification) -> DeliveryResult:
         decision = notification.decision
-        requested_by = requester(decision["id"])
+        requested_by = requester(notification.team_id, decision["id"])
         posted = {row.recipient or row.slack_channel: row for row in messages_of(decision["id"])}
         channel_id = notification.config.get("channel_id")
         if channel_id:
@@ -134,7 +138,7 @@ class SlackChannel(ChannelPlugin):
             for row in posted.values():
                 if row.recipient and row.recipient not in decision.get("approvers", []):
                     _update(client, row, blocks.escalated_away_blocks(decision, requested_by), decision)
-        settled_meanwhile(client, decision["id"])
+        settled_meanwhile(client, notification.team_id, decision["id"])
         note = f"; not found in Slack: {skipped!r}" if skipped else ""
         return DeliveryResult(ok=True, status_code=200, error=note.lstrip("; ") or None,
                               response_excerpt=f"posted {new} new message(s) to {len(targets)} target(s)")
@@ -170,15 +174,12 @@ def _direct_targets(client: Any, decision: dict[str, Any]) -> tuple[list[tuple[s
     return targets, skipped
 
 
-def requester(decision_id: str) -> str | None:
+def requester(team_id: str, decision_id: str) -> str | None:
     """Who asked: the name of the API key that created the decision (else its id)."""
-    row = db.session.execute(select(Decision.created_by, ApiKey.name)
-                             .outerjoin(ApiKey, ApiKey.id == Decision.created_by)
-                             .where(Decision.id == decision_id)).first()
-    db.session.rollback()
-    if row is None:
+    decision = read_decision(team_id, decision_id)
+    if decision is None:
         return None
-    return row.name or row.created_by
+    return decision["requester"]["key_name"] or decision["requester"]["key_id"]
 
 
 def messages_of(decision_id: str) -> list[SlackMessage]:
@@ -215,27 +216,18 @@ def _update(client: Any, row: SlackMessage, message_blocks: list[dict[str, Any]]
     return True
 
 
-def current_decision(decision_id: str) -> dict[str, Any] | None:
-    from heso.decisions.schemas import DecisionSchema
-
-    decision = db.session.get(Decision, decision_id, populate_existing=True)
-    dumped = DecisionSchema().dump(decision) if decision is not None else None
-    db.session.rollback()
-    return dumped
-
-
-def update_messages(client: Any, decision: dict[str, Any]) -> int:
+def update_messages(client: Any, team_id: str, decision: dict[str, Any]) -> int:
     """Show the decision's outcome (no buttons) in every message posted for it."""
-    fresh = current_decision(decision["id"]) or decision  # the latest state, whatever event brought us here
-    requested_by = requester(decision["id"])
+    fresh = read_decision(team_id, decision["id"]) or decision  # the latest state, whatever event brought us here
+    requested_by = requester(team_id, decision["id"])
     return sum(_update(client, row, blocks.outcome_blocks(fresh, requested_by), fresh)
                for row in messages_of(decision["id"]))
 
 
-def settled_meanwhile(client: Any, decision_id: str) -> None:
+def settled_meanwhile(client: Any, team_id: str, decision_id: str) -> None:
     """A decision settled while its messages were being posted: show the outcome now."""
-    fresh = current_decision(decision_id)
-    if fresh is not None and fresh["status"] not in ("pending", "escalated"):
-        update_messages(client, fresh)
+    fresh = read_decision(team_id, decision_id)
+    if fresh is not None and fresh["status"] not in OPEN_STATUSES:
+        update_messages(client, team_id, fresh)
 
 

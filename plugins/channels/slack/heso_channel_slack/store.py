@@ -14,8 +14,7 @@ from slack_bolt.error import BoltError
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from sqlalchemy import delete
 
-from heso.extensions import db
-from heso.timeutil import utcnow
+from heso.channels.api import db, utcnow
 from heso_channel_slack.models import SlackInstallation
 
 #: Installation fields kept beside the token (never another token or secret).

@@ -17,7 +17,7 @@ twice is one transition (the second time the user hears "already decided").
 
 A job maps the Slack user to an approver of the decision (``users.info`` gives the email;
 an approver may also be written as a Slack user id), then answers the decision through
-:func:`heso.channels.interactions.respond`: one conditional UPDATE, so of several clicks
+:func:`heso.channels.api.respond`: one conditional UPDATE, so of several clicks
 exactly one wins and the others hear "already decided by X". Whoever answers, the
 decision's ``decision.resolved`` delivery edits the posted messages.
 """
@@ -29,19 +29,15 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from heso import errors
-from heso.channels import interactions
-from heso.channels.models import ChannelConfig
-from heso.decisions.models import OPEN, Decision
-from heso.decisions.schemas import DecisionSchema
-from heso.extensions import db, state
+from heso.channels import api
+from heso.channels.api import OPEN_STATUSES as OPEN
 from heso_channel_slack import blocks, web
 
 log = logging.getLogger(__name__)
@@ -88,10 +84,10 @@ def _lease_deadline() -> float:
 
 def enqueue(func: Callable[..., Any], **kwargs: Any) -> None:
     """Queue the work of a click (raises if Redis is down: Slack then shows the user an error)."""
-    heso = state()
+    redis = api.redis()
     # "i" makes each click its own lease, even two identical clicks of one impatient user.
     record = json.dumps({"f": func.__name__, "k": kwargs, "i": secrets.token_hex(6)}, separators=(",", ":"))
-    with heso.redis.pipeline(transaction=False) as pipe:
+    with redis.pipeline(transaction=False) as pipe:
         pipe.rpush(CLICKS_KEY, record)
         pipe.set(DRAIN_KEY, 1, nx=True, ex=60)
         _, first = pipe.execute()
@@ -100,7 +96,7 @@ def enqueue(func: Callable[..., Any], **kwargs: Any) -> None:
 
 
 def _queue_drain() -> None:
-    state().queue.enqueue(drain_clicks, result_ttl=0, job_timeout=current_app.config["JOB_TIMEOUT_SECONDS"])
+    api.enqueue(f"{__name__}.drain_clicks")
 
 
 def drain_clicks(max_seconds: float = 60.0) -> dict[str, int]:
@@ -110,7 +106,7 @@ def drain_clicks(max_seconds: float = 60.0) -> dict[str, int]:
     mid-drain leaves only the click in hand, which :func:`recover` puts back; every
     ``BATCH`` clicks, a long queue gets another drain so that several workers share it.
     """
-    redis = state().redis
+    redis = api.redis()
     redis.delete(DRAIN_KEY)  # clicks queued from now on queue a new drain
     claim = redis.register_script(_CLAIM)
     outcomes: dict[str, int] = {}
@@ -130,7 +126,7 @@ def drain_clicks(max_seconds: float = 60.0) -> dict[str, int]:
 
 def kick() -> None:
     """Queue a drain if clicks wait and none is queued (a drain whose worker died leaves them)."""
-    redis = state().redis
+    redis = api.redis()
     if redis.llen(CLICKS_KEY) and redis.set(DRAIN_KEY, 1, nx=True, ex=60):
         _queue_drain()
 
@@ -142,7 +138,7 @@ def recover(now: datetime | None = None) -> int:
     The drain is queued even if one seems queued: the flag of a drain whose worker died
     lasts a minute, and a drain more finds an empty list and ends.
     """
-    redis = state().redis
+    redis = api.redis()
     deadline = (now.timestamp() if now is not None else time.time())
     moved = int(redis.register_script(_RECOVER)(keys=[LEASES_KEY, CLICKS_KEY], args=[deadline, RECOVER_BATCH]))
     if moved:
@@ -159,7 +155,7 @@ RETRY_DELAYS = (2, 10, 30, 120, 600)
 
 def retry_click(record: str) -> str:
     """A scheduled retry of one click (RQ job); a no-op if :func:`recover` already took it."""
-    renewed = state().redis.register_script(_RECLAIM)(keys=[LEASES_KEY], args=[_lease_deadline(), record])
+    renewed = api.redis().register_script(_RECLAIM)(keys=[LEASES_KEY], args=[_lease_deadline(), record])
     if not renewed:
         return "already recovered"
     return _process(record)
@@ -171,7 +167,7 @@ HANDLERS: dict[str, Callable[..., str]] = {}
 def _process(record: bytes | str) -> str:
     """Handle one claimed click, then drop its lease (never before its answer committed)."""
     outcome = _handle(record)
-    state().redis.zrem(LEASES_KEY, record)  # a retry filed a new record: this one's lease is done
+    api.redis().zrem(LEASES_KEY, record)  # a retry filed a new record: this one's lease is done
     return outcome
 
 
@@ -180,11 +176,11 @@ def _handle(record: bytes | str) -> str:
         click = json.loads(record)
         return HANDLERS[click["f"]](**click["k"])
     except (SlackApiError, OSError) as exc:  # Slack could not tell us who clicked: try again later
-        db.session.rollback()
+        api.db.session.rollback()
         return _retry_later(click, exc)
     except Exception:  # noqa: BLE001 - one bad click must not drop the others
         log.exception("A Slack click could not be handled: %.200r", record)
-        db.session.rollback()
+        api.db.session.rollback()
         return "error"
 
 
@@ -197,25 +193,20 @@ def _retry_later(click: dict[str, Any], exc: Exception) -> str:
     delay = max(RETRY_DELAYS[tries], failure.retry_after or 0)
     record = json.dumps(dict(click, a=tries + 1), separators=(",", ":"))
     # Filed under its retry time first: if the job below is lost, the sweeper's recover runs it.
-    state().redis.zadd(LEASES_KEY, {record: time.time() + delay})
-    state().queue.enqueue_in(timedelta(seconds=delay), retry_click, record, result_ttl=0,
-                             job_timeout=current_app.config["JOB_TIMEOUT_SECONDS"])
+    api.redis().zadd(LEASES_KEY, {record: time.time() + delay})
+    api.enqueue(f"{__name__}.retry_click", record, delay_seconds=delay)
     log.warning("Slack click retried in %.0f s: %s", delay, failure.error)
     return "retry scheduled"
 
 
 def decision_of(team_id: str, decision_id: str) -> dict[str, Any] | None:
     """The decision as the API shows it, only if it belongs to ``team_id``."""
-    decision = db.session.get(Decision, decision_id, populate_existing=True)
-    dumped = DecisionSchema().dump(decision) if decision is not None and decision.team_id == team_id else None
-    db.session.rollback()
-    return dumped
+    return api.read_decision(team_id, decision_id)
 
 
 def _client(team_id: str) -> WebClient:
-    row = db.session.get(ChannelConfig, (team_id, "slack"), populate_existing=True)
-    config = dict(row.config) if row is not None else {}
-    db.session.rollback()
+    config = api.channel_config(team_id, "slack") or {}
+    api.db.session.rollback()
     return web.team_client(team_id, config)
 
 
@@ -266,23 +257,23 @@ def _tell(client: WebClient, slack_channel: str | None, slack_user: str, text: s
 def _answer(client: WebClient, team_id: str, decision: dict[str, Any], who: str, slack_user: str,
             slack_channel: str | None, option: str, notes: str | None = None, modified_action: Any = None) -> str:
     try:
-        answered = interactions.respond(team_id, decision["id"], option, who, via="slack",
+        answered = api.respond(team_id, decision["id"], option, who, via="slack",
                                         credential=f"slack:{slack_user}", notes=notes, modified_action=modified_action)
-    except (errors.AlreadyResolved, errors.Expired):
+    except (api.AlreadyResolved, api.Expired):
         fresh = decision_of(team_id, decision["id"]) or decision
         _tell(client, slack_channel, slack_user, settled_text(fresh))
         return "already settled"
-    except errors.Conflict as exc:  # already voted, or a race to retry
+    except api.Conflict as exc:  # already voted, or a race to retry
         _tell(client, slack_channel, slack_user, exc.message)
         return "conflict"
-    except errors.Forbidden:  # escalated away since the click was checked, say
+    except api.Forbidden:  # escalated away since the click was checked, say
         _tell(client, slack_channel, slack_user, not_approver_text(decision_of(team_id, decision["id"]) or decision))
         return "not an approver"
-    if answered.status in OPEN:  # a vote toward a quorum
+    if answered["status"] in OPEN:  # a vote toward a quorum
         _tell(client, slack_channel, slack_user,
-              f"Your approval is counted ({answered.approve_votes} of {answered.quorum} needed).")
+              f"Your approval is counted ({answered['approve_votes']} of {answered['quorum']} needed).")
         return "vote counted"
-    return answered.status
+    return str(answered["status"])
 
 
 def _checked(client: WebClient, team_id: str, decision_id: str, slack_user: str,

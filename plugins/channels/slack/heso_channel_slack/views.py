@@ -36,19 +36,17 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.oauth.state_store import OAuthStateStore
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from heso import errors
-from heso.channels.models import ChannelConfig
-from heso.extensions import db, state
+from heso.channels import api
 from heso_channel_slack import blocks, tasks, web
 from heso_channel_slack.store import DatabaseInstallationStore, WrongWorkspace
 
 log = logging.getLogger(__name__)
 
-BadSignature = errors.error_type("SLACK_SIGNATURE_INVALID", 401,
+BadSignature = api.error_type("SLACK_SIGNATURE_INVALID", 401,
                                  "The request is not signed by this team's Slack app, or is older than 5 minutes.")
-OtherWorkspace = errors.error_type("SLACK_WORKSPACE_NOT_ALLOWED", 403,
+OtherWorkspace = api.error_type("SLACK_WORKSPACE_NOT_ALLOWED", 403,
                                    "The click comes from a Slack workspace this team does not allow.")
-BadPayload = errors.error_type("SLACK_PAYLOAD_INVALID", 400, "The Slack payload is malformed.")
+BadPayload = api.error_type("SLACK_PAYLOAD_INVALID", 400, "The Slack payload is malformed.")
 
 DECISION_ID = re.compile(r"^dec_[0-9A-Z]{26}$")
 SLACK_ID = re.compile(r"^[A-Z0-9]{2,32}$")
@@ -75,12 +73,11 @@ def team_config(team_id: str, max_age: float = 0.0) -> dict[str, Any]:
     cached = cache.get(team_id)
     if cached is not None and time.monotonic() - cached[0] < max_age:
         return cached[1]
-    row = db.session.get(ChannelConfig, (team_id, "slack")) if len(team_id) <= 40 else None
-    config = dict(row.config) if row is not None else None
-    db.session.rollback()
+    config = api.channel_config(team_id, "slack") if len(team_id) <= 40 else None
+    api.db.session.rollback()
     if config is None:
         cache.pop(team_id, None)
-        raise errors.NotFound("Slack is not configured for this team.")
+        raise api.NotFound("Slack is not configured for this team.")
     if len(cache) > 10_000:
         cache.clear()
     cache[team_id] = (time.monotonic(), config)
@@ -272,17 +269,17 @@ class RedisStateStore(OAuthStateStore):
 
     def issue(self, *args: Any, **kwargs: Any) -> str:
         value = secrets.token_urlsafe(32)
-        state().redis.set(STATE_PREFIX + value, 1, ex=600)
+        api.redis().set(STATE_PREFIX + value, 1, ex=600)
         return value
 
     def consume(self, state_value: str) -> bool:
-        return bool(state().redis.delete(STATE_PREFIX + state_value[:100]))
+        return bool(api.redis().delete(STATE_PREFIX + state_value[:100]))
 
 
 def _oauth_flow(team_id: str) -> OAuthFlow:
     config = team_config(team_id)
     if not (config.get("client_id") and config.get("client_secret")):
-        raise errors.NotFound("This team's Slack app is not set up for OAuth (no client_id and client_secret).")
+        raise api.NotFound("This team's Slack app is not set up for OAuth (no client_id and client_secret).")
     prefix = f"/channels/slack/teams/{team_id}"
     settings = OAuthSettings(
         client_id=config["client_id"], client_secret=config["client_secret"], scopes=SCOPES,

@@ -10,8 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
-from heso.channels.base import DeliveryResult
-from heso.extensions import db
+from heso.channels.api import DeliveryResult, db
 from heso_channel_slack.models import SlackInstallation
 
 #: Slack error codes that no retry will fix: the team has to change its configuration.
