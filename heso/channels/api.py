@@ -18,9 +18,9 @@ What a plugin gets:
   :data:`OPEN_STATUSES`, and :func:`decision_view` & co. to show a decision as every channel does.
 * **Infrastructure**: :func:`redis` (a hint store: anything in it may vanish), :func:`enqueue`
   for the plugin's own jobs, :func:`public_url`, :func:`setting` for the operator's settings of
-  the plugin (``HESO_<NAME>``), :func:`signer` for values the plugin signs itself, and ``db``
-  with the column types for tables the plugin owns (``EncryptedString`` for a secret; see
-  docs/plugins.md, "Your own tables").
+  the plugin (``HESO_<NAME>``), :func:`signer` for values the plugin signs itself, and ``db``,
+  ``Model`` (the base class of its models) and the column types for tables the plugin owns
+  (``EncryptedString`` for a secret; see docs/plugins.md, "Your own tables").
 * **Errors** a plugin may catch or raise: :class:`HesoError` and its kinds.
 
 Every function that touches the database or Redis runs in an app context: ``send()``,
@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from flask import current_app
 from redis import Redis
 from rq.job import Job
+from sqlalchemy.engine import Connection
 
 from heso.auth.accounts import MemberRef
 from heso.channels.base import ChannelPlugin, DeliveryResult, Notification
@@ -58,7 +59,7 @@ from heso.errors import (
     error_type,
 )
 from heso.extensions import db
-from heso.models_base import JSONDoc, UTCDateTime
+from heso.models_base import JSONDoc, Model, UTCDateTime
 from heso.schemas import StrictSchema
 from heso.timeutil import isoformat, utcnow
 
@@ -74,7 +75,8 @@ __all__ = [
     "OPEN_STATUSES", "read_decision", "channel_config",
     "OPTION_LABELS", "STATUS_LABELS", "decision_view", "one_line", "option_label", "time_text",
     # infrastructure
-    "redis", "enqueue", "public_url", "setting", "signer", "db", "JSONDoc", "UTCDateTime", "EncryptedString",
+    "redis", "enqueue", "public_url", "setting", "signer", "db", "Model", "JSONDoc", "UTCDateTime", "EncryptedString",
+    "encrypt_existing",
     "StrictSchema", "utcnow", "isoformat",
     # errors
     "HesoError", "AlreadyResolved", "Conflict", "Expired", "Forbidden", "InvalidToken", "NotFound",
@@ -192,6 +194,28 @@ def enqueue(function: str, *args: Any, delay_seconds: float = 0, job_id: str | N
     return queue.enqueue(function, args=args, kwargs=kwargs, **options)
 
 
+def encrypt_existing(connection: Connection, table: str, key_columns: tuple[str, ...], column: str, *,
+                     decrypt: bool = False) -> int:
+    """For a plugin's migration that turns ``table.column`` into an :class:`EncryptedString`:
+    encrypt the values already stored (with the first key of ``HESO_ENCRYPTION_KEYS``), or,
+    with ``decrypt`` (the downgrade), put them back in clear. ``key_columns`` identify a row.
+    Returns how many rows were written; a value no configured key decrypts raises
+    ``RuntimeError`` naming the row, and nothing is left half done (the migration's transaction).
+    """
+    from sqlalchemy import Text
+    from sqlalchemy import column as sql_column
+    from sqlalchemy import table as sql_table
+
+    from heso.encryption import SecretColumn, reseal, ring
+
+    raw = sql_table(table, *(sql_column(name) for name in key_columns), sql_column(column, Text()))
+    tally = reseal(connection, SecretColumn(raw, key_columns, column, False), ring(), decrypt=decrypt)
+    if tally.unreadable:
+        raise RuntimeError(f"{table}.{column}: {len(tally.unreadable)} value(s) decrypt with no key in "
+                           f"HESO_ENCRYPTION_KEYS, e.g. {tally.unreadable[0]}")
+    return tally.changed
+
+
 def public_url() -> str:
     """``HESO_PUBLIC_URL`` without a trailing slash: the base of every link a plugin sends."""
     return str(current_app.config["PUBLIC_URL"]).rstrip("/")
@@ -214,7 +238,7 @@ def setting(name: str, default: T) -> T:
     text = str(value).strip()
     try:
         if isinstance(default, bool):
-            return text.lower() in ("1", "true", "yes", "on")  # type: ignore[return-value]  # T is bool here
+            return text.lower() in ("1", "true", "yes", "on")
         return type(default)(text)
     except ValueError:
         raise ValueError(f"HESO_{name} must be {type(default).__name__}, got {value!r}") from None

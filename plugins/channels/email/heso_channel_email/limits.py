@@ -20,7 +20,7 @@ import time
 from flask import current_app
 from redis.exceptions import RedisError
 
-from heso.extensions import state
+from heso.channels.api import redis
 
 log = logging.getLogger(__name__)
 HOURLY_PREFIX = "heso:email:hourly:"
@@ -56,12 +56,12 @@ def take_hourly(team_id: str, count: int) -> int | None:
     hour = int(time.time() // 3600)
     key = f"{HOURLY_PREFIX}{team_id}:{hour}"
     try:
-        with state().redis.pipeline(transaction=True) as pipe:
+        with redis().pipeline(transaction=True) as pipe:
             pipe.incrby(key, count)
             pipe.expire(key, 2 * 3600)
             total = int(pipe.execute()[0])
         if total > limit:
-            state().redis.decrby(key, count)  # not sent: give the room back
+            redis().decrby(key, count)  # not sent: give the room back
             return max(1, (hour + 1) * 3600 - int(time.time()))
     except RedisError:
         log.warning("Hourly email cap unavailable (Redis); not capping", exc_info=True)

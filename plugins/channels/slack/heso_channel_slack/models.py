@@ -8,13 +8,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from heso.encryption import EncryptedString
-from heso.extensions import db
-from heso.models_base import JSONDoc, UTCDateTime
-from heso.timeutil import utcnow
+from heso.channels.api import EncryptedString, JSONDoc, Model, UTCDateTime, utcnow
 
 
-class SlackInstallation(db.Model):
+class SlackInstallation(Model):
     """A workspace that installed a team's Slack app through the OAuth flow."""
 
     __tablename__ = "slack_installations"
@@ -29,7 +26,7 @@ class SlackInstallation(db.Model):
     installed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class SlackMessage(db.Model):
+class SlackMessage(Model):
     """A message the channel posted for a decision: what ``chat.update`` edits when it settles."""
 
     __tablename__ = "slack_messages"

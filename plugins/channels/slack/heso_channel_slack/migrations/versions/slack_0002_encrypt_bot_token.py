@@ -1,6 +1,6 @@
 """Slack bot tokens stored encrypted (issue 13: secrets at rest)
 
-``slack_installations.bot_token`` holds ``enc:v1:…`` (``heso.encryption.EncryptedString``),
+``slack_installations.bot_token`` holds ``enc:v1:…`` (``heso.channels.api.EncryptedString``),
 longer than the token: the column becomes TEXT, and the tokens already stored are encrypted
 with the first key of ``HESO_ENCRYPTION_KEYS``. Downgrading decrypts them and narrows the
 column again.
@@ -11,7 +11,7 @@ Revises: slack_0001_tables
 import sqlalchemy as sa
 from alembic import context, op
 
-from heso.encryption import SecretColumn, reseal, ring
+from heso.channels.api import encrypt_existing
 
 revision = 'slack_0002_encrypt_bot_token'
 down_revision = 'slack_0001_tables'
@@ -22,13 +22,8 @@ depends_on = None
 def _run(decrypt):
     if context.is_offline_mode():  # an --sql script cannot encrypt: `heso secrets rotate` does it afterwards
         return
-    table = sa.table('slack_installations', sa.column('team_id'), sa.column('slack_team_id'),
-                     sa.column('bot_token', sa.Text()))
-    tally = reseal(op.get_bind(), SecretColumn(table, ('team_id', 'slack_team_id'), 'bot_token', False), ring(),
-                   decrypt=decrypt)
-    if tally.unreadable:
-        raise RuntimeError(f"slack_installations.bot_token: {len(tally.unreadable)} tokens decrypt with no key in "
-                           f"HESO_ENCRYPTION_KEYS, e.g. {tally.unreadable[0]}")
+    encrypt_existing(op.get_bind(), 'slack_installations', ('team_id', 'slack_team_id'), 'bot_token',
+                     decrypt=decrypt)
 
 
 def upgrade():
