@@ -1,13 +1,31 @@
-"""Column types shared by every room's models."""
+"""The model base, column types and result helpers shared by every room's models."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from sqlalchemy import JSON, DateTime, TypeDecorator
-from sqlalchemy.engine import Dialect
+from sqlalchemy import JSON, DateTime, Table, TypeDecorator
+from sqlalchemy.engine import CursorResult, Dialect, Result
+from sqlalchemy.orm import DeclarativeBase
 
+from heso.extensions import db
 from heso.timeutil import aware
+
+if TYPE_CHECKING:
+    class Model(DeclarativeBase):
+        """``db.Model`` as a type checker sees it: Flask-SQLAlchemy builds the real one at run
+        time, on an instance, where no checker can follow."""
+
+        __table__: ClassVar[Table]  # every model of HESO's maps one table
+else:
+    Model = db.Model
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched. ``Session.execute`` is typed as returning a
+    ``Result``; for those statements it is a ``CursorResult``, the one kind with a rowcount."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 class UTCDateTime(TypeDecorator):
