@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from heso.extensions import db
-from heso.models_base import JSONDoc, UTCDateTime
+from heso.models_base import JSONDoc, Model, UTCDateTime
 from heso.timeutil import utcnow
 
 STATUSES = ("active", "paused", "revoked")
 
 
-class Agent(db.Model):
+class Agent(Model):
     """An agent of a team. ``key_id`` is its one live API key (an ``agent``-scope ApiKey)."""
 
     __tablename__ = "agents"
@@ -40,7 +39,7 @@ class Agent(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class AgentKey(db.Model):
+class AgentKey(Model):
     """Every key an agent has held: decisions name their creator by key id, and a rotated
     key's decisions still belong to the agent."""
 
@@ -52,8 +51,11 @@ class AgentKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class BootstrapToken(db.Model):
+class BootstrapToken(Model):
     """A one-time token an agent trades for its key. Only a SHA-256 of it is stored."""
+
+    if TYPE_CHECKING:
+        token: str  # the token itself, on a row just minted, for the one response that shows it
 
     __tablename__ = "agent_bootstrap_tokens"
 
@@ -70,7 +72,7 @@ class BootstrapToken(db.Model):
     used_by_agent_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
-class AgentEvent(db.Model):
+class AgentEvent(Model):
     """One entry of an agent's inbox: delivered by every poll until acknowledged."""
 
     __tablename__ = "agent_events"
@@ -89,7 +91,7 @@ class AgentEvent(db.Model):
 ORDER_STATES = ("open", "delivered", "declined", "flagged")
 
 
-class AgentOrder(db.Model):
+class AgentOrder(Model):
     """Work an admin orders from an agent (seed heepr): the agent delivers, declines or flags it."""
 
     __tablename__ = "agent_orders"

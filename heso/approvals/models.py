@@ -6,14 +6,13 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from heso.extensions import db
-from heso.models_base import JSONDoc, UTCDateTime
+from heso.models_base import JSONDoc, Model, UTCDateTime
 from heso.timeutil import utcnow
 
 STATUSES = ("pending", "approved", "denied")
 
 
-class Approval(db.Model):
+class Approval(Model):
     """An approval opened for a receipt. Its decision is the one whose Idempotency-Key is the
     approval's id (created in the same transaction); settling it is one conditional UPDATE.
 

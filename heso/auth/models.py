@@ -1,16 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from heso.extensions import db
-from heso.models_base import UTCDateTime
+from heso.models_base import Model, UTCDateTime
 from heso.timeutil import utcnow
 
 
-class Team(db.Model):
+class Team(Model):
     """The tenant: every other row carries a ``team_id``."""
 
     __tablename__ = "teams"
@@ -24,8 +24,11 @@ class Team(db.Model):
     self_approval: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class ApiKey(db.Model):
+class ApiKey(Model):
     """An API key. Only a SHA-256 of the full token is stored; the token is shown once."""
+
+    if TYPE_CHECKING:
+        key: str  # the token itself, on a key just created, for the one response that shows it
 
     __tablename__ = "api_keys"
 
@@ -55,9 +58,12 @@ ROLES = ("admin", "approver", "ops", "viewer")
 MEMBER_STATUSES = ("invited", "active", "disabled")
 
 
-class Member(db.Model):
+class Member(Model):
     """A person in a team. Approvers are members; the email is stored lower-cased, so
     ``Ana@Example.com`` and ``ana@example.com`` are one person."""
+
+    if TYPE_CHECKING:
+        invite_sent: bool  # on a member just invited: whether the SMTP server took the mail
 
     __tablename__ = "members"
     __table_args__ = (UniqueConstraint("team_id", "email"),)
@@ -74,7 +80,7 @@ class Member(db.Model):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class SignInRequest(db.Model):
+class SignInRequest(Model):
     """One emailed code and link (``purpose='sign_in'``) or invite link (``'invite'``).
 
     Neither secret is stored: the code as an HMAC keyed by the app's secret key (six digits
@@ -95,7 +101,7 @@ class SignInRequest(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class Session(db.Model):
+class Session(Model):
     """A signed-in member. The token is ``hesos_<id>_<secret>``; only its SHA-256 is stored."""
 
     __tablename__ = "sessions"
@@ -112,7 +118,7 @@ class Session(db.Model):
     user_agent: Mapped[str] = mapped_column(String(200), default="")
 
 
-class MemberAccount(db.Model):
+class MemberAccount(Model):
     """A member's account in a chat channel (a Telegram user, a Discord user), linked by the
     member themself with a one-time code, so a button pressed there is that member's answer.
 

@@ -2,16 +2,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from heso.channels import registry
 from heso.encryption import SealedJSON
-from heso.extensions import db
 from heso.ledger.models import BigId
-from heso.models_base import UTCDateTime
+from heso.models_base import Model, UTCDateTime
 from heso.timeutil import utcnow
 
 #: pending: waiting for its (next) attempt; sending: an attempt holds the lease;
@@ -28,7 +27,7 @@ def channel_secret_fields(row: Mapping[str, Any]) -> frozenset[str]:
     return plugin.secret_fields if plugin is not None else frozenset()
 
 
-class ChannelConfig(db.Model):
+class ChannelConfig(Model):
     """A team's configuration of one channel, validated by the plugin's schema."""
 
     __tablename__ = "channel_configs"
@@ -43,8 +42,11 @@ class ChannelConfig(db.Model):
     disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-class Delivery(db.Model):
+class Delivery(Model):
     """One notification to one channel: the outbox row, written with the decision change."""
+
+    if TYPE_CHECKING:
+        attempt_log: list[DeliveryAttempt]  # attached by the listing that shows the attempts
 
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -68,7 +70,7 @@ class Delivery(db.Model):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class DeliveryAttempt(db.Model):
+class DeliveryAttempt(Model):
     """One try of a delivery: what was answered, how long it took."""
 
     __tablename__ = "delivery_attempts"

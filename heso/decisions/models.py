@@ -6,8 +6,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from heso.extensions import db
-from heso.models_base import JSONDoc, UTCDateTime
+from heso.models_base import JSONDoc, Model, UTCDateTime
 from heso.timeutil import utcnow
 
 OPEN = ("pending", "escalated")
@@ -20,7 +19,7 @@ OPTIONS = ("approve", "deny", "modify")
 OUTCOME_OF = {"approve": "approved", "deny": "denied", "modify": "modified"}
 
 
-class Decision(db.Model):
+class Decision(Model):
     __tablename__ = "decisions"
     __table_args__ = (
         UniqueConstraint("team_id", "idempotency_key"),
@@ -64,7 +63,7 @@ class Decision(db.Model):
     created_by_member: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
-class DecisionVote(db.Model):
+class DecisionVote(Model):
     """One member's approval of a decision that needs a quorum of several.
 
     Keyed by the approver's address as the decision lists it (a member's lower-cased email),

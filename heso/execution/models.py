@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from heso.extensions import db
-from heso.models_base import JSONDoc, UTCDateTime
+from heso.models_base import JSONDoc, Model, UTCDateTime
 from heso.policy.models import BigId
 from heso.timeutil import utcnow
 
@@ -17,7 +16,7 @@ OUTCOMES = ("allow", "deny", "pending")
 KINDS = ("execution", "tool")
 
 
-class ExecutionRequest(db.Model):
+class ExecutionRequest(Model):
     """``(team_id, execution_id)`` is unique: re-sending an execution id resumes it."""
 
     __tablename__ = "execution_requests"

@@ -6,15 +6,14 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from heso.extensions import db
-from heso.models_base import JSONDoc, UTCDateTime
+from heso.models_base import JSONDoc, Model, UTCDateTime
 from heso.timeutil import utcnow
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a BIGINT identity.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class LedgerEntry(db.Model):
+class LedgerEntry(Model):
     """One state change. Written in the transaction that made the change, without its place
     in the chain; :func:`heso.ledger.service.seal` later gives it ``seq``, ``prev_hash`` and
     ``entry_hash`` in one ordered pass (a sequencer, as in Trillian), so that concurrent
@@ -39,7 +38,7 @@ class LedgerEntry(db.Model):
     entry_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
-class LedgerHead(db.Model):
+class LedgerHead(Model):
     """The last sealed entry of a team's chain; its row lock serialises sealers."""
 
     __tablename__ = "ledger_heads"
@@ -49,7 +48,7 @@ class LedgerHead(db.Model):
     entry_hash: Mapped[str] = mapped_column(String(64))
 
 
-class LedgerCheckpoint(db.Model):
+class LedgerCheckpoint(Model):
     """A recorded head of a team's chain (``seq``, ``head_hash``). Kept apart from the entries,
     so that cutting entries off the tail (and moving the head back) leaves a checkpoint that
     points past the end: ``verify`` and the offline bundle check report the truncation."""

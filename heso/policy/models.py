@@ -10,8 +10,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uni
 from sqlalchemy.orm import Mapped, mapped_column
 
 from heso.encryption import SealedJSON
-from heso.extensions import db
-from heso.models_base import JSONDoc, UTCDateTime
+from heso.models_base import JSONDoc, Model, UTCDateTime
 from heso.policy import registry
 from heso.timeutil import utcnow
 
@@ -28,7 +27,7 @@ def source_secret_fields(row: Mapping[str, Any]) -> frozenset[str]:
     return source_class.secret_fields if source_class is not None else frozenset()
 
 
-class PolicyBundle(db.Model):
+class PolicyBundle(Model):
     """One version of a team's bundle. Never changes once written: the cache key is its id."""
 
     __tablename__ = "policy_bundles"
@@ -48,7 +47,7 @@ class PolicyBundle(db.Model):
     created_by: Mapped[str] = mapped_column(String(320))
 
 
-class PolicyHead(db.Model):
+class PolicyHead(Model):
     """A team's active bundle and its policy source. Its row lock serialises activations."""
 
     __tablename__ = "policy_heads"
@@ -71,7 +70,7 @@ class PolicyHead(db.Model):
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class PolicyActivation(db.Model):
+class PolicyActivation(Model):
     """One activation: version V became active at T (until the next activation)."""
 
     __tablename__ = "policy_activations"

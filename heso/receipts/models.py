@@ -8,14 +8,13 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from heso.extensions import db
-from heso.models_base import JSONDoc, UTCDateTime
+from heso.models_base import JSONDoc, Model, UTCDateTime
 from heso.timeutil import utcnow
 
 KINDS = ("operator", "approver")
 
 
-class SigningKey(db.Model):
+class SigningKey(Model):
     """A public key a team registered. The server never holds a private key."""
 
     __tablename__ = "signing_keys"
@@ -32,7 +31,7 @@ class SigningKey(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class Receipt(db.Model):
+class Receipt(Model):
     """An accepted receipt, as received (``document``), with what the server derived."""
 
     __tablename__ = "receipts"

@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from heso.channels.api import EncryptedString, UTCDateTime, db, utcnow
+from heso.channels.api import EncryptedString, Model, UTCDateTime, utcnow
 
 
-class DiscordMessage(db.Model):
+class DiscordMessage(Model):
     """A message the channel posted for a decision (in a server channel, or a DM to an approver)."""
 
     __tablename__ = "discord_messages"
@@ -32,7 +32,7 @@ class DiscordMessage(db.Model):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class DiscordPress(db.Model):
+class DiscordPress(Model):
     """One interaction to answer a decision: queued, claimed by a worker under a lease, done."""
 
     __tablename__ = "discord_presses"

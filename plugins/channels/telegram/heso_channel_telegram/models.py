@@ -12,10 +12,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from heso.channels.api import UTCDateTime, db, utcnow
+from heso.channels.api import Model, UTCDateTime, utcnow
 
 
-class TelegramMessage(db.Model):
+class TelegramMessage(Model):
     """A message the channel posted for a decision, in a private chat or the team's group."""
 
     __tablename__ = "telegram_messages"
