@@ -171,6 +171,11 @@ def test_a_wrong_token_fails_for_good_and_no_error_shows_the_token(telegram_team
 def test_secrets_are_never_returned_and_bad_values_refused(telegram_team, client):
     config = client.get("/v1/channels/telegram/config", headers=telegram_team.headers("admin")).json["config"]
     assert config["bot_token"] == config["webhook_secret"] == "********"
+    [listed] = [c for c in client.get("/v1/channels", headers=telegram_team.headers("admin")).json["data"]
+                if c["name"] == "telegram"]
+    assert listed["loaded"] and listed["configured"] and listed["error"] is None
+    assert set(listed["config_schema"]["properties"]) == {"bot_token", "webhook_secret", "bot_username", "chat_id"}
+    assert listed["config_schema"]["required"] == ["bot_token", "webhook_secret"]
     for bad in ({"bot_token": "nope", "webhook_secret": WEBHOOK_SECRET},
                 {"bot_token": BOT_TOKEN, "webhook_secret": "short"},
                 {"bot_token": BOT_TOKEN, "webhook_secret": "has spaces and ümlauts in it"},
