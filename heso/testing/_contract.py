@@ -23,9 +23,9 @@ class ChannelContract:
     - ``unreachable_config``: a valid configuration whose destination does not answer
       (``send`` must then report a failure, not raise).
 
-    A channel whose ``send`` or ``recover`` needs HESO running (the database, Redis,
-    ``current_app.config``) overrides the :meth:`heso_app` fixture to return a HESO Flask
-    app; the checks that call them then run inside its app context.
+    A channel whose ``send``, ``recover`` or config schema needs HESO running (the database,
+    Redis, ``current_app.config``) overrides the :meth:`heso_app` fixture to return a HESO
+    Flask app; the checks then run inside its app context.
     """
 
     plugin_class: ClassVar[type[ChannelPlugin]]
@@ -54,11 +54,12 @@ class ChannelContract:
         assert self.plugin_class.name in found, f"no entry point {self.plugin_class.name!r} in group {GROUP!r}"
         assert found[self.plugin_class.name].load() is self.plugin_class
 
-    def test_accepts_its_valid_config(self) -> None:
-        self.plugin_class.config_schema().load(self.valid_config)
+    def test_accepts_its_valid_config(self, heso_app: Flask | None) -> None:
+        with self._context(heso_app):
+            self.plugin_class.config_schema().load(self.valid_config)
 
-    def test_rejects_unknown_config_fields(self) -> None:
-        with pytest.raises(ma.ValidationError):
+    def test_rejects_unknown_config_fields(self, heso_app: Flask | None) -> None:
+        with self._context(heso_app), pytest.raises(ma.ValidationError):
             self.plugin_class.config_schema().load({**self.valid_config, "no_such_setting_xyz": 1})
 
     def test_secret_fields_are_config_fields(self) -> None:
@@ -73,8 +74,8 @@ class ChannelContract:
                                                                          heso_app: Flask | None) -> None:
         if self.unreachable_config is None:
             pytest.skip("set unreachable_config to check failure reporting")
-        config = self.plugin_class.config_schema().load(self.unreachable_config)
         with self._context(heso_app):
+            config = self.plugin_class.config_schema().load(self.unreachable_config)
             result = plugin.send(make_notification(config=config))
         assert isinstance(result, DeliveryResult)
         assert result.ok is False and result.error
