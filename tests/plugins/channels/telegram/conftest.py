@@ -103,7 +103,8 @@ def button(message: dict[str, Any], text: str) -> dict[str, str]:
     raise AssertionError(f"no button {text!r} in {message.get('reply_markup')!r}")
 
 
-def press_update(message: dict[str, Any], data: str, user_id: int, update_id: int | None = None) -> dict[str, Any]:
+def press_update(message: dict[str, Any], data: str | None, user_id: int,
+                 update_id: int | None = None) -> dict[str, Any]:
     """A callback_query update, as Telegram sends it when ``user_id`` presses a button of ``message``."""
     return {"update_id": update_id if update_id is not None else next(_update_ids), "callback_query": {
         "id": f"{user_id}{next(_update_ids)}", "chat_instance": "-8800555353535", "data": data,
