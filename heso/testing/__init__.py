@@ -16,7 +16,17 @@ See docs/plugins.md.
 
 from heso.testing._contract import ChannelContract
 from heso.testing._database import migrated_app
+from heso.testing._factories import (
+    TestTeam,
+    create_decision,
+    decision_body,
+    heso_test_app,
+    heso_test_client,
+    heso_test_team,
+    make_team,
+)
 from heso.testing._notifications import make_notification
 from heso.testing._policy_contract import PolicySourceContract
 
-__all__ = ["ChannelContract", "PolicySourceContract", "make_notification", "migrated_app"]
+__all__ = ["ChannelContract", "PolicySourceContract", "TestTeam", "create_decision", "decision_body",
+           "heso_test_app", "heso_test_client", "heso_test_team", "make_notification", "make_team", "migrated_app"]
