@@ -144,14 +144,32 @@ def member_for_account(team_id: str, channel: str, external_id: str) -> MemberRe
     """The active member who linked the chat account ``external_id`` in ``channel``, or None."""
     from heso.auth import accounts
 
-    return accounts.member_for(team_id, channel, external_id)
+    try:
+        return accounts.member_for(team_id, channel, external_id)
+    finally:
+        _end_read()
 
 
 def account_of(team_id: str, channel: str, email: str) -> str | None:
     """The chat account id the member ``email`` linked in ``channel`` (where to message them)."""
     from heso.auth import accounts
 
-    return accounts.account_of(team_id, channel, email)
+    try:
+        return accounts.account_of(team_id, channel, email)
+    finally:
+        _end_read()
+
+
+def _end_read() -> None:
+    """End the read transaction these lookups opened, unless the caller has writes pending.
+
+    A plugin typically reads, then calls its chat service over HTTP: on SQLite, whose every
+    transaction takes the database's write lock, a read left open across that call stalls
+    every delivery behind it.
+    """
+    session = db.session
+    if not (session.new or session.dirty or session.deleted):
+        session.rollback()
 
 
 def redeem_link_code(channel: str, code: str, external_id: str, display_name: str = "", *,
