@@ -60,7 +60,11 @@ def state() -> HesoState:
 
 def init_api(app: Flask) -> HesoApi:
     """The REST API with its OpenAPI description and Bearer security scheme."""
-    api = HesoApi(app, spec_kwargs={"security": [{"bearerAuth": []}, {"sessionCookie": []}]})
+    from heso import openapi
+
+    api = HesoApi(app, spec_kwargs={"security": [{"bearerAuth": []}, {"sessionCookie": []}],
+                                    "extra_plugins": [openapi.SchemaRules()]})
+    openapi.init_app(app, api)  # before any blueprint: schemas are converted as they register
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer",
                        "description": "An API key (heso_<id>_<secret>) or a session token (hesos_<id>_<secret>)"}

@@ -10,6 +10,11 @@ import re
 from datetime import UTC, datetime, timedelta
 
 _RELATIVE = re.compile(r"^(\d{1,6})([smhd])$")
+#: RFC 3339 ``date-time`` (what ``format: date-time`` means in /openapi.json), not every ISO 8601 spelling.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+#: ``since`` as /openapi.json publishes it: a duration ago, or an RFC 3339 time.
+SINCE_JSON_SCHEMA = {"anyOf": [{"type": "string", "pattern": _RELATIVE.pattern},
+                               {"type": "string", "format": "date-time"}]}
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
@@ -35,19 +40,31 @@ def isoformat(value: datetime | None) -> str | None:
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """Parse ``10m``, ``1h``, ``2d``, ``30s`` (ago) or an ISO 8601 time.
+    """Parse ``10m``, ``1h``, ``2d``, ``30s`` (ago) or an RFC 3339 time (``2026-03-25T14:30:00Z``).
 
+    Exactly :data:`SINCE_JSON_SCHEMA`, no more (no surrounding blanks, no date alone), so the
+    published document and the server agree. A time beyond what ``datetime`` holds (``999999d``
+    ago, year 1 at +05:00) is clamped: "since the beginning" still means everything.
     Raises ``ValueError`` naming the accepted forms.
     """
     now = now or utcnow()
-    match = _RELATIVE.match(text.strip())
+    match = _RELATIVE.fullmatch(text)  # fullmatch: `$` alone would let a trailing newline in
     if match:
         amount, unit = match.groups()
-        return now - timedelta(**{_UNITS[unit]: int(amount)})
+        try:
+            return now - timedelta(**{_UNITS[unit]: int(amount)})
+        except OverflowError:
+            return datetime.min.replace(tzinfo=UTC)
     try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        if not _RFC3339.fullmatch(text):
+            raise ValueError(text)
+        parsed = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(
-            f"since must be a duration like '10m', '1h', '2d' or an ISO 8601 time, got {text!r}"
+            f"since must be a duration like '10m', '1h', '2d' or an RFC 3339 time like "
+            f"'2026-03-25T14:30:00Z', got {text!r}"
         ) from None
-    return aware(parsed).astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC) if parsed.year == 1 else datetime.max.replace(tzinfo=UTC)

@@ -206,3 +206,70 @@ def test_docs_page_is_served_with_its_assets(client):
         with client.get(asset) as served:  # a file response: close it
             assert served.status_code == 200, asset
             assert len(served.get_data()) > 1000, asset
+
+
+# What the document says is what the server enforces (heso.openapi; issue 13, "OpenAPI fidelity").
+
+def test_every_string_of_a_body_refuses_nul_as_the_server_does(spec):
+    body = spec["components"]["schemas"]["DecisionCreate"]["properties"]
+    assert body["action"]["pattern"] == "^[^\\x00]*$"
+    assert body["context"]["propertyNames"] == {"pattern": "^[^\\x00]*$"}
+    assert body["context"]["additionalProperties"] == {"$ref": "#/components/schemas/JsonValue"}
+    assert set(body["context"]["type"]) == {"string", "object", "null"}
+
+
+@pytest.mark.app_config(LIST_MAX_LIMIT=40)
+def test_a_configured_limit_is_the_published_one(client, spec, team):
+    limit = next(parameter for parameter in spec["paths"]["/v1/decisions"]["get"]["parameters"]
+                 if parameter["name"] == "limit")
+    assert limit["schema"]["maximum"] == 40
+    assert client.get("/v1/decisions?limit=40", headers=team.headers("ops")).status_code == 200
+    assert client.get("/v1/decisions?limit=41", headers=team.headers("ops")).status_code == 422
+
+
+def test_rules_across_fields_are_published(spec):
+    assert spec["components"]["schemas"]["Evaluate"]["not"] == {"required": ["version", "bundle"]}
+    routing = spec["components"]["schemas"]["DecisionCreate"]["allOf"][0]["anyOf"]
+    assert [branch["required"] for branch in routing] == [["approver"], ["approvers"]]
+
+
+@pytest.mark.parametrize("path,own,other", [
+    ("/v1/keys/me", {"GET"}, "DELETE"),           # /v1/keys/{key_id} has DELETE
+    ("/v1/agents/me", {"GET"}, "PATCH"),          # /v1/agents/{agent_id} has PATCH
+    ("/v1/execution/request", {"POST"}, "GET"),   # /v1/execution/{execution_id} has GET
+    ("/v1/receipts/batch", {"POST"}, "GET"),      # /v1/receipts/{receipt_id} has GET
+])
+def test_a_literal_path_answers_only_its_own_methods(client, spec, team, path, own, other):
+    documented = {method.upper() for method in spec["paths"][path] if method in HTTP_METHODS}
+    assert documented == own
+    options = client.options(path, headers=team.headers("admin"))
+    allowed = own | {"OPTIONS"} | ({"HEAD"} if "GET" in own else set())
+    assert set(options.headers["Allow"].split(", ")) == allowed
+    refused = client.open(path, method=other, headers=team.headers("admin"))
+    assert refused.status_code == 405 and refused.json["error"] == "METHOD_NOT_ALLOWED"
+    assert set(refused.headers["Allow"].split(", ")) == set(options.headers["Allow"].split(", "))
+
+
+@pytest.mark.parametrize("since,status", [
+    ("10m", 200), ("999999d", 200), ("2026-03-25T14:30:00Z", 200), ("2026-03-25t14:30:00.5+05:30", 200),
+    ("0001-01-01T00:00:00+05:00", 200), ("9999-12-31T23:59:59-05:00", 200),
+    (" 10m", 422), ("10m\n", 422), ("2026-03-25", 422), ("2026-02-30T00:00:00Z", 422), ("1w", 422),
+])
+def test_since_is_exactly_what_the_document_says(client, team, since, status):
+    from urllib.parse import quote
+
+    response = client.get(f"/v1/decisions?since={quote(since)}", headers=team.headers("ops"))
+    assert response.status_code == status, response.json
+
+
+@pytest.mark.parametrize("url,status", [
+    ("https://8.8.8.8:8443/hook?x=1", 201), ("http://1.1.1.1/cb", 201),  # literals: no DNS here
+    ("https://8.8.8.8/hook#fragment", 422), ("https://user@8.8.8.8/", 422),
+    ("ftp://example.com/", 422), ("https://example.com:65536/", 422), ("https://exa mple.com/", 422),
+    ("https://example.com/\n", 422),
+])
+def test_callback_url_is_the_published_pattern(client, team, url, status):
+    from tests.factories import decision_body
+
+    response = client.post("/v1/decisions", json=decision_body(callback_url=url), headers=team.headers("agent"))
+    assert response.status_code == status, response.json

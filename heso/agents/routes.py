@@ -45,7 +45,7 @@ def _view(agent: Agent, **extra: Any) -> dict[str, Any]:
 @blp.route("/bootstrap-tokens")
 class BootstrapTokens(MethodView):
     @require("admin")
-    @blp.arguments(BootstrapTokenCreateSchema)
+    @blp.arguments(BootstrapTokenCreateSchema, required=False)
     @blp.response(201, BootstrapTokenCreatedSchema)
     def post(self, data: dict[str, Any]) -> Any:
         """Mint a one-time bootstrap token (7-day TTL). The response holds it, shown this once only."""
@@ -57,7 +57,7 @@ class BootstrapTokens(MethodView):
 @blp.route("/register")
 class Register(MethodView):
     @blp.doc(security=[])
-    @blp.arguments(RegisterSchema)
+    @blp.arguments(RegisterSchema, required=False)
     @blp.response(201, RegisteredSchema)
     def post(self, data: dict[str, Any]) -> Any:
         """Trade a bootstrap token (in the body, or ``Authorization: Bootstrap <token>``) for the
@@ -119,7 +119,7 @@ class AgentById(MethodView):
         return _view(service.get_agent(current_principal().team_id, agent_id))
 
     @require("admin")
-    @blp.arguments(AgentUpdateSchema)
+    @blp.arguments(AgentUpdateSchema, required=False)
     @blp.response(200, AgentSchema)
     def patch(self, data: dict[str, Any], agent_id: str) -> Any:
         """Set an agent's role (what policy rules match on), name or description."""

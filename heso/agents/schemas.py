@@ -4,7 +4,15 @@ from typing import Any
 
 import marshmallow as ma
 
-from heso.schemas import PageQuerySchema, StrictInteger, StrictSchema, TextOrObject, UTCTime, page_schema
+from heso.schemas import (
+    PageQuerySchema,
+    StrictInteger,
+    StrictSchema,
+    TextOrObject,
+    UTCTime,
+    http_url,
+    page_schema,
+)
 
 POLL_MINUTES = ma.validate.Range(min=1, max=60)
 
@@ -146,8 +154,7 @@ class OrderCreateSchema(StrictSchema):
 
 class DeliverSchema(StrictSchema):
     result = TextOrObject(required=True, metadata={"description": "Inline text or a JSON object"})
-    urls = ma.fields.List(ma.fields.Url(schemes={"http", "https"}, require_tld=False,
-                                        validate=ma.validate.Length(max=2048)),
+    urls = ma.fields.List(http_url(),
                           load_default=list, validate=ma.validate.Length(max=20))
 
 

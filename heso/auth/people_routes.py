@@ -134,8 +134,10 @@ class CurrentSession(MethodView):
         """Sign out: this session's token answers 401 from now on."""
         principal = current_principal()
         if principal.credential != "session":
-            raise errors.ValidationFailed("Sign-out ends a session; this request used an API key "
-                                          "(revoke a key with DELETE /v1/keys/{id}).")
+            # 403, not 422: the request is well formed, its credential cannot do this (as for
+            # DELETE /v1/auth/sessions with a team key).
+            raise errors.Forbidden("Sign-out ends a session; this request used an API key "
+                                   "(revoke a key with DELETE /v1/keys/{id}).")
         sessions.revoke(principal.team_id, principal.key_id)
         db.session.commit()
         return _signed_out(1)
@@ -231,7 +233,7 @@ class MemberById(MethodView):
         return members.get(current_principal().team_id, member_id)
 
     @require("admin")
-    @members_blp.arguments(MemberUpdateSchema)
+    @members_blp.arguments(MemberUpdateSchema, required=False)
     @members_blp.response(200, MemberSchema)
     def patch(self, data: dict[str, Any], member_id: str) -> Any:
         """Change role, name or status (disabled: their sessions and keys stop at once). The last active
@@ -265,7 +267,7 @@ class TeamSettings(MethodView):
         return members.settings(current_principal().team_id)
 
     @require("admin")
-    @teams_blp.arguments(TeamSettingsUpdateSchema)
+    @teams_blp.arguments(TeamSettingsUpdateSchema, required=False)
     @teams_blp.response(200, TeamSettingsSchema)
     def put(self, data: dict[str, Any]) -> Any:
         """Change the team's settings (fields left out keep their value)."""

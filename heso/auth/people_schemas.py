@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from heso.auth.models import MEMBER_STATUSES, ROLES
-from heso.schemas import StrictSchema, UTCTime, page_schema
+from heso.schemas import StrictBoolean, StrictSchema, UTCTime, page_schema
 
 _EMAIL = dict(validate=ma.validate.Length(max=320))
 
@@ -106,8 +106,8 @@ class TeamSettingsSchema(ma.Schema):
 
 
 class TeamSettingsUpdateSchema(StrictSchema):
-    outside_approvers = ma.fields.Boolean()
-    self_approval = ma.fields.Boolean()
+    outside_approvers = StrictBoolean()
+    self_approval = StrictBoolean()
 
 
 class LinkedAccountSchema(ma.Schema):

@@ -44,6 +44,7 @@ class ChannelConfig(MethodView):
 
     @require("admin")
     @channels_blp.arguments(ma.Schema.from_dict({}, name="ChannelConfigBody")(unknown=ma.INCLUDE),
+                            required=False,  # a channel whose settings are all optional takes none
                             description="Validated by the channel's own config schema (see GET /v1/channels)")
     @channels_blp.response(200, ChannelConfigSchema)
     def put(self, body: dict, name: str) -> dict[str, Any]:

@@ -121,7 +121,7 @@ class RespondToDecision(MethodView):
 @blp.route("/<decision_id>/cancel")
 class CancelDecision(MethodView):
     @require("agent")
-    @blp.arguments(CancelSchema)
+    @blp.arguments(CancelSchema, required=False)
     @blp.response(200, DecisionSchema)
     def post(self, data: dict[str, Any], decision_id: str) -> Any:
         """Withdraw a pending decision."""

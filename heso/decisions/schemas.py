@@ -5,10 +5,29 @@ from typing import Any
 import marshmallow as ma
 
 from heso.decisions.models import OPTIONS, STATUSES, URGENCIES
-from heso.schemas import PageQuerySchema, StrictInteger, StrictSchema, TextOrObject, UTCTime, page_schema
+from heso.schemas import (
+    PageQuerySchema,
+    StrictInteger,
+    StrictSchema,
+    TextOrObject,
+    UTCTime,
+    http_url,
+    page_schema,
+    since_field,
+)
 
 
 class DecisionCreateSchema(StrictSchema):
+    # _check_routing, as far as JSON Schema can say it (heso.openapi); the quorum and the
+    # escalation's timing against the approvers and the timeout are 422s documented in api.md.
+    OPENAPI = {"allOf": [
+        {"anyOf": [{"required": ["approver"], "properties": {"approver": {"type": "string"}}},
+                   {"required": ["approvers"], "properties": {"approvers": {"type": "array"}}}]},
+        *({"if": {"required": [one], "properties": {one: {"type": kind}}},
+           "then": {"required": [other], "properties": {other: {"type": other_kind}}}}
+          for one, kind, other, other_kind in (("escalate_to", "string", "escalate_after_minutes", "integer"),
+                                               ("escalate_after_minutes", "integer", "escalate_to", "string"))),
+    ]}
     action = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=10_000),
                               metadata={"description": "What the agent wants to do"})
     context = TextOrObject(load_default=None, allow_none=True,
@@ -17,17 +36,19 @@ class DecisionCreateSchema(StrictSchema):
                                 metadata={"description": "Who decides (email or channel identity)"})
     approvers = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=320)),
                                load_default=None, validate=ma.validate.Length(min=1, max=50),
-                               metadata={"description": "Several approvers; `quorum` of them must approve"})
+                               metadata={"description": "Several approvers; `quorum` of them must approve",
+                                         "uniqueItems": True})
     quorum = StrictInteger(load_default=1, validate=ma.validate.Range(min=1, max=50))
     urgency = ma.fields.String(load_default="medium", validate=ma.validate.OneOf(URGENCIES))
     timeout_minutes = StrictInteger(load_default=None, validate=ma.validate.Range(min=1, max=30 * 24 * 60),
                                     metadata={"description": "Minutes before the decision expires (default 60)"})
     channel = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=64),
-                               metadata={"description": "An installed channel plugin, e.g. email"})
+                               metadata={"description": "An installed channel plugin, e.g. email",
+                                         "installed_channel": True})
     options = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(OPTIONS)),
-                             load_default=lambda: list(OPTIONS), validate=ma.validate.Length(min=1, max=3))
-    callback_url = ma.fields.Url(load_default=None, allow_none=True, schemes={"http", "https"},
-                                 require_tld=False, validate=ma.validate.Length(max=2048))
+                             load_default=lambda: list(OPTIONS), validate=ma.validate.Length(min=1, max=3),
+                             metadata={"uniqueItems": True})
+    callback_url = http_url(load_default=None, allow_none=True)
     escalate_to = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=320))
     escalate_after_minutes = StrictInteger(load_default=None, allow_none=True,
                                            validate=ma.validate.Range(min=1, max=30 * 24 * 60))
@@ -99,8 +120,7 @@ class DecisionQuerySchema(PageQuerySchema):
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(STATUSES))
     urgency = ma.fields.String(load_default=None, validate=ma.validate.OneOf(URGENCIES))
     approver = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=320))
-    since = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40),
-                             metadata={"description": "Created since: '10m', '1h', '2d' or an ISO 8601 time"})
+    since = since_field("Created since: '10m', '1h', '2d' or an RFC 3339 time")
 
 
 class DecisionSchema(ma.Schema):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from heso.schemas import PageQuerySchema, UTCTime, page_schema
+from heso.schemas import PageQuerySchema, UTCTime, page_schema, since_field
 
 
 class AuditQuerySchema(PageQuerySchema):
@@ -12,8 +12,7 @@ class AuditQuerySchema(PageQuerySchema):
                              metadata={"description": "e.g. decision.resolved"})
     subject_id = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64),
                                   metadata={"description": "The decision (or other object) id"})
-    since = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40),
-                             metadata={"description": "'10m', '1h', '2d' or an ISO 8601 time"})
+    since = since_field("'10m', '1h', '2d' or an RFC 3339 time")
 
 
 class AuditEntrySchema(ma.Schema):

@@ -19,22 +19,13 @@ from heso.canonical import blake3_hex, canonical_json
 from heso.decisions.models import URGENCIES
 from heso.policy.globs import glob_problem
 from heso.policy.vocabulary import DIMENSIONS, EFFECTS, MATCH_PATH, Approval, Bundle, Rule
-from heso.schemas import StrictInteger, StrictSchema
+from heso.schemas import StrictBoolean, StrictInteger, StrictSchema
 
 MAX_BUNDLE_BYTES = 1024 * 1024
 MAX_RULES = 10_000
 MAX_GLOBS_PER_CONDITION = 100
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,99}$"
-
-
-class StrictBoolean(ma.fields.Boolean):
-    """JSON ``true``/``false`` only: ``"yes"`` or ``1`` in a policy is a typo, not a flag."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
 
 
 class GlobList(ma.fields.Field):
@@ -53,6 +44,7 @@ class GlobList(ma.fields.Field):
 
 
 class ApprovalSchema(StrictSchema):
+    OPENAPI = {"anyOf": [{"required": ["approvers"]}, {"required": ["routing_hint"]}]}  # _check_routing
     approvers = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=320)),
                                validate=ma.validate.Length(min=1, max=50))
     routing_hint = ma.fields.String(validate=ma.validate.Length(min=1, max=320),
@@ -60,7 +52,7 @@ class ApprovalSchema(StrictSchema):
     quorum = StrictInteger(load_default=1, validate=ma.validate.Range(min=1, max=50))
     timeout_minutes = StrictInteger(validate=ma.validate.Range(min=1, max=30 * 24 * 60))
     urgency = ma.fields.String(load_default="medium", validate=ma.validate.OneOf(URGENCIES))
-    channel = ma.fields.String(validate=ma.validate.Length(min=1, max=64))
+    channel = ma.fields.String(validate=ma.validate.Length(min=1, max=64), metadata={"installed_channel": True})
     required_role = ma.fields.String(load_default="approver", validate=ma.validate.Length(min=1, max=64))
 
     @ma.validates_schema

@@ -106,7 +106,7 @@ class History(MethodView):
 @blp.route("/policy/evaluate")
 class Evaluate(MethodView):
     @require("agent", "ops")
-    @blp.arguments(EvaluateSchema)
+    @blp.arguments(EvaluateSchema, required=False)
     @blp.response(200, EvaluationSchema)
     def post(self, data: dict[str, Any]) -> dict:
         """Dry run: the effect, the matched rule and why each earlier rule did not match. Changes nothing."""

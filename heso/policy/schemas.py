@@ -36,6 +36,7 @@ class ActionFieldsSchema(StrictSchema):
 
 
 class EvaluateSchema(ActionFieldsSchema):
+    OPENAPI = {"not": {"required": ["version", "bundle"]}}  # heso.openapi: _one_policy, published
     version = ma.fields.String(validate=ma.validate.Regexp(VERSION_PATTERN),
                                metadata={"description": "A stored version instead of the active one"})
     bundle = ma.fields.Dict(metadata={"description": "An unsaved bundle document to try instead"})

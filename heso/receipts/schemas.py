@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from heso.receipts.format import REJECTION_REASONS, TRUST_LEVELS
 from heso.receipts.models import KINDS
-from heso.schemas import PageQuerySchema, StrictSchema, UTCTime, page_schema
+from heso.schemas import PageQuerySchema, StrictSchema, UTCTime, page_schema, since_field
 
 GROUP = ma.validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$",
                            error="1-100 characters: letters, digits, '.', '_', ':', '@', '-'.")
@@ -15,7 +15,8 @@ GROUP = ma.validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$",
 class SigningKeyCreateSchema(StrictSchema):
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(KINDS))
     publicKey = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200),
-                                 metadata={"description": "Ed25519 public key, 64 lower-case hex digits"})
+                                 metadata={"description": "Ed25519 public key, 64 lower-case hex digits",
+                                           "pattern": "^[0-9a-f]{64}$"})  # checked in heso.receipts.keys
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=320),
                             metadata={"description": "Who holds the key: the operator, or the approver (e.g. email)"})
     groups = ma.fields.List(ma.fields.String(validate=GROUP), load_default=list,
@@ -85,8 +86,7 @@ class ReceiptQuerySchema(PageQuerySchema):
     trustLevel = ma.fields.String(load_default=None, validate=ma.validate.OneOf(TRUST_LEVELS))
     approvalId = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40))
     actionHash = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
-    since = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40),
-                             metadata={"description": "'10m', '1h', '2d' or an ISO 8601 time (received)"})
+    since = since_field("'10m', '1h', '2d' or an RFC 3339 time (received)")
 
 
 class ReceiptViewSchema(ma.Schema):

@@ -164,3 +164,10 @@ def test_a_session_of_another_team_sees_nothing_of_this_one(client, smtp, mail_a
     decision = create_decision(client, team)
     assert_envelope(client.get(f"/v1/decisions/{decision['id']}", headers=eve), 404, "NOT_FOUND")
     assert_envelope(client.get(f"/v1/members/{team.member_ids['sarah@example.com']}", headers=eve), 404, "NOT_FOUND")
+
+
+def test_sign_out_with_an_api_key_is_403_and_changes_nothing(client, team):
+    # 403, not 422: the request is well formed (as /openapi.json says), the credential cannot sign out.
+    response = client.delete("/v1/auth/session", headers=team.headers("admin"))
+    assert response.status_code == 403 and response.json["error"] == "FORBIDDEN"
+    assert client.get("/v1/auth/me", headers=team.headers("admin")).status_code == 200
