@@ -22,6 +22,7 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
+from rq.serializers import JSONSerializer
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 
@@ -43,6 +44,17 @@ NAMING_CONVENTION = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION), session_options={"expire_on_commit": False})
 migrate = Migrate(directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)
 migrate.configure(migrations.configure)  # the core's versions/ and each plugin branch's (heso.migrations)
+
+
+#: How RQ stores a job in Redis: JSON (function path, arguments, results), never pickle, so
+#: whoever can write to Redis can name a job but not run code while it is being read. Every
+#: queue, worker and registry of HESO's must use it (:func:`job_queue`, ``heso.worker``).
+JOB_SERIALIZER = JSONSerializer
+
+
+def job_queue(name: str, connection: Redis) -> Queue:
+    """An RQ queue whose jobs are stored as JSON (:data:`JOB_SERIALIZER`)."""
+    return Queue(name, connection=connection, serializer=JOB_SERIALIZER)
 
 
 @dataclass
@@ -95,7 +107,7 @@ def init_redis(app: Flask) -> None:
     app.config["REDIS_URL"] = url
     _warn_if_redis_is_open(url)
     connection = redis_client(url)
-    queue = Queue(app.config["QUEUE_NAME"], connection=connection)
+    queue = job_queue(app.config["QUEUE_NAME"], connection)
     app.extensions["heso"] = HesoState(redis=connection, queue=queue)
 
 

@@ -1,4 +1,10 @@
-"""``heso worker`` and ``heso scheduler``: RQ processes that run HESO's jobs."""
+"""``heso worker`` and ``heso scheduler``: the processes that run and schedule HESO's jobs.
+
+Jobs are JSON in Redis (``heso.extensions.JOB_SERIALIZER``): the worker, RQ's scheduler
+inside it (retries, ``enqueue_at``) and HESO's own periodic scheduler (``heso.scheduler``)
+read and write nothing else. A job that is not JSON is dropped unread (see
+:meth:`_AppContextMixin.execute_job`).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,14 @@ from typing import Any
 
 from flask import Flask
 from rq import Queue, SimpleWorker, Worker
-from rq.cron import CronScheduler
+from rq.exceptions import DeserializationError
 from rq.job import Job
 
-from heso.extensions import state
+from heso.extensions import JOB_SERIALIZER, state
 from heso.observability import logs, request_id
 from heso.worker_lifecycle import LifecycleMixin
+
+_log = logging.getLogger(__name__)
 
 
 class _AppContextMixin:
@@ -26,6 +34,25 @@ class _AppContextMixin:
     """
 
     flask_app: Flask
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Refuse a job whose data is not JSON, before RQ prepares or runs anything of it.
+
+        Such a job was queued by a HESO from before JSON jobs (pickle), or written into Redis
+        by someone else. Reading it as JSON fails without running any of it; dropping it loses
+        nothing, because the database is the source of truth: the sweeper re-enqueues the
+        deliveries, expiries and clicks it stood for.
+        """
+        try:
+            job.func_name  # noqa: B018 - decodes the job's data with the queue's serializer (JSON)
+        except DeserializationError:
+            _log.warning("Dropped job %s of queue %s without running it: its data is not JSON (%.200r, enqueued "
+                         "at %s). Queued by a HESO from before JSON jobs, or not by HESO at all.",
+                         job.id, queue.name, job.description, job.enqueued_at)
+            queue.intermediate_queue.remove(job.id)
+            job.delete()
+            return
+        super().execute_job(job, queue)  # type: ignore[misc]  # on the RQ class
 
     def perform_job(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> bool:
         # RQ 3.0 passes the job's Execution as a third argument; pass through whatever RQ gives.
@@ -48,18 +75,18 @@ class HesoSimpleWorker(_AppContextMixin, LifecycleMixin, SimpleWorker):
 def build_worker(app: Flask, fork: bool = False) -> Worker:
     heso = state()
     worker_class = HesoWorker if fork else HesoSimpleWorker
-    worker = worker_class([heso.queue], connection=heso.redis)
+    worker = worker_class([heso.queue], connection=heso.redis, serializer=JOB_SERIALIZER)
     worker.flask_app = app
     return worker
 
 
-RQ_LOGGERS = ("rq.worker", "rq.job", "rq.cron", "rq.scheduler")
+RQ_LOGGERS = ("rq.worker", "rq.job", "rq.scheduler")
 
 
 def configure_logging(level: str | int, log_format: str = "text") -> None:
     """``level`` for HESO's loggers; RQ's own from WARNING up unless ``level`` is DEBUG.
 
-    The scheduler enqueues ``dispatch_deadlines`` every second and RQ logs five INFO lines
+    ``heso scheduler`` enqueues ``dispatch_deadlines`` every second and RQ logs five INFO lines
     per job, which would bury everything else in ``heso run``'s terminal. ``log_format`` is
     ``HESO_LOG_FORMAT`` (text or json lines, with the job's id as their request id).
     """
@@ -101,14 +128,9 @@ def run_worker(app: Flask, burst: bool = False, fork: bool = False) -> None:
 
 
 def run_scheduler(app: Flask) -> None:
-    from heso import tasks
+    """``heso scheduler``: HESO's periodic jobs until SIGTERM or SIGINT (``heso.scheduler``)."""
+    from heso import scheduler
 
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     heso = state()
-    scheduler = CronScheduler(connection=heso.redis, name=f"heso-scheduler-{id(app)}")
-    scheduler.register(tasks.dispatch_deadlines, queue_name=heso.queue.name, interval=1,
-                       job_timeout=app.config["JOB_TIMEOUT_SECONDS"], result_ttl=0)
-    scheduler.register(tasks.sweep, queue_name=heso.queue.name,
-                       interval=app.config["SWEEP_INTERVAL_SECONDS"],
-                       job_timeout=app.config["JOB_TIMEOUT_SECONDS"], result_ttl=60)
-    scheduler.start()
+    scheduler.run(heso.redis, heso.queue, app.config)

@@ -9,13 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from rq import Queue
 from sqlalchemy import func, select, update
 
 from heso import tasks
 from heso.channels.models import Delivery
 from heso.decisions.models import Decision
-from heso.extensions import db, redis_client, state
+from heso.extensions import db, job_queue, redis_client, state
 from heso.timeutil import utcnow
 from heso.worker import build_worker
 from tests.channels.test_outbox import configure, received, run_worker
@@ -53,7 +52,7 @@ def test_redis_down_between_commit_and_enqueue(test_channels, app, client, team,
     heso = app.extensions["heso"]
     working = heso.redis, heso.queue
     heso.redis = redis_client(f"redis://127.0.0.1:{unused_tcp_port}/0")  # Redis is down
-    heso.queue = Queue(heso.queue.name, connection=heso.redis)
+    heso.queue = job_queue(heso.queue.name, heso.redis)
     try:
         for _ in range(ROUNDS):
             response = client.post("/v1/decisions", json=decision_body(channel="recorder"),
