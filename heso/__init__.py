@@ -89,7 +89,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     encryption.init_app(app)  # malformed HESO_ENCRYPTION_KEYS: refuse to start, before anything reads a secret
     observability.init_app(app)  # first: every request gets its id and is counted, refused ones too
-    extensions.db.init_app(app)
+    extensions.init_db(app)
     extensions.migrate.init_app(app, extensions.db)
     migrations.init_app(app)  # `db upgrade` to every branch's head: the core's and each plugin's
     extensions.init_redis(app)

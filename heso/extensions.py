@@ -25,6 +25,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from heso import migrations
 from heso.config import PROJECT_ROOT
@@ -68,6 +69,28 @@ class HesoState:
 def state() -> HesoState:
     """The current app's HESO state (Redis connection, queue)."""
     return current_app.extensions["heso"]
+
+
+def init_db(app: Flask) -> None:
+    """Flask-SQLAlchemy, and an end of the session that survives a connection PostgreSQL dropped.
+
+    Flask-SQLAlchemy removes the session when the app context ends, with a ROLLBACK; on a
+    connection the server closed (PostgreSQL restarted, the backend killed) that raised past the
+    error handlers: gunicorn answered its own HTML 500 page, a worker's finished job failed.
+    :func:`_remove_session` runs first (teardowns run in reverse order) and swallows that: the
+    connection is already invalidated by SQLAlchemy, and Flask-SQLAlchemy's remove finds nothing.
+    """
+    db.init_app(app)
+    app.teardown_appcontext(_remove_session)
+
+
+def _remove_session(exc: BaseException | None) -> None:
+    try:
+        db.session.remove()
+    except SQLAlchemyError:
+        _log.warning("The database connection broke before the end of the request or job; it was discarded",
+                     exc_info=True)
+        db.session.registry.clear()
 
 
 def init_api(app: Flask) -> HesoApi:

@@ -1,0 +1,26 @@
+"""The database session's end when PostgreSQL dropped its connection (found by tests/soak)."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from heso.extensions import db
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_request_whose_connection_died_ends_without_raising(app, client, team, caplog):
+    """PostgreSQL restarted (or the backend killed) between a request's last statement and its
+    end: Flask-SQLAlchemy's ROLLBACK at teardown raised past the error handlers, so gunicorn
+    answered its own HTML 500 page and a worker's finished job failed at its app context's end."""
+    admin_url = app.config["SQLALCHEMY_DATABASE_URI"].replace("postgresql+psycopg://", "postgresql://")
+    with app.app_context():
+        pid = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()  # a transaction is open
+        with psycopg.connect(admin_url, autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    # the context ended without raising; the next one gets a working connection
+    with app.app_context():
+        assert db.session.execute(text("SELECT 1")).scalar_one() == 1
+    assert "database connection broke" in caplog.text
+    assert client.get("/v1/decisions", headers=team.headers("agent")).status_code == 200
