@@ -135,7 +135,7 @@ class _DecideCommand(click.Command):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:
-            exc.exit_code = EXIT_ERROR
+            exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # click types it a ClassVar; it reads the instance's
             raise
 
 

@@ -24,6 +24,7 @@ from heso.agents.models import Agent, AgentEvent, AgentKey
 from heso.decisions.models import FINAL, Decision
 from heso.extensions import db
 from heso.ids import new_id
+from heso.models_base import rowcount
 from heso.timeutil import isoformat, utcnow
 
 log = logging.getLogger(__name__)
@@ -127,11 +128,11 @@ def ack(agent: Agent, event_ids: list[str], now: datetime | None = None) -> dict
     if unknown:
         db.session.rollback()
         raise errors.NotFound(f"No event {unknown[0]!r} in this agent's inbox.", details={"unknown": unknown})
-    acked = db.session.execute(
+    acked = rowcount(db.session.execute(
         update(AgentEvent).where(AgentEvent.id.in_(wanted), AgentEvent.agent_id == agent.id,
                                  AgentEvent.acked_at.is_(None))
         .values(acked_at=now).execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     db.session.commit()
     remaining = db.session.scalar(select(func.count()).select_from(AgentEvent).where(
         AgentEvent.agent_id == agent.id, AgentEvent.acked_at.is_(None)))
@@ -141,8 +142,8 @@ def ack(agent: Agent, event_ids: list[str], now: datetime | None = None) -> dict
 
 def prune(older_than: datetime) -> int:
     """Delete events acknowledged before ``older_than``; unacknowledged ones are never deleted."""
-    deleted = db.session.execute(
+    deleted = rowcount(db.session.execute(
         AgentEvent.__table__.delete().where(AgentEvent.acked_at.is_not(None), AgentEvent.acked_at < older_than)
-    ).rowcount
+    ))
     db.session.commit()
     return deleted

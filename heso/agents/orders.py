@@ -20,6 +20,7 @@ from heso.canonical import blake3_hex, canonical_json
 from heso.extensions import db
 from heso.ids import new_id
 from heso.ledger import service as ledger
+from heso.models_base import rowcount
 from heso.timeutil import isoformat, utcnow
 
 OrderClosed = errors.error_type("ORDER_CLOSED", 409, "The order was already answered.")
@@ -75,10 +76,10 @@ def answer(team_id: str, agent_id: str, order_id: str, how: str, response: dict[
                                       details={"json": {"_schema": [str(exc)]}}) from None
     order = get(team_id, order_id, agent_id)
     state = STATE_OF[how]
-    won = order.status == "open" and db.session.execute(
+    won = order.status == "open" and rowcount(db.session.execute(
         update(AgentOrder).where(AgentOrder.id == order.id, AgentOrder.status == "open")
         .values(status=state, responded_at=now, response=response).execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
     if not won:
         db.session.rollback()
         order = get(team_id, order_id, agent_id)

@@ -29,6 +29,7 @@ from heso.auth.service import Principal
 from heso.extensions import db
 from heso.ids import new_id
 from heso.ledger import service as ledger
+from heso.models_base import rowcount
 from heso.timeutil import isoformat, utcnow
 
 BootstrapUnknown = errors.error_type("BOOTSTRAP_UNKNOWN", 401, "Bootstrap token not recognised.")
@@ -117,12 +118,12 @@ def register(token: str, name: str | None, description: str = "", metadata: Any 
         raise ActiveKeyExists(f"Agent {agent.id} already has a live key; revoke it before re-bootstrapping.",
                               details={"agent_id": agent.id})
     agent_id = agent.id if agent is not None else new_id("agt")
-    won = db.session.execute(
+    won = rowcount(db.session.execute(
         update(BootstrapToken)
         .where(BootstrapToken.id == row.id, BootstrapToken.used_at.is_(None), BootstrapToken.expires_at > now)
         .values(used_at=now, used_by_agent_id=agent_id)
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
     if not won:
         db.session.rollback()
         raise BootstrapUsed()
@@ -135,13 +136,13 @@ def register(token: str, name: str | None, description: str = "", metadata: Any 
         db.session.add(agent)
         db.session.flush()
     else:
-        rebound = db.session.execute(
+        rebound = rowcount(db.session.execute(
             update(Agent).where(Agent.id == agent.id, _key_is(agent.key_id))
             .values(key_id=key.id, status="active", status_reason=None, revoked_at=None, registered_at=now,
                     name=agent_name, description=description or agent.description,
                     metadata_=metadata if metadata is not None else agent.metadata_)
             .execution_options(synchronize_session=False)
-        ).rowcount == 1
+        )) == 1
         if not rebound:
             db.session.rollback()
             raise ActiveKeyExists(f"Agent {agent.id} was re-bootstrapped concurrently.",
@@ -188,10 +189,10 @@ def rotate_key(principal: Principal, now: datetime | None = None) -> tuple[Agent
         raise errors.Conflict("This key was already rotated; call with the agent's current key.",
                               details={"agent_id": agent.id})
     key, secret = auth.create_key(agent.team_id, ["agent"], name=f"agent {agent.name}")
-    if db.session.execute(
+    if rowcount(db.session.execute(
         update(Agent).where(Agent.id == agent.id, Agent.key_id == principal.key_id, Agent.status != "revoked")
         .values(key_id=key.id).execution_options(synchronize_session=False)
-    ).rowcount != 1:
+    )) != 1:
         db.session.rollback()
         raise errors.Conflict("The agent's key changed while this request ran; retry with the current key.")
     grace_ends = now + timedelta(seconds=current_app.config["AGENT_KEY_GRACE_SECONDS"])
@@ -218,10 +219,10 @@ def set_status(team_id: str, agent_id: str, status: str, reason: str | None, act
                                "(POST /v1/agents/{id}/status with an admin key).",
                                details={"status": "paused", "paused_by": "admin", "reason": agent.status_reason})
     paused_by = ("agent" if by_agent else "admin") if status == "paused" else None
-    if agent.status == "revoked" or db.session.execute(
+    if agent.status == "revoked" or rowcount(db.session.execute(
         update(Agent).where(Agent.id == agent.id, Agent.status != "revoked")
         .values(status=status, status_reason=reason, paused_by=paused_by).execution_options(synchronize_session=False)
-    ).rowcount != 1:
+    )) != 1:
         db.session.rollback()
         raise errors.Conflict(f"Agent {agent.id} is revoked; re-bootstrap it first.", details={"status": "revoked"})
     woken = []

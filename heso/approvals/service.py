@@ -28,6 +28,7 @@ from heso.decisions.models import OPEN, Decision
 from heso.extensions import db
 from heso.ids import new_id
 from heso.ledger import service as ledger
+from heso.models_base import rowcount
 from heso.receipts import format as fmt
 from heso.receipts import service as receipts
 from heso.receipts.models import SigningKey
@@ -171,15 +172,15 @@ def settle(principal: Principal, approval_id: str, token: str, outcome: str | No
                 break
         if signer:
             break
-    if signer is None:
+    if signer is None or outcome is None:  # (the outcome is found with the signer)
         raise receipts.refused("bad_signature", "The token is not a signature of this approval's statement by a "
                                        "registered approver of its group.")
     actor = _signer_may_answer(principal.team_id, decision, signer, outcome)
-    won = db.session.execute(
+    won = rowcount(db.session.execute(
         update(Approval).where(Approval.id == approval.id, Approval.status == "pending")
         .values(status=outcome, settled_at=now, approver=signer.name, approver_key_id=signer.id, signature=token)
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
     if not won:
         db.session.rollback()
         return settle(principal, approval_id, token, outcome, key_id, now)  # answers 409 with the winner

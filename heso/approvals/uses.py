@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from heso.approvals.models import Approval
 from heso.extensions import db
+from heso.models_base import rowcount
 from heso.timeutil import isoformat
 
 
@@ -33,13 +34,13 @@ def lock(team_id: str, approval_ids: Iterable[str]) -> None:
 
 def take(team_id: str, approval_id: str, now: datetime) -> tuple[str, str] | None:
     """Take one use of an approved approval: None when taken, else ``(reason, message)``."""
-    taken = db.session.execute(
+    taken = rowcount(db.session.execute(
         update(Approval)
         .where(Approval.team_id == team_id, Approval.id == approval_id, Approval.status == "approved",
                Approval.receipts_used < Approval.max_receipts, Approval.expires_at > now)
         .values(receipts_used=Approval.receipts_used + 1)
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
     if taken:
         return None
     row = db.session.execute(select(Approval.expires_at, Approval.max_receipts)

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from heso import errors
 from heso.auth.models import Member, MemberAccount
 from heso.extensions import db, state
+from heso.models_base import rowcount
 from heso.timeutil import utcnow
 
 CODE_TTL_SECONDS = 15 * 60
@@ -106,8 +107,8 @@ def accounts_of(member_id: str) -> list[MemberAccount]:
 
 def unlink(member_id: str, channel: str) -> None:
     """Forget the member's account in ``channel``; 404 when there is none."""
-    removed = db.session.execute(delete(MemberAccount).where(MemberAccount.member_id == member_id,
-                                                             MemberAccount.channel == channel)).rowcount
+    removed = rowcount(db.session.execute(delete(MemberAccount).where(MemberAccount.member_id == member_id,
+                                                                      MemberAccount.channel == channel)))
     db.session.commit()
     if not removed:
         raise errors.NotFound(f"No {channel} account is linked.")

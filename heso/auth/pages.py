@@ -63,7 +63,7 @@ def sign_in() -> Response:
 
 
 def _link_page(purpose: str, title: str, prompt: str, button: str) -> Response:
-    context = dict(title=title, step="link", action=request.path, prompt=prompt, button=button)
+    context: dict[str, Any] = dict(title=title, step="link", action=request.path, prompt=prompt, button=button)
     if request.method != "POST":  # GET and HEAD (scanners) only show the page
         return _page(**context)
     token = (request.form.get("token") or "").strip()[:200]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from heso.auth.models import MEMBER_STATUSES, ROLES
 from heso.schemas import StrictBoolean, StrictSchema, UTCTime, page_schema
 
-_EMAIL = dict(validate=ma.validate.Length(max=320))
+_EMAIL: dict[str, Any] = dict(validate=ma.validate.Length(max=320))
 
 
 class MemberSchema(ma.Schema):

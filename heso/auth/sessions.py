@@ -19,13 +19,14 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import Response, current_app, g, request
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 
 from heso import errors, oneshot
 from heso.auth import tokens
 from heso.auth.models import Member, Session
 from heso.auth.service import ROLE_SCOPES, Principal
 from heso.extensions import db
+from heso.models_base import rowcount
 from heso.timeutil import utcnow
 
 COOKIE = "heso_session"
@@ -102,15 +103,15 @@ def authenticate(token: str) -> Principal:
                      member_id=row.member_id, member_email=row.email, credential="session")
 
 
-def _rotate(row: object, now: datetime) -> None:
+def _rotate(row: Row, now: datetime) -> None:
     """Replace an old session; only the request that wins the conditional UPDATE makes the new one."""
     grace = now + timedelta(seconds=current_app.config["SESSION_ROTATION_GRACE_SECONDS"])
-    won = db.session.execute(
+    won = rowcount(db.session.execute(
         update(Session).where(Session.id == row.id, Session.rotated_at.is_(None))
         .values(rotated_at=now, expires_at=grace).execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
     if won:
-        member = db.session.get(Member, row.member_id)
+        member = db.session.get_one(Member, row.member_id)
         _, token = create(member, request.headers.get("User-Agent", "") if request else "", now)
         g.heso_new_session = token
     db.session.commit()
@@ -123,8 +124,9 @@ def revoke(team_id: str, session_id: str) -> None:
 
 def revoke_all(member_id: str) -> int:
     """Sign a member out everywhere (also when they are disabled)."""
-    return db.session.execute(update(Session).where(Session.member_id == member_id, Session.revoked_at.is_(None))
-                              .values(revoked_at=utcnow())).rowcount
+    return rowcount(db.session.execute(update(Session)
+                                       .where(Session.member_id == member_id, Session.revoked_at.is_(None))
+                                       .values(revoked_at=utcnow())))
 
 
 def from_cookie() -> Principal | None:
@@ -165,6 +167,7 @@ def attach_new_token(response: Response) -> Response:
     token = g.get("heso_new_session")
     if token:
         response.headers["X-New-Token"] = token
-        if g.get("heso_cookie_session"):
-            set_cookies(response, token, _TOKEN.match(token).group(1))
+        match = _TOKEN.match(token)
+        if match and g.get("heso_cookie_session"):
+            set_cookies(response, token, match.group(1))
     return response

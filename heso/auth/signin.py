@@ -15,6 +15,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -25,6 +26,7 @@ from heso.auth.members import normalize_email
 from heso.auth.models import Member, Session, SignInRequest, Team
 from heso.extensions import db
 from heso.ids import new_id
+from heso.models_base import rowcount
 from heso.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ def _refuse_if_throttled(*keys_and_limits: tuple[str, int]) -> None:
                                      details={"retry_after": wait}, headers={"Retry-After": str(wait)})
 
 
-def _fail(keys: list[str]) -> None:
+def _fail(keys: list[str]) -> NoReturn:
     window = current_app.config["SIGN_IN_THROTTLE_WINDOW_SECONDS"]
     for key in keys:
         throttle.count_failure(key, window)
@@ -116,11 +118,11 @@ def _team_member(email: str, team_id: str | None) -> Member:
 
 def _consume(request_id: str, now: datetime) -> bool:
     """Single use under any race: the conditional UPDATE lets exactly one caller through."""
-    return db.session.execute(
+    return rowcount(db.session.execute(
         update(SignInRequest).where(SignInRequest.id == request_id, SignInRequest.used_at.is_(None),
                                     SignInRequest.expires_at > now)
         .values(used_at=now).execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
 
 
 def _start(member: Member, user_agent: str, now: datetime) -> SignedIn:
@@ -129,7 +131,7 @@ def _start(member: Member, user_agent: str, now: datetime) -> SignedIn:
     member.last_seen_at = now
     session, token = sessions.create(member, user_agent, now)
     db.session.commit()
-    return SignedIn(member, db.session.get(Team, member.team_id), session, token)
+    return SignedIn(member, db.session.get_one(Team, member.team_id), session, token)
 
 
 def verify_code(email: str, code: str, address: str, team_id: str | None = None, user_agent: str = "",

@@ -33,6 +33,7 @@ from heso.decisions.schemas import DecisionSchema
 from heso.extensions import db, state
 from heso.ids import new_id
 from heso.ledger import service as ledger
+from heso.models_base import rowcount
 from heso.observability import metrics
 from heso.timeutil import isoformat, utcnow
 
@@ -256,9 +257,9 @@ def _attempt(delivery: Delivery, notification: Notification, disabled: str | Non
     ))
     values, delay = _outcome(result, attempts, finished)
     # Only the attempt that still holds the lease may record an outcome.
-    recorded = db.session.execute(
+    recorded = rowcount(db.session.execute(
         update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending", Delivery.attempts == attempts)
-        .values(**values).execution_options(synchronize_session=False)).rowcount == 1
+        .values(**values).execution_options(synchronize_session=False))) == 1
     if recorded and values["status"] in ("dead", "failed"):
         ledger.append(team_id, "delivery.exhausted" if values["status"] == "dead" else "delivery.failed",
                       decision_id, actor="heso", at=finished,
@@ -275,11 +276,11 @@ def _attempt(delivery: Delivery, notification: Notification, disabled: str | Non
 
 def _disable_endpoint(team_id: str, channel: str, decision_id: str, reason: str, now: datetime) -> None:
     """The endpoint said it is gone (410): stop sending to it until the team reconfigures it."""
-    disabled = db.session.execute(
+    disabled = rowcount(db.session.execute(
         update(ChannelConfig).where(ChannelConfig.team_id == team_id, ChannelConfig.channel == channel,
                                     ChannelConfig.disabled_at.is_(None))
         .values(disabled_at=now, disabled_reason=reason[:500]).execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
     if disabled:
         ledger.append(team_id, "channel.disabled", decision_id, actor="heso", at=now,
                       data={"channel": channel, "reason": reason[:500]})
@@ -321,7 +322,7 @@ def recover(now: datetime | None = None) -> int:
     db.session.rollback()
     if lost:
         trigger(force=True)
-    return lost
+    return lost or 0
 
 
 def replay(delivery: Delivery, now: datetime | None = None) -> None:

@@ -42,6 +42,7 @@ def of_caller(principal: Principal, resolved_by: str | None) -> Actor:
     """The actor of a REST resolve: the caller's member, or the member a delegate key names."""
     claimed = members.normalize_email(resolved_by) if resolved_by else None
     if principal.member_id is not None:
+        assert principal.member_email is not None  # a member's credential carries the member's address
         if claimed is not None and claimed != principal.member_email:
             raise errors.Forbidden(
                 f"resolved_by must be the caller ({principal.member_email}), not {resolved_by!r}: "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import cast
 
 from redis.exceptions import RedisError
 
@@ -37,7 +38,7 @@ def schedule(decision_id: str, expires_at: datetime, escalate_at: datetime | Non
 def claim_due(now: datetime, limit: int = 1000) -> list[str]:
     """Members due at ``now`` that this caller removed from the set (and so must handle)."""
     redis = state().redis
-    due = redis.zrangebyscore(KEY, "-inf", now.timestamp(), start=0, num=limit)
+    due = cast(list[bytes], redis.zrangebyscore(KEY, "-inf", now.timestamp(), start=0, num=limit))  # no scores
     if not due:
         return []
     with redis.pipeline(transaction=False) as pipe:

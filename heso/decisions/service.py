@@ -36,6 +36,7 @@ from heso.extensions import db
 from heso.ids import new_id
 from heso.ledger import service as ledger
 from heso.ledger.models import LedgerEntry
+from heso.models_base import rowcount
 from heso.timeutil import isoformat, utcnow
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ def _refuse_if_settled(decision: Decision, now: datetime) -> None:
     """Raise 409 ALREADY_RESOLVED / 410 EXPIRED for a decision that can no longer change."""
     if decision.status in OPEN and decision.expires_at <= now:
         expire_one(decision.id, now)
-        decision = db.session.get(Decision, decision.id, populate_existing=True)
+        decision = db.session.get_one(Decision, decision.id, populate_existing=True)
     if decision.status == "expired":
         raise errors.Expired(f"Decision {decision.id} expired at {isoformat(decision.expires_at)}.",
                              details={"status": "expired", "expired_at": isoformat(decision.resolved_at)})
@@ -270,7 +271,7 @@ def _transition(decision_id: str, to: str, *conditions: Any, **values: Any) -> b
         .values(status=to, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def _commit_transition(team_id: str, decision_id: str, event: str, now: datetime,
@@ -367,12 +368,12 @@ def _vote(decision: Decision, who: str, actor: Actor, identity: dict[str, Any], 
     except IntegrityError:
         db.session.rollback()
         raise errors.Conflict(f"{who} has already approved this decision.") from None
-    counted = db.session.execute(
+    counted = rowcount(db.session.execute(
         update(Decision)
         .where(Decision.id == decision.id, Decision.status.in_(OPEN), Decision.expires_at > now)
         .values(approve_votes=Decision.approve_votes + 1)
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
     if not counted:
         _lost_race(decision, now)
     ledger.append(decision.team_id, "decision.vote", decision.id, actor=who, at=now,

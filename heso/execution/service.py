@@ -26,6 +26,7 @@ from heso.decisions.models import OPEN, Decision
 from heso.execution.models import ExecutionRequest
 from heso.extensions import db
 from heso.ledger import service as ledger
+from heso.models_base import rowcount
 from heso.policy import engine, runtime, sync
 from heso.policy.service import describe
 from heso.timeutil import utcnow
@@ -156,6 +157,7 @@ def _decision_data(row: ExecutionRequest) -> dict[str, Any]:
     """Everything DecisionCreateSchema would produce, from the stored row alone (so a retry
     produces the same request hash and the idempotency key replays)."""
     body, approval = row.request, row.approval
+    assert approval is not None, "only a request that needs approval opens a decision"
     who = body.get("agent_id") or "an agent"
     if row.kind == "execution":
         what = body.get("intent") or f"use {', '.join(body['requested_capabilities'])}"
@@ -193,7 +195,7 @@ def _open_decision(principal: Principal, row_id: int) -> ExecutionRequest:
             .values(decision_id=decision.id).execution_options(synchronize_session=False)
         )
     db.session.commit()
-    return db.session.get(ExecutionRequest, row_id, populate_existing=True)
+    return db.session.get_one(ExecutionRequest, row_id, populate_existing=True)
 
 
 def resume(principal: Principal, row: ExecutionRequest, now: datetime | None = None) -> ExecutionRequest:
@@ -202,19 +204,20 @@ def resume(principal: Principal, row: ExecutionRequest, now: datetime | None = N
         return row
     if row.decision_id is None:  # the first attempt stopped between the two commits
         row = _open_decision(principal, row.id)
+    assert row.decision_id is not None, "_open_decision gave the row its decision"
     now = now or utcnow()
     decision = decisions.get(row.team_id, row.decision_id)
     if decision.status in OPEN and decision.expires_at <= now:
         decisions.expire_one(decision.id, now)
-        decision = decisions.get(row.team_id, row.decision_id)
+        decision = decisions.get(row.team_id, decision.id)
     if decision.status in OPEN:
         return row
     outcome = "allow" if decision.status == "approved" else "deny"
-    won = db.session.execute(
+    won = rowcount(db.session.execute(
         update(ExecutionRequest).where(ExecutionRequest.id == row.id, ExecutionRequest.outcome == "pending")
         .values(outcome=outcome, resolution=decision.status, resolved_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
     if won:
         ledger.append(row.team_id, f"{row.kind}.resolved", row.execution_id, actor=principal.key_id, at=now,
                       data={"outcome": outcome, "decision_id": decision.id, "resolution": decision.status})

@@ -44,7 +44,7 @@ def append_many(rows: Iterable[dict[str, Any]]) -> None:
         db.session.execute(LedgerEntry.__table__.insert(), rows)
 
 
-def _document(entry: LedgerEntry | dict, seq: int) -> dict[str, Any]:
+def _document(entry: LedgerEntry | dict, seq: int | None) -> dict[str, Any]:
     get = entry.get if isinstance(entry, dict) else lambda name: getattr(entry, name)
     return {"seq": seq, "team_id": get("team_id"), "event": get("event"), "subject_id": get("subject_id"),
             "actor": get("actor"), "data": get("data"), "created_at": isoformat(get("created_at"))}
@@ -65,7 +65,7 @@ def seal(team_id: str) -> int:
         if head is None:
             start_chain(team_id)
             db.session.flush()
-            head = db.session.get(LedgerHead, team_id)
+            head = db.session.get_one(LedgerHead, team_id)
         rows = db.session.execute(
             select(LedgerEntry.id, LedgerEntry.team_id, LedgerEntry.event, LedgerEntry.subject_id,
                    LedgerEntry.actor, LedgerEntry.data, LedgerEntry.created_at)
@@ -124,7 +124,7 @@ class _Tail(Sequence):
 
     def __init__(self) -> None:
         self.length = 0
-        self.hashes: dict[int, str] = {}
+        self.hashes: dict[int, str | None] = {}
 
     def __len__(self) -> int:
         return self.length

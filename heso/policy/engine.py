@@ -227,7 +227,7 @@ def atoms(tool: str | None, capabilities: Iterable[str] | None, agent_id: str | 
     context = context or {}
     flags = {name: bool(context.get(name, False)) for name in ("external_network", "writes_files",
                                                                 "elevated_privileges")}
-    caps = list(dict.fromkeys(capabilities or ())) or [None]
+    caps: list[str | None] = list(dict.fromkeys(capabilities or ())) or [None]
     targets = list(dict.fromkeys(context.get("targets") or ())) or [None]
     return [Action(tool=tool, capability=cap, agent_id=agent_id, role=role, package_manager=context.get(
         "package_manager"), target=target, **flags) for cap in caps for target in targets]

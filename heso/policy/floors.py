@@ -87,7 +87,7 @@ def _constraint(rule: Rule) -> dict[int, StrSet | frozenset[bool]]:
         value = rule.condition(name)
         if value is None:
             continue
-        if name in BOOL_DIMENSIONS:
+        if isinstance(value, bool):  # BOOL_DIMENSIONS
             flags[index] = frozenset({value})
         else:
             strings[index] = StrSet(False, (frozenset(value),))
@@ -101,7 +101,9 @@ def _full_box() -> list:
 def _intersect(a: StrSet | frozenset, b: StrSet | frozenset) -> StrSet | frozenset:
     """``a ∩ b`` where ``b`` is a rule's constraint (one union of globs, no exclusions)."""
     if isinstance(a, frozenset):
+        assert isinstance(b, frozenset), "a dimension holds flags on both sides, or strings"
         return a & b
+    assert isinstance(b, StrSet), "a dimension holds flags on both sides, or strings"
     new = tuple(union for union in b.pos if union not in a.pos)
     member = a.member if a.member is not None and all(globs.matches_any(a.member, u) for u in new) else None
     return StrSet(a.none and b.none, a.pos + new, a.neg_literal, a.neg_wild, member)
@@ -109,7 +111,9 @@ def _intersect(a: StrSet | frozenset, b: StrSet | frozenset) -> StrSet | frozens
 
 def _minus(a: StrSet | frozenset, b: StrSet | frozenset) -> StrSet | frozenset:
     if isinstance(a, frozenset):
+        assert isinstance(b, frozenset), "a dimension holds flags on both sides, or strings"
         return a - b
+    assert isinstance(b, StrSet), "a dimension holds flags on both sides, or strings"
     (union,) = b.pos  # a rule's string constraint is exactly one union and excludes None
     literal, wild = globs.split(union)
     member = a.member if a.member is not None and not globs.matches_any(a.member, union) else None
@@ -138,7 +142,7 @@ def _overlap(box: Box, constraint: dict[int, StrSet | frozenset]) -> Box | None:
     """``box ∩ rule`` when not empty, else None (``box`` itself is known to be non-empty)."""
     for index, value in constraint.items():  # cheap refusals first: a flag, or globs that cannot meet
         mine = box[index]
-        if isinstance(mine, frozenset):
+        if isinstance(value, frozenset):  # a flag dimension (both sides are flag sets)
             if not mine & value:
                 return None
         elif any(not any(globs.compatible(a, b) for a in value.pos[0] for b in union) for union in mine.pos):
@@ -165,7 +169,7 @@ def _subtract(box: Box, constraint: dict[int, StrSet | frozenset]) -> list[Box]:
 
 
 def _example(box: Box) -> Action:
-    return Action(*(_sample(component) for component in box))
+    return Action._make(_sample(component) for component in box)
 
 
 #: Dimensions whose exact names the region indexes (as the engine does): tool, capability.

@@ -124,7 +124,8 @@ def witness(pos: tuple[Union, ...], neg: frozenset[str], wild_neg: frozenset[str
         literal_neg = neg
     finite = [union for union in pos if all(is_literal(p) for p in union)]
     if finite:
-        for value in sorted(min(finite, key=len)):
+        shortest: Union = min(finite, key=len)
+        for value in sorted(shortest):
             if _accepts(value, pos, literal_neg, wild_neg):
                 return value
         return None
@@ -222,9 +223,11 @@ def _search(pos: tuple[Union, ...], literal_neg: frozenset[str], wild_neg: froze
         state = queue.popleft()
         if accepting(state):
             chars = []
-            while parent[state] is not None:
-                state, char = parent[state]
+            step = parent[state]
+            while step is not None:
+                state, char = step
                 chars.append(char)
+                step = parent[state]
             return "".join(reversed(chars))
         sets, prefix = state
         for char in alphabet:

@@ -214,7 +214,7 @@ def team_policy(principal: Principal, team_id: str) -> dict[str, Any]:
     current = head(team_id)
     if current is None or current.bundle_id is None:
         raise errors.NotFound(f"No policy bundle for team {team_id!r}.")
-    row = db.session.get(PolicyBundle, current.bundle_id)
+    row = db.session.get_one(PolicyBundle, current.bundle_id)
     return {"version": row.version, "rules": row.document["rules"], "default": row.document["default"],
             "fetchedAt": isoformat(utcnow()), "activatedAt": isoformat(current.activated_at)}
 

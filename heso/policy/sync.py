@@ -21,6 +21,7 @@ from heso.auth.models import Team
 from heso.encryption import with_secrets
 from heso.extensions import db, state
 from heso.ledger import service as ledger
+from heso.models_base import rowcount
 from heso.policy import document, registry, service
 from heso.policy.base import Fetched, SourceError, TeamRef
 from heso.policy.models import DATABASE_SOURCE, PolicyHead
@@ -82,7 +83,7 @@ def status(team_id: str) -> dict[str, Any]:
 def _fetch(team_id: str, name: str, config: dict[str, Any] | None,
            token: str | None) -> tuple[Fetched | None, Any, str | None]:
     """Run the plugin; ``(fetched, bundle, error)`` with no transaction open."""
-    team = db.session.get(Team, team_id)
+    team = db.session.get_one(Team, team_id)
     db.session.rollback()
     source_class = registry.get(name)
     if source_class is None:
@@ -118,6 +119,7 @@ def refresh(team_id: str, now: datetime | None = None) -> dict[str, Any]:
         return status(team_id)
     actor = f"source:{name}"
     if bundle is not None:
+        assert fetched is not None, "a bundle comes from what was fetched"
         try:
             row, _ = service.store(team_id, bundle, name, actor, now)
         except (errors.Conflict, errors.ValidationFailed) as exc:  # a version clash, or approvers who are not members
@@ -150,13 +152,13 @@ def schedule_if_due(team_id: str, active: Active, now: datetime | None = None) -
     now = now or utcnow()
     if active.next_check_at is not None and active.next_check_at > now:
         return False
-    claimed = db.session.execute(
+    claimed = rowcount(db.session.execute(
         update(PolicyHead)
         .where(PolicyHead.team_id == team_id, PolicyHead.source == active.source,
                or_(PolicyHead.next_check_at.is_(None), PolicyHead.next_check_at <= now))
         .values(next_check_at=now + timedelta(seconds=60))  # refresh() sets the real next time
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
     db.session.commit()
     if claimed:
         from heso.policy import tasks

@@ -63,8 +63,10 @@ def _pairs(pairs: list[tuple[str, Any]]) -> Any:
     result = dict(pairs)
     if len(result) != len(pairs):
         seen: set[str] = set()
-        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
-        return _Invalid(f"duplicate object key {duplicate!r}")
+        for key, _ in pairs:
+            if key in seen:
+                return _Invalid(f"duplicate object key {key!r}")
+            seen.add(key)
     return result
 
 

@@ -10,6 +10,7 @@ from heso import errors
 from heso.auth.service import Principal
 from heso.extensions import db
 from heso.ledger import service as ledger
+from heso.models_base import rowcount
 from heso.receipts import format as fmt
 from heso.receipts.models import SigningKey
 from heso.receipts.verifier import KeyInfo
@@ -64,11 +65,11 @@ def revoke(principal: Principal, key_id: str) -> SigningKey:
     """Revoke a key: every receipt or approval it signs from now on is refused."""
     key = get(principal.team_id, key_id)
     now = utcnow()
-    won = db.session.execute(
+    won = rowcount(db.session.execute(
         update(SigningKey).where(SigningKey.team_id == principal.team_id, SigningKey.id == key_id,
                                  SigningKey.revoked_at.is_(None))
         .values(revoked_at=now).execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )) == 1
     if won:
         ledger.append(principal.team_id, "signing_key.revoked", key_id, actor=principal.key_id, at=now, data={})
     db.session.commit()

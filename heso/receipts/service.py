@@ -147,12 +147,15 @@ def _store(principal: Principal, checked: list[Checked], now: datetime) -> list[
     left = _quota_left(team_id, now)
     uses.lock(team_id, filter(None, map(_approval_id, checked)))
     results: list[dict[str, Any]] = []
-    rows, entries, seen = [], [], {}
+    rows: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
     for item in checked:
         if item.reason is not None:
             results.append(_result(None, item))
             continue
-        digest = item.digest
+        digest, receipt = item.digest, item.receipt
+        assert digest is not None and receipt is not None, "a receipt that passed has both"
         earlier = existing.get(digest) or seen.get(digest)
         if earlier:
             results.append(_result(earlier, Checked("duplicate", "this receipt was already accepted")))
@@ -165,7 +168,6 @@ def _store(principal: Principal, checked: list[Checked], now: datetime) -> list[
         if refusal:
             results.append(_result(None, Checked(*refusal)))
             continue
-        receipt = item.receipt
         receipt_id = new_id("rcp")
         seen[digest] = receipt_id
         approval = receipt.get("approval") or {}
