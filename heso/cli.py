@@ -185,7 +185,7 @@ def worker_command(burst: bool, fork: bool) -> None:
     """Run an RQ worker (with RQ's scheduler for deadline jobs) inside the app context."""
     from heso.worker import run_worker
 
-    run_worker(current_app._get_current_object(), burst=burst, fork=fork)
+    run_worker(current_app._get_current_object(), burst=burst, fork=fork)  # type: ignore[attr-defined]  # a proxy
 
 
 @cli.command("scheduler", short_help="Enqueue the sweeper every few seconds.")
@@ -194,7 +194,7 @@ def scheduler_command() -> None:
     """Enqueue the sweeper every HESO_SWEEP_INTERVAL_SECONDS (several schedulers are safe)."""
     from heso.worker import run_scheduler
 
-    run_scheduler(current_app._get_current_object())
+    run_scheduler(current_app._get_current_object())  # type: ignore[attr-defined]  # a proxy
 
 
 @cli.command("sweep", short_help="Expire, escalate, recover and seal, once now.")

@@ -7,6 +7,7 @@ run on one machine with nothing else installed: a SQLite file and an embedded Re
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,7 @@ DEFAULTS: dict[str, Any] = {
 _INT_SETTINGS = {name for name, value in DEFAULTS.items() if isinstance(value, int)}
 
 
-def from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
+def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the settings, defaults overlaid with ``HESO_*`` environment variables.
 
     Integer settings are parsed here so that a typo fails at start-up with the variable's

@@ -133,7 +133,7 @@ class HesoApi(flask_smorest.Api):
     def handle_heso_error(error: HesoError) -> Response:
         return envelope(error.code, error.status, error.message, error.details, error.headers)
 
-    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Response:
         data = getattr(error, "data", None) or {}
         messages = data.get("messages") or data.get("errors")
         if messages and error.code in (400, 422):
@@ -141,8 +141,9 @@ class HesoApi(flask_smorest.Api):
             # are "your body does not validate", so both answer 422 VALIDATION_ERROR.
             return envelope("VALIDATION_ERROR", 422, _validation_message(messages), dict(messages))
         status = error.code or 500
-        if status == 429 and isinstance(getattr(error, "response", None), Response):
-            return error.response  # Flask-Limiter's refusal, built by rate_limited() (heso.extensions)
+        refusal = getattr(error, "response", None)
+        if status == 429 and isinstance(refusal, Response):
+            return refusal  # Flask-Limiter's refusal, built by rate_limited() (heso.extensions)
         if status >= 500:
             log.error("HTTP %s: %s", status, error, exc_info=getattr(error, "original_exception", None) or error)
         code = HTTP_STATUS_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")

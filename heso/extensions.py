@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, request
@@ -228,7 +229,7 @@ def init_limiter(app: Flask) -> Limiter | None:
     app.extensions["heso.limiter"] = None
     if not general and not unauthenticated:
         return None
-    limits = []
+    limits: list[str | Callable[[], str] | ApplicationLimit] = []  # Limiter's own parameter type
     if general:
         limits.append(ApplicationLimit(limit_provider=general, key_function=rate_limit_key, scope="all"))
     if unauthenticated:
@@ -240,7 +241,8 @@ def init_limiter(app: Flask) -> Limiter | None:
         application_limits=limits,
         storage_uri=_limiter_storage_uri(app.config["REDIS_URL"]),
         # Fail fast like every Redis hint: one try, a short timeout, then the in-memory counters.
-        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1, "retry": Retry(NoBackoff(), 0)},
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1,
+                         "retry": Retry(NoBackoff(), 0)},  # type: ignore[dict-item]  # typed str|int; redis takes it
         strategy="fixed-window",
         key_prefix="heso",
         headers_enabled=False,

@@ -43,8 +43,9 @@ def interface_problems(plugin_class: object, base: type, expected_name: str | No
     schema = getattr(plugin_class, "config_schema", None)
     if not (isinstance(schema, type) and issubclass(schema, ma.Schema)):
         problems.append("config_schema must be a marshmallow Schema class")
-    if getattr(plugin_class, "__abstractmethods__", None):
-        problems.append(f"abstract methods not implemented: {sorted(plugin_class.__abstractmethods__)}")
+    abstract = getattr(plugin_class, "__abstractmethods__", None)
+    if abstract:
+        problems.append(f"abstract methods not implemented: {sorted(abstract)}")
     return problems
 
 

@@ -26,7 +26,9 @@ def blocked_for(key: str, limit: int) -> int | None:
     """Seconds until ``key`` may try again, or None if it has fewer than ``limit`` failures."""
     try:
         with state().redis.pipeline(transaction=False) as pipe:
-            count, ttl = pipe.get(PREFIX + key).ttl(PREFIX + key).execute()
+            pipe.get(PREFIX + key)
+            pipe.ttl(PREFIX + key)
+            count, ttl = pipe.execute()
     except RedisError:
         log.warning("Throttle unavailable (Redis); not throttling %s", key.split(":", 1)[0], exc_info=True)
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 _RELATIVE = re.compile(r"^(\d{1,6})([smhd])$")
 #: RFC 3339 ``date-time`` (what ``format: date-time`` means in /openapi.json), not every ISO 8601 spelling.
@@ -22,6 +23,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
 def aware(value: datetime | None) -> datetime | None:
     """Attach UTC to a naive datetime read back from the database."""
     if value is None or value.tzinfo is not None:
@@ -29,6 +34,10 @@ def aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+@overload
+def isoformat(value: datetime) -> str: ...
+@overload
+def isoformat(value: None) -> None: ...
 def isoformat(value: datetime | None) -> str | None:
     """``2026-03-25T14:30:00.000Z``, the format of the seeds' examples."""
     if value is None:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.client import PubSub
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ class Wakeups:
                         pass
         self.connected.clear()
 
-    def _serve(self, pubsub: object) -> None:
+    def _serve(self, pubsub: PubSub) -> None:
         confirmed = 0
         last_heard = last_ping = time.monotonic()
         while not self._stopping.is_set():
@@ -182,7 +183,7 @@ class Wakeups:
 
 def wakeups(app: Flask | None = None) -> Wakeups:
     """This app's wake-ups (created on first use, kept in ``app.extensions``)."""
-    app = app or current_app._get_current_object()  # noqa: SLF001 - the app itself, not the proxy
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001 - the app, not the proxy
     existing = app.extensions.get(EXTENSION)
     if existing is None:
         from heso.extensions import redis_client

@@ -19,6 +19,7 @@ from flask import Flask
 from rq import Queue, SimpleWorker, Worker
 from rq.exceptions import DeserializationError
 from rq.job import Job
+from rq.worker import BaseWorker
 
 from heso.extensions import JOB_SERIALIZER, state
 from heso.observability import logs, request_id
@@ -72,7 +73,7 @@ class HesoSimpleWorker(_AppContextMixin, LifecycleMixin, SimpleWorker):
     """Runs jobs in-process: HESO's jobs are short database updates, so this is the default."""
 
 
-def build_worker(app: Flask, fork: bool = False) -> Worker:
+def build_worker(app: Flask, fork: bool = False) -> BaseWorker:  # SimpleWorker is no Worker
     heso = state()
     worker_class = HesoWorker if fork else HesoSimpleWorker
     worker = worker_class([heso.queue], connection=heso.redis, serializer=JOB_SERIALIZER)

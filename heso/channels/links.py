@@ -71,7 +71,8 @@ def make_token(decision_id: str, team_id: str, action: str, approver: str, chann
 
 def link_url(token: str) -> str:
     """The absolute URL of HESO's confirm page for ``token``, under ``HESO_PUBLIC_URL``."""
-    return current_app.config["PUBLIC_URL"].rstrip("/") + ANSWER_PATH + token
+    public_url: str = current_app.config["PUBLIC_URL"]
+    return public_url.rstrip("/") + ANSWER_PATH + token
 
 
 def make_link(notification: Notification, approver: str, option: str) -> str:
@@ -103,11 +104,11 @@ def read_link(token: str) -> Link | None:
         return None
     if not isinstance(claims, dict):
         return None
-    values = [claims.get(key) for key in ("d", "t", "a", "r")]
-    channel = claims.get("c", "email")
-    if not all(isinstance(value, str) and value for value in [*values, channel]) or values[3] == "*":
+    claimed = [claims.get(key) for key in ("d", "t", "a", "r")] + [claims.get("c", "email")]
+    values = [value for value in claimed if isinstance(value, str) and value]
+    if len(values) != len(claimed) or values[3] == "*":
         return None
-    return Link(*values, channel=channel)
+    return Link(*values)  # decision, team, action, approver, channel
 
 
 def _fingerprint(token: str) -> str:

@@ -31,7 +31,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 from urllib.parse import urlsplit
@@ -438,13 +438,13 @@ def delivery_result(outcome: HttpOutcome) -> DeliveryResult:
     """
     status = outcome.status_code
     excerpt = outcome.body_excerpt[:EXCERPT_CHARS * 4].decode("utf-8", errors="replace")[:EXCERPT_CHARS] or None
-    common = {"status_code": status, "response_excerpt": excerpt}
+    result = partial(DeliveryResult, status_code=status, response_excerpt=excerpt)
     if outcome.ok:
-        return DeliveryResult(ok=True, **common)
+        return result(ok=True)
     if outcome.refused:
-        return DeliveryResult(ok=False, error=outcome.error, permanent=True, **common)
+        return result(ok=False, error=outcome.error, permanent=True)
     if status == 410:
-        return DeliveryResult(ok=False, permanent=True, gone=True, **common,
-                              error="410 Gone: the receiver says this endpoint is gone; no further attempts")
+        return result(ok=False, permanent=True, gone=True,
+                      error="410 Gone: the receiver says this endpoint is gone; no further attempts")
     retry_after = outcome.retry_after if status in (429, 503) else None
-    return DeliveryResult(ok=False, error=outcome.error or f"HTTP {status}", retry_after=retry_after, **common)
+    return result(ok=False, error=outcome.error or f"HTTP {status}", retry_after=retry_after)

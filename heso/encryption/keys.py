@@ -17,6 +17,7 @@ import binascii
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -49,7 +50,7 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(b"heso key id\0" + base64.urlsafe_b64decode(key)).hexdigest()[:8]
 
 
-def is_sealed(value: object) -> bool:
+def is_sealed(value: object) -> TypeGuard[str]:
     """Whether ``value`` is an encrypted value (else it is plaintext, or not a secret)."""
     return isinstance(value, str) and value.startswith(PREFIX)
 

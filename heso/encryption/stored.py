@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ class SecretColumn:
     def label(self) -> str:
         return f"{self.table.name}.{self.name}"
 
-    def fields_of(self, row: Mapping[str, Any]) -> frozenset[str]:
+    def fields_of(self, row: Mapping[Any, Any]) -> frozenset[str]:  # a RowMapping's keys are names or columns
         return frozenset(self.secret_fields(row)) if self.secret_fields else frozenset()
 
 
@@ -75,7 +75,7 @@ def secret_columns(metadata: Any) -> list[SecretColumn]:
     return found
 
 
-def batches(connection: Connection, secret: SecretColumn, batch_size: int = 500) -> Iterator[list[Row]]:
+def batches(connection: Connection, secret: SecretColumn, batch_size: int = 500) -> Iterator[Sequence[Row]]:
     """The table's rows in primary-key order, ``batch_size`` at a time; ``raw`` is the column's stored text."""
     keys = [secret.table.c[key] for key in secret.keys]
     others = [other for other in secret.table.c if other.name != secret.name]

@@ -33,11 +33,11 @@ def _is_long_poll(current: Request) -> bool:
     if current.method != "GET":
         return False
     wait = current.args.get("wait")
-    return bool(wait) and wait.isdigit() and int(wait) > 0
+    return wait is not None and wait.isdigit() and int(wait) > 0
 
 
 def start_request() -> None:
-    current = request._get_current_object()  # noqa: SLF001 - the request itself: one proxy lookup, not nine
+    current = request._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001 - one proxy lookup, not nine
     request_id.bind(request_id.accept(current.headers.get(request_id.HEADER)))
     long_poll = _route(current) if _is_long_poll(current) else None
     _started.set((time.perf_counter(), long_poll))
@@ -46,7 +46,7 @@ def start_request() -> None:
 
 
 def finish_request(response: Response) -> Response:
-    current = request._get_current_object()  # noqa: SLF001 - as above
+    current = request._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001 - as above
     identifier = request_id.current()
     if identifier is None:  # the request failed before start_request ran
         identifier = request_id.accept(current.headers.get(request_id.HEADER))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import event
@@ -145,8 +145,9 @@ def _release_savepoint(conn: Connection, name: str, context: object) -> None:
         marks.pop()
 
 
-_LISTENERS = {"after_execute": _after_execute, "commit": _commit, "rollback": _rollback, "savepoint": _savepoint,
-              "rollback_savepoint": _rollback_savepoint, "release_savepoint": _release_savepoint}
+_LISTENERS: dict[str, Callable[..., None]] = {
+    "after_execute": _after_execute, "commit": _commit, "rollback": _rollback, "savepoint": _savepoint,
+    "rollback_savepoint": _rollback_savepoint, "release_savepoint": _release_savepoint}
 
 
 def install() -> None:

@@ -83,7 +83,7 @@ def _redis(teams: list[str] | None) -> list[Metric]:
         jobs.add_metric([queue.name, job_state], value)
     workers = _gauge("heso_queue_workers", "RQ workers registered on HESO's queue.", labels=["queue"])
     workers.add_metric([queue.name], answers[len(registries) + 1])
-    metrics = [jobs, workers]
+    metrics: list[Metric] = [jobs, workers]
     if teams is not None:
         busiest = max(answers[len(registries) + 2:], default=0)
         metrics.append(_gauge("heso_long_polls_waiting_team_max",
