@@ -105,10 +105,10 @@ class Transport:
         self.session.close()
 
     def _backoff(self, attempt: int) -> float:
-        return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) * (0.5 + random.random() / 2)
+        return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** attempt) * (0.5 + random.random() / 2)
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-                headers: dict[str, str | None] | None = None, timeout: float | None = None) -> dict[str, Any]:
+                headers: Mapping[str, str | None] | None = None, timeout: float | None = None) -> dict[str, Any]:
         """Send one request, with the retries described in the module docstring."""
         method = method.upper()
         url = self.endpoint + (path if path.startswith("/") else "/" + path)
@@ -122,7 +122,8 @@ class Transport:
         attempt = 0
         while True:
             try:
-                response = self.session.request(method, url, json=json, params=params, headers=sent_headers,
+                response = self.session.request(method, url, json=json, params=params,
+                                                headers=sent_headers,  # type: ignore[arg-type]  # None drops one
                                                 timeout=(min(limit, self.timeout), limit))
             except requests.RequestException as exc:
                 if idempotent and attempt < self.max_retries:

@@ -92,7 +92,7 @@ class ReceiptOutbox:
         with self._lock:
             self._db.execute("INSERT OR IGNORE INTO outbox (digest, receipt, added_at) VALUES (?, ?, ?)",
                              (digest, text, time.time()))
-            return self._db.execute("SELECT id FROM outbox WHERE digest = ?", (digest,)).fetchone()[0]
+            return int(self._db.execute("SELECT id FROM outbox WHERE digest = ?", (digest,)).fetchone()[0])
 
     def counts(self) -> dict[str, int]:
         with self._lock:

@@ -14,7 +14,7 @@ def make_notification(config: dict[str, Any] | None = None, event: str = "decisi
     keyword overrides a field of the decision (``status=``, ``approvers=``, ``channel=``…).
     """
     now = datetime.now(UTC)
-    document = {
+    document: dict[str, Any] = {
         "id": "dec_01JTESTTESTTESTTESTTESTTES", "status": "pending" if event == "decision.created" else "approved",
         "action": "Deploy v2.1 to production", "context": "Release notes: https://example.com/notes",
         "approver": "sarah@example.com", "approvers": ["sarah@example.com"], "quorum": 1, "approve_votes": 0,
