@@ -69,9 +69,15 @@ class Periodic:
 
 
 def periodic_jobs(config: Mapping[str, Any]) -> tuple[Periodic, ...]:
-    """HESO's periodic jobs: deadlines every second, the sweeper every ``HESO_SWEEP_INTERVAL_SECONDS``."""
+    """HESO's periodic jobs: deadlines every second, the sweeper every ``HESO_SWEEP_INTERVAL_SECONDS``.
+
+    An interval under a second is refused: 0 would enqueue a sweep every millisecond.
+    """
+    sweep_every = config["SWEEP_INTERVAL_SECONDS"]
+    if not isinstance(sweep_every, int | float) or sweep_every < 1:
+        raise ValueError(f"HESO_SWEEP_INTERVAL_SECONDS must be at least 1 (seconds), got {sweep_every!r}")
     return (Periodic("dispatch_deadlines", "heso.tasks.dispatch_deadlines", 1.0),
-            Periodic("sweep", "heso.tasks.sweep", float(config["SWEEP_INTERVAL_SECONDS"]), result_ttl=60))
+            Periodic("sweep", "heso.tasks.sweep", float(sweep_every), result_ttl=60))
 
 
 class Scheduler:

@@ -95,6 +95,13 @@ def test_the_periodic_jobs_run_in_a_worker(app):
         assert queue.count == 0 and queue.failed_job_registry.count == 0
 
 
+@pytest.mark.parametrize("interval", [0, -5, 0.5])
+def test_a_sweep_interval_under_a_second_is_refused_at_start(interval):
+    with pytest.raises(ValueError, match=rf"SWEEP_INTERVAL_SECONDS must be at least 1 \(seconds\), got {interval}"):
+        scheduler.periodic_jobs({"SWEEP_INTERVAL_SECONDS": interval})
+    assert [job.every for job in scheduler.periodic_jobs({"SWEEP_INTERVAL_SECONDS": 1})] == [1.0, 1.0]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
