@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -58,7 +59,9 @@ class Pattern(ma.validate.Regexp):
     """``Regexp`` that must match the whole value, as JSON Schema's ``pattern`` anchored with
     ``^…$`` does: Python's ``$`` also matches before a final newline, ECMA-262's does not."""
 
-    def __call__(self, value: str) -> str:
+    regex: re.Pattern[str]  # compiled from a str: a JSON Schema pattern
+
+    def __call__(self, value: str) -> str:  # type: ignore[override]  # strings only, unlike Regexp
         if self.regex.fullmatch(value) is None:
             raise ma.ValidationError(self._format_error(value))
         return value

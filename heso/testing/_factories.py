@@ -70,7 +70,7 @@ def create_decision(client: FlaskClient, team: TestTeam, **overrides: Any) -> di
     """Create a decision through the REST API as the team's agent; the decision as JSON."""
     response = client.post("/v1/decisions", json=decision_body(**overrides), headers=team.headers("agent"))
     assert response.status_code == 201, response.json
-    return dict(response.json)
+    return dict(response.json or {})  # (json is None only for a body that is not JSON)
 
 
 @pytest.fixture
