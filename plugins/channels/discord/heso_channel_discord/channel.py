@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -99,6 +100,8 @@ class DiscordChannel(ChannelPlugin):
             return DeliveryResult(ok=True, response_excerpt=f"decision is {decision.get('status')}: not posted")
         posted = {row.recipient or row.channel_id: row for row in store.messages_of(decision["id"])}
         channel_id = notification.config.get("channel_id")
+        targets: Sequence[tuple[str, str | None]]  # (where, approver): None for the team's channel
+        skipped: list[str]
         if channel_id:
             targets, skipped = [(channel_id, None)], []
         else:

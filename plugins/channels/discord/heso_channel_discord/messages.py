@@ -83,7 +83,8 @@ def _embed(decision: dict[str, Any], title: str, status: str) -> dict[str, Any]:
     used = len(embed["title"]) + len(embed["description"]) + len(embed["footer"]["text"]) + sum(
         len(field["name"]) + len(field["value"]) for field in embed["fields"])
     for key, value in (context.get("rows") or [])[:MAX_CONTEXT_FIELDS]:
-        field = {"name": clip(escape(key), 256), "value": clip(escape(value), 300) or "\u200b", "inline": False}
+        field: dict[str, Any] = {"name": clip(escape(key), 256), "value": clip(escape(value), 300) or "\u200b",
+                                 "inline": False}
         if used + len(field["name"]) + len(field["value"]) > MAX_EMBED - 500:  # room for the outcome line
             break
         embed["fields"].append(field)
@@ -145,7 +146,8 @@ def form_notes(data: dict[str, Any]) -> str | None:
     for row in rows if isinstance(rows, list) else []:
         if not isinstance(row, dict):
             continue
-        inner = row.get("components") if isinstance(row.get("components"), list) else [row.get("component")]
+        components = row.get("components")
+        inner = components if isinstance(components, list) else [row.get("component")]
         for component in inner:
             if isinstance(component, dict) and component.get("custom_id") == NOTES_FIELD:
                 value = component.get("value")

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import RedisError
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from heso.channels.api import (
@@ -112,10 +112,11 @@ def handle(press_id: str) -> str:
 
 def _claim(press_id: str) -> DiscordPress | None:
     now = utcnow()
-    claimed = db.session.execute(
+    result = db.session.execute(
         update(DiscordPress).where(DiscordPress.id == press_id, DiscordPress.state == "queued")
         .values(state="claimed", due_at=now + lease(), attempts=DiscordPress.attempts + 1)
-        .execution_options(synchronize_session=False)).rowcount == 1
+        .execution_options(synchronize_session=False))
+    claimed = cast(CursorResult[Any], result).rowcount == 1  # an UPDATE's result has a rowcount
     if not claimed:
         db.session.rollback()
         return None

@@ -127,7 +127,8 @@ class EmailChannel(ChannelPlugin):
     @staticmethod
     def _already_sent(delivery_id: str) -> set[str]:
         try:
-            return {member.decode() for member in redis().smembers(SENT_PREFIX + delivery_id)}
+            return {member.decode() if isinstance(member, bytes) else member
+                    for member in redis().smembers(SENT_PREFIX + delivery_id)}
         except RedisError:
             log.warning("Cannot read which recipients %s reached; a retry may mail some twice", delivery_id)
             return set()

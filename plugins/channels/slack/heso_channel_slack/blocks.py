@@ -128,7 +128,7 @@ def escalated_away_blocks(decision: dict[str, Any], requested_by: str | None = N
 
 def fallback_text(decision: dict[str, Any]) -> str:
     """The notification text (and what screen readers read)."""
-    status = decision.get("status")
+    status = decision.get("status") or ""
     prefix = "Approval needed" if status in ("pending", "escalated") else OUTCOMES.get(status, status)
     return _cut(f"{prefix}: {decision.get('action', '')}", 3000)
 

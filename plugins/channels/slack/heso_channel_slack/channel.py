@@ -10,6 +10,7 @@ those messages with ``chat.update``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -115,6 +116,8 @@ class SlackChannel(ChannelPlugin):
         requested_by = requester(notification.team_id, decision["id"])
         posted = {row.recipient or row.slack_channel: row for row in messages_of(decision["id"])}
         channel_id = notification.config.get("channel_id")
+        targets: Sequence[tuple[str, str | None]]  # (where, approver): None for the team's channel
+        skipped: list[str]
         if channel_id:
             targets, skipped = [(channel_id, None)], []
         else:

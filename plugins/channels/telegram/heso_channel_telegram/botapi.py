@@ -84,8 +84,8 @@ def call(token: str, method: str, **params: Any) -> Any:
         raise BotApiError(method, response.status_code, response.status_code, "not a Bot API answer")
     if body.get("ok") is True and response.status_code == 200:
         return body.get("result")
-    parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
-    retry_after = parameters.get("retry_after")
+    parameters = body.get("parameters")
+    retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
     error_code = body.get("error_code")
     raise BotApiError(method, response.status_code, error_code if isinstance(error_code, int) else response.status_code,
                       redact(str(body.get("description") or "")[:300], token),

@@ -11,6 +11,7 @@ messages in place with ``editMessageText``: the buttons go, the outcome takes th
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import marshmallow as ma
@@ -101,7 +102,7 @@ def bot_username(token: str) -> str | None:
     key = BOT_NAME_PREFIX + token.partition(":")[0]
     cached = redis().get(key)
     if cached:
-        return cached.decode()
+        return cached.decode() if isinstance(cached, bytes) else cached
     try:
         username = (botapi.call(token, "getMe") or {}).get("username")
     except (botapi.BotApiError, botapi.BotApiUnreachable) as exc:
@@ -125,6 +126,8 @@ def _ask(notification: Notification) -> DeliveryResult:
     if decision.get("status") not in ASKING.values():  # settled since: its own event edits what was posted
         return DeliveryResult(ok=True, response_excerpt=f"decision is {decision.get('status')}: not posted")
     posted = {row.chat_id: row for row in messages_of(decision["id"])}
+    targets: Sequence[tuple[str, str | None]]  # (chat, approver): None for the team's group
+    skipped: list[str]
     if config.get("chat_id") is not None:
         targets, skipped = [(str(config["chat_id"]), None)], []
     else:

@@ -44,7 +44,7 @@ def _escape(text: Any, limit: int) -> str:
     return html.escape(clip(str(text), limit), quote=False)
 
 
-def _people(names: list[str]) -> str:
+def _people(names: list[Any]) -> str:  # names from the decision's JSON: anything not a string is left out
     return _escape(", ".join(name for name in names if isinstance(name, str)), MAX_PEOPLE)
 
 
