@@ -8,6 +8,7 @@ every ``HESO_SWEEP_INTERVAL_SECONDS``.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from heso.channels import outbox, registry
 from heso.decisions import deadlines
@@ -29,9 +30,20 @@ def escalate_decision(decision_id: str) -> bool:
     return decisions.escalate_one(decision_id)
 
 
-def dispatch_deadlines() -> dict[str, int]:
+def dispatch_deadlines(now: datetime | None = None) -> dict[str, int]:
     """Expire and escalate the decisions whose deadline timer is due (every second)."""
-    return deadlines.dispatch()
+    now = now or utcnow()
+    done = {"expired": 0, "escalated": 0}
+    while True:
+        members = deadlines.claim_due(now)
+        if not members:
+            return done
+        for member in members:
+            kind, _, decision_id = member.partition(":")
+            if kind == "expire":
+                done["expired"] += decisions.expire_one(decision_id, now)
+            elif kind == "escalate":
+                done["escalated"] += decisions.escalate_one(decision_id, now)
 
 
 def deliver(delivery_id: str) -> str:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 from typing import Any
 
 import click
 from flask.cli import with_appcontext
+
+from heso.agents import inbox, service
+from heso.auth.service import Principal
+from heso.cli_common import resolve_team
+from heso.errors import HesoError
+from heso.timeutil import isoformat, utcnow
 
 #: ``heso decide --wait`` exit codes, for shell scripts and CI pipelines.
 EXIT_APPROVED, EXIT_DENIED, EXIT_EXPIRED, EXIT_MODIFIED, EXIT_PENDING, EXIT_ERROR = 0, 1, 2, 3, 4, 5
@@ -29,12 +36,7 @@ def agents_group() -> None:
 @with_appcontext
 def agents_invite(team: str | None, name: str, agent_id: str | None, poll_minutes: int | None) -> None:
     """Mint a one-time bootstrap token (7-day TTL) and print it (shown once)."""
-    from heso.agents import service
-    from heso.auth.service import Principal
-    from heso.cli import _team_id
-    from heso.errors import HesoError
-
-    principal = Principal(team_id=_team_id(team), key_id="cli", scopes=frozenset({"admin"}))
+    principal = Principal(team_id=resolve_team(team), key_id="cli", scopes=frozenset({"admin"}))
     try:
         row, token = service.create_bootstrap_token(principal, name=name, agent_id=agent_id,
                                                     poll_interval_minutes=poll_minutes)
@@ -50,13 +52,9 @@ def agents_invite(team: str | None, name: str, agent_id: str | None, poll_minute
 @with_appcontext
 def agents_list(team: str | None) -> None:
     """List agents: id, status, online/offline, last seen, name."""
-    from heso.agents import service
-    from heso.cli import _team_id
-    from heso.timeutil import isoformat
-
     cursor = None
     while True:
-        agents, has_more = service.list_agents(_team_id(team), limit=500, cursor=cursor)
+        agents, has_more = service.list_agents(resolve_team(team), limit=500, cursor=cursor)
         for agent in agents:
             online = "online" if service.is_online(agent) else "offline"
             click.echo(f"{agent.id}\t{agent.status}\t{online}\tlast seen {isoformat(agent.last_seen_at) or 'never'}"
@@ -72,12 +70,8 @@ def agents_list(team: str | None) -> None:
 @with_appcontext
 def agents_revoke(agent_id: str, team: str | None) -> None:
     """Revoke AGENT_ID (agt_…) and every key it has held: they answer 401 KEY_REVOKED."""
-    from heso.agents import service
-    from heso.cli import _team_id
-    from heso.errors import HesoError
-
     try:
-        agent = service.revoke(_team_id(team), agent_id, actor="cli")
+        agent = service.revoke(resolve_team(team), agent_id, actor="cli")
     except HesoError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Revoked {agent.id} ({agent.name or 'unnamed'}); its keys answer 401 KEY_REVOKED. "
@@ -91,12 +85,8 @@ def agents_revoke(agent_id: str, team: str | None) -> None:
 @with_appcontext
 def agents_set_role(agent_id: str, role: str, team: str | None) -> None:
     """Give AGENT_ID the ROLE policy rules match on (``-`` clears it)."""
-    from heso.agents import service
-    from heso.cli import _team_id
-    from heso.errors import HesoError
-
     try:
-        agent = service.edit(_team_id(team), agent_id, actor="cli", role=None if role == "-" else role)
+        agent = service.edit(resolve_team(team), agent_id, actor="cli", role=None if role == "-" else role)
     except HesoError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"{agent.id} ({agent.name or 'unnamed'}) now has role {agent.role or '(none)'}.")
@@ -108,11 +98,6 @@ def agents_set_role(agent_id: str, role: str, team: str | None) -> None:
 @with_appcontext
 def agents_prune_events(older_than_days: int) -> None:
     """Delete old acknowledged inbox events (unacknowledged ones are kept whatever their age)."""
-    from datetime import timedelta
-
-    from heso.agents import inbox
-    from heso.timeutil import utcnow
-
     click.echo(f"Deleted {inbox.prune(utcnow() - timedelta(days=older_than_days))} acknowledged events.")
 
 

@@ -38,14 +38,18 @@ from redis import Redis
 from rq.job import Job
 from sqlalchemy.engine import Connection
 
+from heso.auth import accounts, members
+from heso.auth.access import authenticate_request
 from heso.auth.accounts import MemberRef
+from heso.channels import interactions, service
 from heso.channels.base import ChannelPlugin, DeliveryResult, Notification
 from heso.channels.display import OPTION_LABELS, STATUS_LABELS, decision_view, one_line, option_label, time_text
-from heso.channels.interactions import InvalidToken
 from heso.channels.links import Link, make_link, read_link
 from heso.channels.links import serializer as signer
+from heso.channels.tokens import InvalidToken
+from heso.decisions import views
 from heso.decisions.models import OPEN as OPEN_STATUSES
-from heso.encryption import EncryptedString
+from heso.encryption import EncryptedString, SecretColumn, reseal, ring
 from heso.errors import (
     AlreadyResolved,
     Conflict,
@@ -58,7 +62,7 @@ from heso.errors import (
     ValidationFailed,
     error_type,
 )
-from heso.extensions import db
+from heso.extensions import db, state
 from heso.models_base import JSONDoc, Model, UTCDateTime
 from heso.schemas import StrictSchema
 from heso.timeutil import isoformat, utcnow
@@ -96,8 +100,6 @@ def respond(team_id: str, decision_id: str, action: str, approver: str, *, via: 
     ``credential`` names what proved it (``"mychat:U123"``; default ``via``). Returns the
     decision as :func:`read_decision` shows it.
     """
-    from heso.channels import interactions
-
     decision = interactions.respond(team_id, decision_id, action, approver, via=via, credential=credential,
                                     notes=notes, modified_action=modified_action)
     return read_decision(team_id, decision.id)  # type: ignore[return-value]  # it exists: it was just answered
@@ -111,27 +113,21 @@ def read_decision(team_id: str, decision_id: str) -> dict[str, Any] | None:
     personal key or session, the member's email). ``votes``: the quorum approvals so far,
     ``[{"approver", "via", "at"}]``. Always read fresh from the database.
     """
-    from heso.decisions import views
-
     return views.read(team_id, decision_id)
 
 
 def channel_config(team_id: str, channel: str) -> dict[str, Any] | None:
     """The team's configuration of ``channel``, secrets in clear, or None if it has none."""
-    from heso.channels import service
-
     return service.stored_config(team_id, channel)
 
 
 def current_member() -> MemberRef:
     """The member making this request (session cookie, ``hesos_`` token or personal key), for a
     plugin's own pages: 401 :class:`Unauthorized` without one; a team key is not a person."""
-    from heso.auth.access import authenticate_request
 
     principal = authenticate_request()
     if principal.member_id is None:
         raise Unauthorized("Sign in as a member (a session or a personal key); a team key is not a person.")
-    from heso.auth import members
 
     member = members.by_email(principal.team_id, principal.member_email)  # type: ignore[arg-type]  # set with member_id
     if member is None:
@@ -142,8 +138,6 @@ def current_member() -> MemberRef:
 
 def member_for_account(team_id: str, channel: str, external_id: str) -> MemberRef | None:
     """The active member who linked the chat account ``external_id`` in ``channel``, or None."""
-    from heso.auth import accounts
-
     try:
         return accounts.member_for(team_id, channel, external_id)
     finally:
@@ -152,8 +146,6 @@ def member_for_account(team_id: str, channel: str, external_id: str) -> MemberRe
 
 def account_of(team_id: str, channel: str, email: str) -> str | None:
     """The chat account id the member ``email`` linked in ``channel`` (where to message them)."""
-    from heso.auth import accounts
-
     try:
         return accounts.account_of(team_id, channel, email)
     finally:
@@ -182,15 +174,12 @@ def redeem_link_code(channel: str, code: str, external_id: str, display_name: st
     the code: a code asked for in another team then does not work (and is spent), so whoever
     runs one team's bot cannot link a chat account to another team's member.
     """
-    from heso.auth import accounts
-
     return accounts.redeem_code(channel, code, external_id, display_name, team_id=team_id)
 
 
 def redis() -> Redis:
     """HESO's Redis connection. A hint store: keep nothing there you cannot lose; prefix keys
     with your channel's name."""
-    from heso.extensions import state
 
     return state().redis
 
@@ -203,8 +192,6 @@ def enqueue(function: str, *args: Any, delay_seconds: float = 0, job_id: str | N
     At least once: a job can run twice or, if Redis loses it, not at all; keep the truth in
     the database and put lost work back in :meth:`ChannelPlugin.recover`.
     """
-    from heso.extensions import state
-
     queue = state().queue
     options = {"job_id": job_id, "result_ttl": 0, "job_timeout": current_app.config["JOB_TIMEOUT_SECONDS"]}
     if delay_seconds > 0:
@@ -224,7 +211,6 @@ def encrypt_existing(connection: Connection, table: str, key_columns: tuple[str,
     from sqlalchemy import column as sql_column
     from sqlalchemy import table as sql_table
 
-    from heso.encryption import SecretColumn, reseal, ring
 
     raw = sql_table(table, *(sql_column(name) for name in key_columns), sql_column(column, Text()))
     tally = reseal(connection, SecretColumn(raw, key_columns, column, False), ring(), decrypt=decrypt)

@@ -28,6 +28,7 @@ from sqlalchemy import func, or_, select, update
 from heso.channels import registry
 from heso.channels.base import DeliveryResult, Notification
 from heso.channels.models import CALLBACK, ChannelConfig, Delivery, DeliveryAttempt
+from heso.channels.tokens import action_token
 from heso.decisions.models import Decision
 from heso.decisions.schemas import DecisionSchema
 from heso.extensions import db, state
@@ -72,6 +73,9 @@ def write(staged: list[dict[str, Any]]) -> list[str]:
 
 
 DRAIN_KEY = "heso:outbox:drain-queued"
+#: The drain job, by dotted path: jobs are JSON, and naming it keeps :mod:`heso.tasks` (which
+#: imports this module) out of this module's imports.
+DRAIN_JOB = "heso.tasks.drain_deliveries"
 
 
 def enqueue(delivery_ids: list[str]) -> None:
@@ -87,12 +91,10 @@ def enqueue(delivery_ids: list[str]) -> None:
 
 
 def trigger(force: bool = False) -> None:
-    from heso import tasks
-
     heso = state()
     try:
         if force or heso.redis.set(DRAIN_KEY, 1, nx=True, ex=60):
-            heso.queue.enqueue(tasks.drain_deliveries, result_ttl=0,
+            heso.queue.enqueue(DRAIN_JOB, result_ttl=0,
                                job_timeout=current_app.config["JOB_TIMEOUT_SECONDS"])
     except RedisError:
         log.warning("Could not enqueue a delivery drain; the sweeper will", exc_info=True)
@@ -150,8 +152,6 @@ def build_notifications(deliveries: list[Delivery]) -> dict[str, Notification]:
 
 def _prepare(deliveries: list[Delivery]) -> tuple[dict[str, Notification], dict[str, str]]:
     """Notifications by delivery id, and why a delivery must not be sent (its endpoint is disabled)."""
-    from heso.channels.interactions import action_token
-
     decision_ids = {delivery.decision_id for delivery in deliveries}
     decisions = {decision.id: decision for decision in db.session.scalars(
         select(Decision).where(Decision.id.in_(decision_ids)).execution_options(populate_existing=True))}
@@ -294,12 +294,10 @@ def _enqueue_at(when: datetime) -> None:
     the retry is left to the sweeper (30 s later, or never without ``heso scheduler``). So the
     time is rounded up to the next whole second.
     """
-    from heso import tasks
-
     if when.microsecond:
         when = when.replace(microsecond=0) + timedelta(seconds=1)
     try:
-        state().queue.enqueue_at(when, tasks.drain_deliveries, result_ttl=0,
+        state().queue.enqueue_at(when, DRAIN_JOB, result_ttl=0,
                                  job_timeout=current_app.config["JOB_TIMEOUT_SECONDS"])
     except RedisError:
         log.warning("Could not schedule a retry drain; the sweeper will", exc_info=True)

@@ -1,12 +1,15 @@
 """Deadline timers in Redis: when each decision must expire or escalate.
 
 One sorted set (member ``expire:<id>`` or ``escalate:<id>``, score = the deadline as a Unix
-time) written with a single ZADD per decision. ``heso scheduler`` runs :func:`dispatch`
-every second as an RQ job; it claims each due member with ZREM (so of several workers
-exactly one acts on it) and calls the conditional transition. This is what RQ's own
-``enqueue_at`` does (a sorted set polled every second), minus a pickled job per decision on
-the create path. Losing the set loses nothing: the sweeper finds overdue decisions in the
-database.
+time) written with a single ZADD per decision. ``heso scheduler`` runs
+:func:`heso.tasks.dispatch_deadlines` every second as an RQ job; it claims each due member
+with :func:`claim_due` (a ZREM, so of several workers exactly one acts on it) and calls the
+conditional transition. This is what RQ's own ``enqueue_at`` does (a sorted set polled every
+second), minus a pickled job per decision on the create path. Losing the set loses nothing:
+the sweeper finds overdue decisions in the database.
+
+This module only keeps the timers (the job that acts on them lives in :mod:`heso.tasks`), so
+the decision service that schedules them imports it without a cycle.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from typing import cast
 from redis.exceptions import RedisError
 
 from heso.extensions import state
-from heso.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 KEY = "heso:deadlines"
@@ -46,21 +48,3 @@ def claim_due(now: datetime, limit: int = 1000) -> list[str]:
             pipe.zrem(KEY, member)
         removed = pipe.execute()
     return [member.decode() for member, won in zip(due, removed, strict=True) if won]
-
-
-def dispatch(now: datetime | None = None) -> dict[str, int]:
-    """Expire and escalate every decision whose timer is due."""
-    from heso.decisions import service
-
-    now = now or utcnow()
-    done = {"expired": 0, "escalated": 0}
-    while True:
-        members = claim_due(now)
-        if not members:
-            return done
-        for member in members:
-            kind, _, decision_id = member.partition(":")
-            if kind == "expire":
-                done["expired"] += service.expire_one(decision_id, now)
-            elif kind == "escalate":
-                done["escalated"] += service.escalate_one(decision_id, now)

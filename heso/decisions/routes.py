@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 
 from heso import errors, waits
 from heso.auth.access import current_principal, require
-from heso.channels import interactions
+from heso.channels import interactions, tokens
 from heso.decisions import actors, notify, service
 from heso.decisions.models import OPEN
 from heso.decisions.schemas import (
@@ -109,7 +109,7 @@ class RespondToDecision(MethodView):
         """Answer with an approver's action token from a channel (webhook receivers, custom UIs); no API key.
 
         The token answers only as the approver it was minted for; a different ``resolved_by`` is 403."""
-        claims = interactions.read_action_token(data.pop("token"), decision_id)
+        claims = tokens.read_action_token(data.pop("token"), decision_id)
         claimed = data.pop("resolved_by", None)
         if claimed is not None and claimed.strip().lower() != claims["r"].lower():
             raise errors.Forbidden(f"This token answers as {claims['r']}, not {claimed!r}.",

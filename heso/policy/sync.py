@@ -161,10 +161,9 @@ def schedule_if_due(team_id: str, active: Active, now: datetime | None = None) -
     )) == 1
     db.session.commit()
     if claimed:
-        from heso.policy import tasks
-
-        try:
-            state().queue.enqueue(tasks.refresh_source, team_id, job_id=f"policy-refresh-{team_id}", result_ttl=0)
+        try:  # by dotted path: heso.policy.tasks imports this module
+            state().queue.enqueue("heso.policy.tasks.refresh_source", team_id, job_id=f"policy-refresh-{team_id}",
+                                  result_ttl=0)
         except RedisError:
             log.warning("Could not enqueue the policy refresh of %s; it will be retried", team_id, exc_info=True)
     return claimed

@@ -51,7 +51,7 @@ def test_callback_to_a_private_address_is_refused_at_registration(client, team):
 def test_respond_with_the_action_token(app, client, team):
     decision = create_decision(client, team)
     with app.app_context():
-        from heso.channels.interactions import action_token
+        from heso.channels.tokens import action_token
 
         token = action_token(decision["id"], team.id, "sarah@example.com")
     response = client.post(f"/v1/decisions/{decision['id']}/respond", json={"token": token, "action": "approve"})
@@ -66,7 +66,7 @@ def test_an_action_token_answers_only_as_its_approver(app, client, team):
     with app.app_context():
         from itsdangerous import URLSafeTimedSerializer
 
-        from heso.channels.interactions import ACTION_SALT, action_token
+        from heso.channels.tokens import ACTION_SALT, action_token
 
         token = action_token(decision["id"], team.id, "sarah@example.com")
         # A token for "anyone" (as minted before tokens named their approver) is no longer honoured.
@@ -88,7 +88,7 @@ def test_an_action_token_answers_only_as_its_approver(app, client, team):
 def test_respond_refuses_tampered_and_foreign_tokens_alike(app, client, team):
     first, second = create_decision(client, team), create_decision(client, team)
     with app.app_context():
-        from heso.channels.interactions import action_token
+        from heso.channels.tokens import action_token
 
         token = action_token(first["id"], team.id, "sarah@example.com")
         other_purpose = action_token(first["id"], team.id, "sarah@example.com", salt="heso.other-purpose")

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from heso.channels.interactions import action_token
+from heso.channels.tokens import action_token
 from tests.factories import create_decision
 from tests.test_errors import assert_envelope
 
@@ -119,11 +119,11 @@ def test_an_action_token_answers_only_as_its_approver(app, client, team):
 
 
 def test_a_wildcard_token_is_refused(app, client, team):
-    from heso.channels import interactions
+    from heso.channels import tokens
 
     decision = create_decision(client, team, approver=A)
     with app.app_context():
-        wildcard = interactions._serializer(interactions.ACTION_SALT).dumps({"d": decision["id"], "t": team.id,
+        wildcard = tokens._serializer(tokens.ACTION_SALT).dumps({"d": decision["id"], "t": team.id,
                                                                               "r": "*"})
         with pytest.raises(ValueError):
             action_token(decision["id"], team.id, "*")
