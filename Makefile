@@ -4,6 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PLUGINS := $(wildcard plugins/channels/*/setup.cfg plugins/policy_sources/*/setup.cfg)
 STAMP := $(VENV)/.installed
+MYPY := $(VENV)/bin/mypy --config-file setup.cfg
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint bench clean
@@ -23,11 +24,13 @@ install: $(STAMP) ## Create .venv and install HESO, its built-in plugins and tes
 run: install ## Migrate the database and run web + worker + scheduler (Ctrl-C stops all)
 	$(VENV)/bin/heso run
 
-lint: install ## ruff
+lint: install ## ruff, then mypy (strict on the plugin API and the SDK)
 	$(VENV)/bin/ruff check .
+	$(MYPY)
 
-test: install ## Lint, then the whole test suite (fails if no test ran)
+test: install ## Lint and type-check, then the whole test suite (fails if no test ran)
 	$(VENV)/bin/ruff check .
+	$(MYPY)
 	$(PY) -m pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$status
