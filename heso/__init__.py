@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import importlib
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # imported inside create_app: `import heso.client` (the SDK) must work without Flask
     from flask import Flask
 
 __version__ = "0.1.0"
+
+
+class Room(NamedTuple):
+    """One resource's blueprint: ``module.attribute``, in the API (OpenAPI) or a plain page."""
+
+    module: str
+    attribute: str
+    api: bool = True
+
+
+#: Every room's blueprint, registered by :func:`create_app` in this order, which is the
+#: OpenAPI document's tag order. Channel plugins' blueprints come after, from the registry.
+ROOMS: tuple[Room, ...] = (
+    Room("heso.decisions.routes", "blp"),
+    Room("heso.ledger.routes", "blp"),  # audit
+    Room("heso.auth.routes", "blp"),  # keys
+    Room("heso.channels.routes", "channels_blp"),
+    Room("heso.channels.routes", "deliveries_blp"),
+    Room("heso.health", "blp"),
+    Room("heso.auth.people_routes", "auth_blp"),
+    Room("heso.auth.people_routes", "members_blp"),
+    Room("heso.auth.people_routes", "teams_blp"),
+    Room("heso.auth.pages", "blp", api=False),  # sign-in pages
+    Room("heso.channels.answer_page", "blp", api=False),  # the confirm page behind every channel's answer links
+    Room("heso.policy.routes", "blp"),
+    Room("heso.execution.routes", "blp"),
+    Room("heso.agents.routes", "blp"),
+    Room("heso.agents.routes", "events_blp"),
+    Room("heso.agents.order_routes", "blp"),  # also adds /v1/agents/{id}/orders
+    Room("heso.receipts.routes", "signing_keys_blp"),
+    Room("heso.receipts.routes", "receipts_blp"),
+    Room("heso.approvals.routes", "blp"),
+)
 
 
 def _sqlalchemy_url(url: str) -> str:
@@ -98,44 +132,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     docs_ui.init_app(app)
     api = extensions.init_api(app)
 
-    from heso.auth import pages as auth_pages
     from heso.auth import sessions
-    from heso.auth.people_routes import auth_blp, members_blp, teams_blp
-    from heso.auth.routes import blp as keys_blp
-    from heso.channels.routes import channels_blp, deliveries_blp
-    from heso.decisions.routes import blp as decisions_blp
-    from heso.health import blp as health_blp
-    from heso.ledger.routes import blp as audit_blp
-
-    for blueprint in (decisions_blp, audit_blp, keys_blp, channels_blp, deliveries_blp, health_blp,
-                      auth_blp, members_blp, teams_blp):  # the last three: issue 12
-        api.register_blueprint(blueprint)
-    app.register_blueprint(auth_pages.blp)
-    from heso.channels import answer_page
-
-    app.register_blueprint(answer_page.blp)  # the confirm page behind every channel's answer links
-    app.after_request(sessions.attach_new_token)
-
-    from heso.execution.routes import blp as execution_blp
     from heso.policy import runtime as policy_runtime
-    from heso.policy.routes import blp as policy_blp
 
-    policy_runtime.init_app(app)
-    for blueprint in (policy_blp, execution_blp):
-        api.register_blueprint(blueprint)
-    from heso.agents.order_routes import blp as orders_blp  # also adds /v1/agents/{id}/orders
-    from heso.agents.routes import blp as agents_blp
-    from heso.agents.routes import events_blp
-
-    api.register_blueprint(agents_blp)
-    api.register_blueprint(events_blp)
-    api.register_blueprint(orders_blp)
-    from heso.approvals.routes import blp as approvals_blp
-    from heso.receipts.routes import keys_blp as signing_keys_blp
-    from heso.receipts.routes import receipts_blp
-
-    for blueprint in (signing_keys_blp, receipts_blp, approvals_blp):  # issue 7
-        api.register_blueprint(blueprint)
+    policy_runtime.init_app(app)  # the floors, checked at start-up
+    # Every module first, then every registration: a room may add routes to another's
+    # blueprint (orders adds /v1/agents/{id}/orders), which Flask allows only before it registers.
+    blueprints = [(room, getattr(importlib.import_module(room.module), room.attribute)) for room in ROOMS]
+    for room, blueprint in blueprints:
+        if room.api:
+            api.register_blueprint(blueprint)
+        else:
+            app.register_blueprint(blueprint)
+    app.after_request(sessions.attach_new_token)
     _register_channel_blueprints(app)
     return app
 

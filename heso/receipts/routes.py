@@ -30,41 +30,41 @@ from heso.receipts.schemas import (
 #: A batch of 1,000 receipts with modest actions; larger bodies answer 413.
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 
-keys_blp = Blueprint("signing_keys", __name__, url_prefix="/v1/keys/signing",
+signing_keys_blp = Blueprint("signing_keys", __name__, url_prefix="/v1/keys/signing",
                      description="Ed25519 public keys of the team's operators and approvers (admin to change).")
 receipts_blp = Blueprint("receipts", __name__, url_prefix="/v1/receipts",
                          description="Signed Action Receipts, re-verified by the server before they are kept.")
 
 
-@keys_blp.route("")
+@signing_keys_blp.route("")
 class SigningKeys(MethodView):
     @require("agent", "approver", "ops")
-    @keys_blp.arguments(SigningKeyQuerySchema, location="query", unknown=ma.RAISE)
-    @keys_blp.response(200, SigningKeyListSchema)
+    @signing_keys_blp.arguments(SigningKeyQuerySchema, location="query", unknown=ma.RAISE)
+    @signing_keys_blp.response(200, SigningKeyListSchema)
     def get(self, query: dict[str, Any]) -> dict:
         """The team's signing keys, revoked ones included (with revokedAt)."""
         found = keys.list_keys(current_principal().team_id, kind=query["kind"], group=query["group"])
         return {"data": [keys.view(key) for key in found]}
 
     @require("admin")
-    @keys_blp.arguments(SigningKeyCreateSchema)
-    @keys_blp.response(201, SigningKeySchema)
+    @signing_keys_blp.arguments(SigningKeyCreateSchema)
+    @signing_keys_blp.response(201, SigningKeySchema)
     def post(self, data: dict[str, Any]) -> dict:
         """Register a public key. Small-order and invalid points are refused (422)."""
         return keys.view(keys.register(current_principal(), data["kind"], data["publicKey"], data["name"],
                                        data["groups"]))
 
 
-@keys_blp.route("/<key_id>")
+@signing_keys_blp.route("/<key_id>")
 class SigningKeyById(MethodView):
     @require("agent", "approver", "ops")
-    @keys_blp.response(200, SigningKeySchema)
+    @signing_keys_blp.response(200, SigningKeySchema)
     def get(self, key_id: str) -> dict:
         """One signing key."""
         return keys.view(keys.get(current_principal().team_id, key_id))
 
     @require("admin")
-    @keys_blp.response(200, SigningKeySchema)
+    @signing_keys_blp.response(200, SigningKeySchema)
     def delete(self, key_id: str) -> dict:
         """Revoke a key: receipts and approvals it signs are refused from now on (revoked_key)."""
         return keys.view(keys.revoke(current_principal(), key_id))
