@@ -1,5 +1,6 @@
 """What the channel posts, where, and how every outcome edits it in place."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 from heso_channel_discord import DiscordChannel
@@ -201,9 +202,8 @@ def test_a_retry_never_posts_twice(discord_team, client, discord, discord_app):
     with discord_app.app_context():
         db.session.execute(delete(DiscordMessage))
         db.session.commit()
-        notification = make_notification(config={"bot_token": BOT_TOKEN, "channel_id": CHANNEL},
-                                         channel_name="discord", id=decision["id"])
-        notification = type(notification)(**{**notification.__dict__, "team_id": discord_team.id})
+        notification = replace(make_notification(config={"bot_token": BOT_TOKEN, "channel_id": CHANNEL},
+                                                 channel_name="discord", id=decision["id"]), team_id=discord_team.id)
         assert DiscordChannel().send(notification).ok
         [row] = db.session.scalars(select(DiscordMessage)).all()
     assert len(discord.called("post")) == 2 and len(discord.messages) == 1
