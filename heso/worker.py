@@ -23,7 +23,7 @@ from rq.worker import BaseWorker
 
 from heso.extensions import JOB_SERIALIZER, state
 from heso.observability import logs, request_id
-from heso.worker_lifecycle import LifecycleMixin
+from heso.worker_lifecycle import LifecycleMixin, run_until_stopped
 
 _log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def run_worker(app: Flask, burst: bool = False, fork: bool = False) -> None:
     if sys.platform.startswith("linux"):
         parent_pid = os.getpid()
         os.register_at_fork(after_in_child=lambda: _die_with_parent(parent_pid))
-    build_worker(app, fork=fork).work(burst=burst, with_scheduler=True)
+    run_until_stopped(lambda: build_worker(app, fork=fork), burst=burst)  # a fresh worker if RQ's loop quits
 
 
 def run_scheduler(app: Flask) -> None:

@@ -15,6 +15,12 @@ scheduler. A live scheduler starved for longer than that loses its lock and hand
 its next heartbeat; two may then move the same due job once each, which HESO's idempotent
 jobs absorb (RELIABILITY.md #9).
 
+**Its loop.** RQ's worker leaves its loop on any error it does not expect, a Redis restart
+while it records the end of a job among them, and the process then exits: one Redis restart
+stopped one ``heso worker`` in two in the production soak (tests/soak), and ``heso run``
+stops everything when a child exits. :func:`run_until_stopped` starts a fresh worker instead,
+unless a stop was asked for (SIGTERM, SIGINT) or the run was a burst.
+
 **Its stop.** RQ unsubscribes the worker's pub/sub thread and then joins it with no
 timeout; a thread that saw the unsubscribe before it was told to stop waits 60 s for a
 subscription that never comes (rq#1613, rq#2201), so a warm shutdown (SIGTERM, Ctrl-C)
@@ -24,10 +30,15 @@ sometimes took a minute, past most supervisors' patience. The thread is told to 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
+from collections.abc import Callable
+from types import FrameType
 
 from redis.exceptions import RedisError
 from rq.scheduler import RQScheduler
+from rq.worker import BaseWorker
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +46,8 @@ log = logging.getLogger(__name__)
 CHECK_SECONDS = 1
 #: A lock not refreshed for this long is a dead scheduler's (a live one refreshes every second).
 STALE_SECONDS = 3
+#: Pause before a fresh worker replaces one whose loop quit on an error (Redis may still be away).
+RESTART_SECONDS = 1.0
 
 # KEYS[1]: a scheduler lock; ARGV[1]: the remaining TTL (ms) below which it is stale.
 # Returns 1 when the lock is now free (absent, or stale and deleted), else 0.
@@ -54,6 +67,12 @@ class LifecycleMixin:
 
     scheduler: RQScheduler | None
     _scheduler_checked_at: float = 0.0
+    #: A stop was asked for (SIGTERM, SIGINT): the worker's loop ending is then no accident.
+    stop_signalled: bool = False
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_signalled = True
+        super().request_stop(signum, frame)  # type: ignore[misc]  # on the RQ class
 
     @property
     def dequeue_timeout(self) -> int:
@@ -89,3 +108,37 @@ class LifecycleMixin:
         if thread is not None:
             thread.stop(timeout=0)  # the flag only: the unsubscribe's answer then ends its read, and the thread
         super().unsubscribe()  # type: ignore[misc]  # on the RQ class
+
+
+def run_until_stopped(build: Callable[[], BaseWorker], burst: bool = False) -> None:
+    """Run ``build()``'s worker (with its scheduler); when its loop ends unasked, run a fresh one."""
+    while True:
+        worker = build()
+        try:
+            worker.work(burst=burst, with_scheduler=True)
+        except RedisError:  # from RQ's teardown, Redis being away
+            if burst or getattr(worker, "stop_signalled", False):
+                return
+            log.warning("Worker %s quit: Redis went away", worker.name, exc_info=True)
+        else:
+            if burst or getattr(worker, "stop_signalled", False):
+                return
+            log.warning("Worker %s quit its loop on an error (logged above)", worker.name)
+        if _pause_unless_stopped(RESTART_SECONDS):
+            return
+        log.warning("Starting a new worker")
+
+
+def _pause_unless_stopped(seconds: float) -> bool:
+    """Wait ``seconds``; True if SIGTERM or SIGINT came meanwhile (the last worker's handlers are gone)."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=stop.set, daemon=True).start()  # not in the handler: wait() holds the lock
+
+    previous = {number: signal.signal(number, request_stop) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return stop.wait(seconds)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
