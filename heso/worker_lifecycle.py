@@ -113,13 +113,16 @@ class LifecycleMixin:
 def run_until_stopped(build: Callable[[], BaseWorker], burst: bool = False) -> None:
     """Run ``build()``'s worker (with its scheduler); when its loop ends unasked, run a fresh one."""
     while True:
-        worker = build()
+        worker = None
         try:
+            worker = build()  # names itself in Redis
             worker.work(burst=burst, with_scheduler=True)
-        except RedisError:  # from RQ's teardown, Redis being away
-            if burst or getattr(worker, "stop_signalled", False):
+        except RedisError:  # Redis away at the start, or at RQ's teardown
+            if burst:
+                raise
+            if getattr(worker, "stop_signalled", False):
                 return
-            log.warning("Worker %s quit: Redis went away", worker.name, exc_info=True)
+            log.warning("Worker %s quit: Redis does not answer", getattr(worker, "name", "-"), exc_info=True)
         else:
             if burst or getattr(worker, "stop_signalled", False):
                 return
