@@ -119,7 +119,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
 
-    from heso import docs_ui, encryption, errors, extensions, migrations, observability
+    from heso import docs_ui, encryption, extensions, migrations, observability, rate_limits, request_body
 
     encryption.init_app(app)  # malformed HESO_ENCRYPTION_KEYS: refuse to start, before anything reads a secret
     observability.init_app(app)  # first: every request gets its id and is counted, refused ones too
@@ -127,10 +127,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     extensions.migrate.init_app(app, extensions.db)
     migrations.init_app(app)  # `db upgrade` to every branch's head: the core's and each plugin's
     extensions.init_redis(app)
-    extensions.init_limiter(app)  # before errors.init_app: a refused request costs no body check
-    errors.init_app(app)
+    rate_limits.init_limiter(app)  # before the body gate: a refused request costs no body check
+    request_body.init_app(app)
     docs_ui.init_app(app)
-    api = extensions.init_api(app)
+    api = extensions.init_api(app)  # and the error envelope's handlers (heso.errors)
 
     from heso.auth import sessions
     from heso.policy import runtime as policy_runtime

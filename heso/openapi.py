@@ -31,6 +31,8 @@ from apispec import BasePlugin
 from flask import Flask, Response, request
 from werkzeug.exceptions import MethodNotAllowed
 
+from heso.request_body import check_request_body
+
 if TYPE_CHECKING:
     from flask_smorest import Api
 
@@ -122,8 +124,6 @@ def _literal_paths_own_their_methods() -> Response | None:
 
 
 def _first_body_check(app: Flask, check: Any) -> None:
-    """Run ``check`` before the body checks (heso.errors), after the request id is given."""
-    from heso.errors import check_request_body
-
+    """Run ``check`` before the body checks (heso.request_body), after the request id is given."""
     funcs = app.before_request_funcs.setdefault(None, [])
     funcs.insert(funcs.index(check_request_body) if check_request_body in funcs else len(funcs), check)

@@ -92,3 +92,46 @@ def test_json_nested_too_deeply_is_422_not_a_crash(client, team, path, scope):
                       content_type="application/json")
     body = assert_envelope(response, 422, "VALIDATION_ERROR")
     assert "nested" in body["message"]
+
+
+def _heso_modules():
+    import importlib
+    import pkgutil
+
+    import heso
+
+    for info in pkgutil.walk_packages(heso.__path__, "heso."):
+        if not info.name.startswith(("heso.client", "heso.testing")) and not info.name.endswith("__main__"):
+            yield importlib.import_module(info.name)
+
+
+def test_every_core_error_code_is_declared_in_heso_errors():
+    """A module may alias an error type (``InvalidToken = errors.InvalidToken``), never declare one."""
+    from heso import errors
+
+    def is_error_type(value):
+        return isinstance(value, type) and issubclass(value, errors.HesoError)
+
+    declared = {value for value in vars(errors).values() if is_error_type(value)}
+    declared |= set(errors.RECEIPT_REFUSED.values())
+    elsewhere = {}
+    for module in _heso_modules():
+        for name, value in vars(module).items():
+            values = value.values() if isinstance(value, dict) else [value]
+            for candidate in values:
+                if is_error_type(candidate) and candidate not in declared:
+                    elsewhere[f"{module.__name__}.{name}"] = candidate.code
+    assert elsewhere == {}
+
+
+def test_the_envelope_handlers_are_registered_through_flask(app):
+    """flask-smorest's own HTTPException handler is replaced by the envelope's (no private override)."""
+    from werkzeug.exceptions import HTTPException
+
+    from heso import errors, request_body
+
+    handlers = app.error_handler_spec[None][None]
+    assert handlers[HTTPException] is errors.handle_http_exception
+    assert handlers[errors.HesoError] is errors.handle_heso_error
+    assert handlers[Exception] is errors.handle_unexpected
+    assert handlers[RecursionError] is request_body.handle_recursion

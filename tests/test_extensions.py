@@ -1,10 +1,11 @@
-"""The database session's end when PostgreSQL dropped its connection (found by tests/soak)."""
+"""The database session's end when PostgreSQL dropped its connection (found by tests/soak), and
+SQLite's settings on the app's own engine."""
 
 from __future__ import annotations
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from heso.extensions import db
 
@@ -24,3 +25,21 @@ def test_a_request_whose_connection_died_ends_without_raising(app, client, team,
         assert db.session.execute(text("SELECT 1")).scalar_one() == 1
     assert "database connection broke" in caplog.text
     assert client.get("/v1/decisions", headers=team.headers("agent")).status_code == 200
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_sqlite_settings_are_the_apps_engine_s_not_every_engine_s(app, tmp_path):
+    """WAL, foreign keys and BEGIN IMMEDIATE on HESO's engine; another SQLite engine in the same
+    process (a plugin's, a tool's) keeps SQLite's defaults."""
+    other = create_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        with other.connect() as connection:
+            assert connection.execute(text("PRAGMA foreign_keys")).scalar_one() == 0
+            assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "delete"
+            assert connection.connection.dbapi_connection.isolation_level == ""  # pysqlite's DEFERRED default
+    finally:
+        other.dispose()
+    with app.app_context():
+        assert db.session.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+        assert db.session.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert db.session.connection().connection.dbapi_connection.isolation_level is None

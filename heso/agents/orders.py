@@ -23,7 +23,7 @@ from heso.ledger import service as ledger
 from heso.models_base import rowcount
 from heso.timeutil import isoformat, utcnow
 
-OrderClosed = errors.error_type("ORDER_CLOSED", 409, "The order was already answered.")
+OrderClosed = errors.OrderClosed
 
 #: The agent's answer → the order's state.
 STATE_OF = {"deliver": "delivered", "decline": "declined", "flag": "flagged"}

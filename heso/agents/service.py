@@ -32,11 +32,11 @@ from heso.ledger import service as ledger
 from heso.models_base import rowcount
 from heso.timeutil import isoformat, utcnow
 
-BootstrapUnknown = errors.error_type("BOOTSTRAP_UNKNOWN", 401, "Bootstrap token not recognised.")
-BootstrapUsed = errors.error_type("BOOTSTRAP_USED", 401, "Bootstrap token already redeemed; ask for a new one.")
-BootstrapExpired = errors.error_type("BOOTSTRAP_EXPIRED", 401, "Bootstrap token expired unused; ask for a new one.")
-ActiveKeyExists = errors.error_type("ACTIVE_KEY_EXISTS", 409, "The agent already has a live key.")
-NotAnAgent = errors.error_type("NOT_AN_AGENT", 403, "This API key does not belong to a registered agent.")
+BootstrapUnknown = errors.BootstrapUnknown
+BootstrapUsed = errors.BootstrapUsed
+BootstrapExpired = errors.BootstrapExpired
+ActiveKeyExists = errors.ActiveKeyExists
+NotAnAgent = errors.NotAnAgent
 AgentPaused = errors.AgentPaused
 
 _BASE62 = string.digits + string.ascii_letters

@@ -31,7 +31,7 @@ from heso.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-InvalidCode = errors.error_type("INVALID_CODE", 401, "The code or link is wrong, expired or already used.")
+InvalidCode = errors.InvalidCode
 
 
 @dataclass(frozen=True)

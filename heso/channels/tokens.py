@@ -20,7 +20,7 @@ ACTION_SALT = "heso.decision-action.v1"
 #: A token outlives its decision's 30-day maximum timeout by a day at most.
 MAX_TOKEN_AGE_SECONDS = 31 * 24 * 3600
 
-InvalidToken = errors.error_type("INVALID_TOKEN", 401, "The token is invalid, expired or not for this decision.")
+InvalidToken = errors.InvalidToken
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:

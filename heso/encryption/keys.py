@@ -31,8 +31,7 @@ PREFIX = "enc:v1:"
 DERIVED = "derived"
 GENERATE = 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
 
-SecretUnreadable = errors.error_type(
-    "SECRET_UNREADABLE", 503, "A stored secret cannot be decrypted with the keys in HESO_ENCRYPTION_KEYS.")
+SecretUnreadable = errors.SecretUnreadable
 
 
 class EncryptionKeyError(ValueError):

@@ -10,7 +10,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from heso import errors
+from heso import request_body
 from heso.auth.access import current_principal, require
 from heso.pagination import page, page_limit
 from heso.policy import document, registry, runtime, service, sync
@@ -44,7 +44,7 @@ def _bundle_body() -> Any:
 
 
 @blp.route("/policy/bundles")
-@errors.accepts_body(document.MAX_BUNDLE_BYTES, YAML_TYPES)
+@request_body.accepts_body(document.MAX_BUNDLE_BYTES, YAML_TYPES)
 class Bundles(MethodView):
     @require("admin")
     @blp.arguments(UploadQuerySchema, location="query", as_kwargs=True, unknown=ma.RAISE)

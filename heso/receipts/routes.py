@@ -11,7 +11,6 @@ from flask_smorest import Blueprint
 
 from heso import errors
 from heso.auth.access import current_principal, require
-from heso.errors import accepts_body
 from heso.pagination import page, page_limit, since_arg
 from heso.receipts import keys, service
 from heso.receipts.schemas import (
@@ -26,6 +25,7 @@ from heso.receipts.schemas import (
     SigningKeyQuerySchema,
     SigningKeySchema,
 )
+from heso.request_body import accepts_body
 
 #: A batch of 1,000 receipts with modest actions; larger bodies answer 413.
 MAX_BATCH_BYTES = 8 * 1024 * 1024

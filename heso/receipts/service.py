@@ -29,9 +29,7 @@ from heso.timeutil import isoformat, utcnow
 MAX_BATCH = 1000
 
 #: One 422 error type per rejection reason, its code the reason in capitals (BAD_SIGNATURE).
-REFUSED: dict[str, type[errors.HesoError]] = {
-    reason: errors.error_type(reason.upper(), 422, "The receipt was refused.") for reason in fmt.REJECTION_REASONS
-}
+REFUSED = errors.RECEIPT_REFUSED
 
 
 def refused(reason: str, message: str, details: dict[str, Any] | None = None) -> errors.HesoError:
