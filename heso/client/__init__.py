@@ -29,14 +29,15 @@ from heso.client.errors import (
     RateLimited,
     TransportError,
     Unauthorized,
-    ValidationError,
+    ValidationError,  # deprecated alias of ValidationFailed
+    ValidationFailed,
     WaitTimeout,
 )
 
 __all__ = [
     "Agent", "AlreadyResolved", "Conflict", "Decision", "Denied", "Event", "ExecutionResult", "Expired",
     "Forbidden", "HesoClient", "HesoError", "Modified", "NotFound", "RateLimited", "Transport", "TransportError",
-    "Unauthorized", "ValidationError", "WaitTimeout", "require_approval",
+    "Unauthorized", "ValidationError", "ValidationFailed", "WaitTimeout", "require_approval",
     "PushResult", "ReceiptOutbox", "ReceiptSigner", "approval_block", "sign_approval",  # receipts (#7)
 ]
 

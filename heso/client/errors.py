@@ -128,10 +128,15 @@ class UnsupportedMediaType(HesoError):
     code, status = "UNSUPPORTED_MEDIA_TYPE", 415
 
 
-class ValidationError(HesoError):
-    """422: the request did not validate; ``details`` names the fields."""
+class ValidationFailed(HesoError):
+    """422: the request did not validate; ``details`` names the fields (the server's name too)."""
 
     code, status = "VALIDATION_ERROR", 422
+
+
+#: Deprecated: the earlier name of :class:`ValidationFailed` (the same class), kept for callers'
+#: ``except ValidationError``. The server has always called it ValidationFailed.
+ValidationError = ValidationFailed
 
 
 class RateLimited(HesoError):
@@ -171,13 +176,13 @@ BY_CODE: dict[str, type[HesoError]] = {
     for cls in (BadRequest, UnsupportedChannel, Unauthorized, InvalidKey, KeyRevoked, KeyExpired,
                 BootstrapUnknown, BootstrapUsed, BootstrapExpired, Forbidden, AgentPaused, NotFound,
                 MethodNotAllowed, Conflict, AlreadyResolved, ActiveKeyExists, OrderClosed, Expired, PayloadTooLarge,
-                UnsupportedMediaType, ValidationError, RateLimited, ServerError, ServiceUnavailable)
+                UnsupportedMediaType, ValidationFailed, RateLimited, ServerError, ServiceUnavailable)
 }
 
 #: HTTP status → class, for codes this SDK version does not know and non-HESO answers (a proxy's 502).
 BY_STATUS: dict[int, type[HesoError]] = {
     400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
-    409: Conflict, 410: Expired, 413: PayloadTooLarge, 415: UnsupportedMediaType, 422: ValidationError,
+    409: Conflict, 410: Expired, 413: PayloadTooLarge, 415: UnsupportedMediaType, 422: ValidationFailed,
     429: RateLimited, 503: ServiceUnavailable,
 }
 

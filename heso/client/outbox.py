@@ -168,7 +168,7 @@ class ReceiptOutbox:
         while deadline is None or time.monotonic() < deadline:
             try:
                 step = self.push_once(size)
-            except (errors.PayloadTooLarge, errors.ValidationError) as exc:
+            except (errors.PayloadTooLarge, errors.ValidationFailed) as exc:
                 if size > 1:
                     size //= 2
                 else:

@@ -14,7 +14,7 @@ from heso.client import (
     Modified,
     NotFound,
     Unauthorized,
-    ValidationError,
+    ValidationFailed,
     WaitTimeout,
     errors,
     require_approval,
@@ -87,7 +87,7 @@ def test_typed_errors_from_the_real_server(live_server, team, other_team):
     sdk = HesoClient(team.keys["agent"], live_server)
     with pytest.raises(NotFound):
         sdk.get_decision("dec_01JZZZZZZZZZZZZZZZZZZZZZZZ")
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(ValidationFailed) as caught:
         sdk.create_decision("", approver="x@example.com")
     assert "action" in caught.value.details["json"]
     with pytest.raises(errors.InvalidKey):

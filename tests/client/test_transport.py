@@ -45,7 +45,7 @@ def test_empty_body_is_an_empty_dict(httpserver, transport):
 
 @pytest.mark.parametrize("code,status,cls", [
     ("NOT_FOUND", 404, errors.NotFound), ("ALREADY_RESOLVED", 409, errors.AlreadyResolved),
-    ("EXPIRED", 410, errors.Expired), ("VALIDATION_ERROR", 422, errors.ValidationError),
+    ("EXPIRED", 410, errors.Expired), ("VALIDATION_ERROR", 422, errors.ValidationFailed),
     ("KEY_REVOKED", 401, errors.KeyRevoked), ("BOOTSTRAP_USED", 401, errors.BootstrapUsed),
     ("ACTIVE_KEY_EXISTS", 409, errors.ActiveKeyExists), ("FORBIDDEN", 403, errors.Forbidden),
     ("SOMETHING_NEW", 409, errors.Conflict),
@@ -173,3 +173,14 @@ def test_sdk_imports_without_flask_or_server_modules():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_the_sdk_names_validation_error_as_the_server_does_and_keeps_the_old_name():
+    """One name for VALIDATION_ERROR on both sides (ValidationFailed); callers' ``except
+    ValidationError`` still catches it."""
+    from heso import client
+    from heso import errors as server_errors
+
+    assert errors.ValidationFailed.code == server_errors.ValidationFailed.code == "VALIDATION_ERROR"
+    assert client.ValidationError is client.ValidationFailed is errors.ValidationError
+    assert isinstance(errors.from_envelope(422, {"error": "VALIDATION_ERROR", "message": "m"}), client.ValidationError)
