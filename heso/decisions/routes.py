@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -70,6 +71,7 @@ class DecisionById(MethodView):
         """Read a decision; with ``?wait=N`` return as soon as it settles (at most N seconds)."""
         team_id = current_principal().team_id
         decision = service.get_for(current_principal(), decision_id)
+        wait = min(wait, current_app.config["MAX_WAIT_SECONDS"])  # HESO_MAX_WAIT_SECONDS caps every long-poll
         if wait and decision.status in OPEN:
             # The sweeper expires overdue decisions without a signal each: from the expiry on,
             # the wait re-reads every second (heso/wakeups.py).

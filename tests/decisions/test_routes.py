@@ -197,3 +197,21 @@ def test_wait_over_60_seconds_is_refused(client, team):
     decision = create_decision(client, team)
     assert_envelope(client.get(f"/v1/decisions/{decision['id']}?wait=61", headers=team.headers()),
                     422, "VALIDATION_ERROR")
+
+
+@pytest.mark.app_config(MAX_WAIT_SECONDS=0, MAX_WAITS_PER_KEY=0)
+def test_max_wait_seconds_caps_a_decisions_long_poll(client, team):
+    # HESO_MAX_WAIT_SECONDS is the longest long-poll (docs/operations.md), for decisions as for
+    # events: with 0 a pending decision answers at once, whatever ?wait= asks. A wait that did
+    # happen would take a slot, and with no slot allowed it would be 429.
+    decision = create_decision(client, team)
+    response = client.get(f"/v1/decisions/{decision['id']}?wait=60", headers=team.headers())
+    assert response.status_code == 200 and response.json["status"] == "pending"
+
+
+@pytest.mark.app_config(MAX_WAITS_PER_KEY=0)
+def test_a_wait_takes_a_slot(client, team):
+    # The other side of the test above: the same request, uncapped, is a wait (and refused here).
+    decision = create_decision(client, team)
+    response = client.get(f"/v1/decisions/{decision['id']}?wait=60", headers=team.headers())
+    assert response.status_code == 429
