@@ -1,0 +1,1 @@
+"""Soaks that run HESO as deployed (its own PostgreSQL and Redis, real processes) under faults."""
