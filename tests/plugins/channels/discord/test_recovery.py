@@ -13,6 +13,7 @@ from heso_channel_discord.models import DiscordPress
 from redis import Redis
 from sqlalchemy import func, select, update
 
+from heso import create_app
 from heso import tasks as core_tasks
 from heso.extensions import db
 from heso.ledger.models import LedgerEntry
@@ -139,3 +140,19 @@ def test_a_press_that_keeps_failing_is_given_up(discord_team, client, discord, d
     run_jobs(discord_app)
     assert rows(discord_app) == [("done", "gave up", presses.MAX_ATTEMPTS + 1)]
     assert status(client, discord_team, decision["id"]) == "pending"
+
+
+def test_a_press_acked_while_redis_is_down_is_handled_once_it_is_back(discord_team, client, discord, discord_app,
+                                                                      database_url):
+    decision = discord_decision(client, discord_team)
+    run_jobs(discord_app)
+    redis_down = create_app({"DATABASE_URL": database_url, "REDIS_URL": "redis://127.0.0.1:9/0", "TESTING": True,
+                             "DISCORD_API_URL": discord.url})
+    answer = post_interaction(redis_down.test_client(), discord_team.id, press(discord, decision["id"]))
+    assert answer.status_code == 200 and answer.json == {"type": 6}  # the press is a row: Discord hears "got it"
+    with redis_down.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    assert recover(discord_app, utcnow() + LATER) == 1
+    run_jobs(discord_app)
+    assert status(client, discord_team, decision["id"]) == "approved"
