@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -33,6 +33,101 @@ def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.0
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message}")
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+class Background(Generic[T]):
+    """``fn()`` running in a daemon thread, so that a test can wait for its end with a deadline.
+
+    "It answers before X could have ended it" is tested this way: X is configured far beyond
+    the deadline (a re-check every hour, a long wait), the deadline is generous (tens of
+    seconds for what takes milliseconds), and nothing measures how long the call took. A
+    daemon thread, because a call that never ends (the bug) must not keep pytest from exiting.
+    """
+
+    def __init__(self, fn: Callable[[], T], name: str = "the call") -> None:
+        self.name = name
+        self._fn = fn
+        self._done = threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"background: {name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread by result()
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self, timeout: float) -> T:
+        """``fn``'s return value (or its exception), failing the test if it has not ended within ``timeout``."""
+        if not self._done.wait(timeout):
+            raise AssertionError(f"timed out after {timeout} s waiting for {self.name} to end")
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class DeadlinePassed(AssertionError):
+    pass
+
+
+@contextmanager
+def deadline(seconds: float, what: str) -> Iterator[None]:
+    """Fail the block if it runs longer than ``seconds``, by interrupting it (SIGALRM; main thread only).
+
+    For work a bug makes run for minutes or hours in this very thread (a backtracking regex:
+    ``re`` checks for signals as it goes), where :class:`Background` could not stop it. The
+    deadline is a safety net far above the expected time, never a measurement.
+    """
+    def expire(signum: int, frame: object) -> None:
+        raise DeadlinePassed(f"{what} did not end within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+_connect_logs: list[list[tuple[Any, ...]]] = []
+_connect_lock = threading.Lock()
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "socket.connect" and _connect_logs:
+        with _connect_lock:
+            for log in _connect_logs:
+                log.append(args[1])
+
+
+@contextmanager
+def socket_connects() -> Iterator[list[Any]]:
+    """Every address this process tries to connect a socket to inside the block, in order.
+
+    Read from CPython's ``socket.connect`` audit event: nothing is replaced, so "no connection
+    was even attempted" is observed, not inferred from how quickly something answered.
+    Audit hooks cannot be removed, so one is installed for the session and records only
+    while a block is open.
+    """
+    if not getattr(_audit, "installed", False):
+        sys.addaudithook(_audit)
+        _audit.installed = True  # type: ignore[attr-defined]
+    log: list[Any] = []
+    with _connect_lock:
+        _connect_logs.append(log)
+    try:
+        yield log
+    finally:
+        with _connect_lock:
+            _connect_logs[:] = [other for other in _connect_logs if other is not log]
 
 
 @contextmanager

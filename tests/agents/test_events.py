@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 
+import pytest
 import requests
 from sqlalchemy import func, select
 
@@ -15,7 +16,7 @@ from heso.decisions import service as decisions
 from heso.extensions import db
 from tests.agents.conftest import bearer, invite, register
 from tests.factories import decision_body
-from tests.helpers import wait_until
+from tests.helpers import Background, wait_until
 
 
 def create_as(client, key, **overrides):
@@ -128,59 +129,59 @@ def test_limit_pages_the_inbox(client, team, agent):
 def test_wait_beyond_60_is_clamped_and_said_so(app, client, agent):
     app.config["MAX_WAIT_SECONDS"] = 1  # the clamp, shrunk so the test does not wait 60 s
     started = time.monotonic()
-    response = client.get("/v1/events?wait=120", headers=bearer(agent["api_key"]))
-    assert response.json == {} and 0.9 <= time.monotonic() - started < 5
+    # Unclamped, the poll would hold for the 120 s asked: far beyond the deadline.
+    poll = Background(lambda: client.get("/v1/events?wait=120", headers=bearer(agent["api_key"])), "the poll")
+    response = poll.result(timeout=30)
+    assert time.monotonic() - started >= 0.9  # it did wait (the applied second), then answered empty
+    assert response.json == {}
     assert response.headers["Heso-Wait-Seconds"] == "1"
     assert response.headers["Heso-Wait-Clamped"] == "requested=120; applied=1"
 
 
-def test_long_poll_returns_as_soon_as_the_decision_settles(live_server, client, team, agent):
+@pytest.mark.app_config(LONG_POLL_RECHECK_SECONDS=3600)  # no re-read could find it within the deadline
+def test_long_poll_returns_as_soon_as_the_decision_settles(app, live_server, client, team, agent):
+    """Woken by Redis: neither the (hour-long) re-check nor the end of the 60 s wait can answer
+    the poll within the 30 s deadline, and the event is in the answer."""
     key = agent["api_key"]
     decision = create_as(client, key)
-    got = {}
-
-    def poll():
-        started = time.monotonic()
-        got["body"] = requests.get(f"{live_server}/v1/events?wait=30", headers=bearer(key), timeout=40).json()
-        got["elapsed"] = time.monotonic() - started
-
-    thread = threading.Thread(target=poll)
-    thread.start()
-    time.sleep(0.3)  # let the poll start waiting (the result does not depend on it)
-    settled_at = time.monotonic()
+    poll = Background(lambda: requests.get(f"{live_server}/v1/events?wait=60", headers=bearer(key), timeout=70).json(),
+                      "the long-poll")
+    waits = wakeups.wakeups(app)
+    wait_until(lambda: waits.waiting() == 1 and waits.connected.is_set(), 10, message="the poll to wait")
     resolve(client, team, decision["id"])
-    thread.join(40)
-    assert [e["subject_id"] for e in got["body"]["events"]] == [decision["id"]]
-    assert got["body"]["wait_seconds"] == 30
-    assert time.monotonic() - settled_at < 5  # woken by Redis, well before the 10 s re-check
+    body = poll.result(timeout=30)
+    assert [e["subject_id"] for e in body["events"]] == [decision["id"]]
+    assert body["wait_seconds"] == 60
 
 
 def test_long_poll_without_redis_still_sees_the_event(database_url, client, team, agent):
-    """Redis is a hint: a server whose Redis is down re-reads the database and still answers."""
+    """Redis is a hint: a server whose Redis is down re-reads the database (every second while
+    its subscriber is disconnected) and still answers, long before its hour-long re-check or
+    the end of its 60 s wait."""
     from tests.conftest import _build_app
     from tests.helpers import serve_wsgi
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead_redis = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
-    cut_off = _build_app(database_url, dead_redis)
+    cut_off = _build_app(database_url, dead_redis, LONG_POLL_RECHECK_SECONDS=3600)
     key = agent["api_key"]
     decision = create_as(client, key)
-    result = {}
-    with serve_wsgi(cut_off) as url:
-        thread = threading.Thread(target=lambda: result.update(requests.get(
-            f"{url}/v1/events?wait=20", headers=bearer(key), timeout=30).json()))
-        thread.start()
-        time.sleep(0.3)
-        started = time.monotonic()
-        resolve(client, team, decision["id"])
-        thread.join(30)
-    wakeups.close(cut_off)
-    with cut_off.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    try:
+        with serve_wsgi(cut_off) as url:
+            poll = Background(lambda: requests.get(f"{url}/v1/events?wait=60", headers=bearer(key), timeout=70).json(),
+                              "the long-poll")
+            waits = wakeups.wakeups(cut_off)
+            wait_until(lambda: waits.waiting() == 1, 10, message="the poll to wait")
+            assert not waits.connected.is_set()
+            resolve(client, team, decision["id"])
+            result = poll.result(timeout=30)
+    finally:
+        wakeups.close(cut_off)
+        with cut_off.app_context():
+            db.session.remove()
+            db.engine.dispose()
     assert [e["subject_id"] for e in result.get("events", [])] == [decision["id"]], result
-    assert time.monotonic() - started < 5  # the 1 s re-check while the listener is disconnected
 
 
 def test_more_concurrent_long_polls_than_pool_connections_all_answer(app, live_server, client, team):
