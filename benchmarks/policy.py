@@ -9,12 +9,17 @@
    (auth, policy lookup, the request row and its ledger entry committed) under gunicorn with
    PostgreSQL, the 1,000-rule bundle active; with the bare Flask app's p99 under the same
    gunicorn settings and load as ``bare_p99_ms`` (``benchmarks/bare_app.py``).
+3. What policy input must not make slow (in-process; these were upper bounds in tests until
+   issue 14, where a loaded machine made them flaky): ``floor_check_10k_rules_ms``, proving a
+   10,000-rule bundle meets its floors (budget 5 s), against parsing the same bundle; and
+   ``glob_adversarial_max_us``, the slowest adversarial glob match (RELIABILITY #27: < 50 ms),
+   against ``fnmatch.fnmatchcase`` on the same inputs.
 
-Everything runs against a throw-away PostgreSQL database and Redis database 14; both are
-cleaned up, and every child process stopped, however the run ends.
+Parts 1 and 3 need no database. Part 2 runs against a throw-away PostgreSQL database and Redis
+database 14; both are cleaned up, and every child process stopped, however the run ends.
 
     .venv/bin/python benchmarks/policy.py [--requests 3000] [--concurrency 4] [--rounds 5] [--actions 5000]
-                                          [--skip-engine | --skip-http]
+                                          [--guard-rounds 3] [--skip-engine] [--skip-http] [--skip-guards]
 """
 
 from __future__ import annotations
@@ -331,17 +336,94 @@ def execution_request_latency(requests: int, concurrency: int) -> None:
     figure("bare_p99_ms", percentile(bare, 0.99) * 1000, 2)
 
 
+# --- 3. What policy input must not make slow ---------------------------------------------------
+
+#: The two floors tests/policy/test_floors.py checks bundles against.
+GUARD_FLOORS = [{"id": "elevated", "match": {"context": {"elevated_privileges": True}}, "effect": "require_approval"},
+                {"id": "prod", "match": {"context": {"targets": ["prod-*"]}}, "effect": "deny"}]
+
+#: The globs of issue 13's finding (tests/policy/test_glob_redos.py): a backtracking matcher took
+#: 30.9 s on the first and hours on the longer values.
+ADVERSARIAL_GLOBS = [
+    ("*a*a*a*a*a*a*a*a*a*a*a*b", "a" * 40),
+    ("*a*a*a*a*a*a*a*a*a*a*a*b", "a" * 5000),
+    ("a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*c", "a" * 200),
+    ("*?*?*?*?*?*?*?*?*?*?*b", "x" * 4000),
+    ("*ab*ab*ab*ab*ab*ab*ab*ab*ab*ac", "ab" * 2000),
+]
+
+
+def ten_thousand_rule_bundle() -> dict:
+    """The bundle of tests/policy/test_floors.py: both floors met by 2 rules, 9,998 more to prove."""
+    ask = {"approvers": [APPROVER]}
+    rules = [dict(GUARD_FLOORS[1], id="p"), dict(GUARD_FLOORS[0], id="e", approval=ask)]
+    rules += [{"match": {"tools": [f"tool-{i}"], "roles": ["dev"]}, "effect": "allow" if i % 3 else "deny"}
+              for i in range(6000)]
+    rules += [{"match": {"tools": [f"svc-{i}"], "capabilities": ["db.write"]}, "effect": "deny"} for i in range(3998)]
+    return {"rules": rules, "default": "deny"}
+
+
+def _fastest(call, rounds: int) -> float:
+    """Seconds of the quickest of ``rounds`` calls: the others waited for the machine."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def guards(rounds: int) -> None:
+    from heso.policy import document, floors, globs
+
+    floor_rules = document.load_floors(GUARD_FLOORS)
+    source = ten_thousand_rule_bundle()
+    bundle = document.load_bundle(source)
+
+    def cold_check() -> None:  # as a bundle upload meets it: nothing memoised from an earlier check
+        for cached in (globs.matcher, globs.compatible, globs._ends):  # noqa: SLF001 - the module's memo
+            cached.cache_clear()
+        if floors.check(bundle, floor_rules) is not None:
+            raise RuntimeError("the 10,000-rule bundle breaks a floor")
+
+    load = _fastest(lambda: document.load_bundle(source), rounds)
+    check = _fastest(cold_check, rounds)
+    progress(f"10,000 rules: parsed in {load * 1000:.0f} ms, floors proved in {check * 1000:.0f} ms")
+    figure("bundle_load_10k_rules_ms", load * 1000, 1)
+    figure("floor_check_10k_rules_ms", check * 1000, 1)
+    figure("load_and_floor_check_10k_rules_ms", (load + check) * 1000, 1)
+    figure("floor_check_over_load", check / load, 3)
+
+    first, cached, baseline = [], [], []
+    for pattern, value in ADVERSARIAL_GLOBS:
+        globs.matcher.cache_clear()
+        started = time.perf_counter()
+        if globs.matches_any(value, [pattern]) or fnmatchcase(value, pattern):
+            raise RuntimeError(f"{pattern!r} should not match")
+        first.append(time.perf_counter() - started)  # compiling the matcher included
+        cached.append(_fastest(lambda p=pattern, v=value: globs.matches_any(v, [p]), rounds * 5))
+        baseline.append(_fastest(lambda p=pattern, v=value: fnmatchcase(v, p), rounds * 5))
+    figure("glob_adversarial_first_max_us", max(first) * 1e6, 1)
+    figure("glob_adversarial_max_us", max(cached) * 1e6, 1)
+    figure("fnmatch_adversarial_max_us", max(baseline) * 1e6, 1)
+    figure("glob_over_fnmatch_adversarial", max(cached) / max(baseline), 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--actions", type=int, default=5_000)
     parser.add_argument("--requests", type=int, default=3_000)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--skip-http", action="store_true", help="Only the in-process engine figures.")
-    parser.add_argument("--skip-engine", action="store_true", help="Only the HTTP latency figures.")
+    parser.add_argument("--guard-rounds", type=int, default=3, help="Runs of each guard; the fastest counts.")
+    parser.add_argument("--skip-http", action="store_true", help="Skip part 2 (no servers, no database).")
+    parser.add_argument("--skip-engine", action="store_true", help="Skip part 1.")
+    parser.add_argument("--skip-guards", action="store_true", help="Skip part 3.")
     args = parser.parse_args()
     if not args.skip_engine:
         engine_eval_ratio(args.rounds, args.actions)
+    if not args.skip_guards:
+        guards(args.guard_rounds)
     if not args.skip_http:
         execution_request_latency(args.requests, args.concurrency)
 

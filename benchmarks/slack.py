@@ -8,11 +8,16 @@ list (one drain job per burst), the ack sent — divided by what a bare slack-bo
 gunicorn settings and the same load. The bare app runs before *and* after HESO and the mean of
 the two is the baseline. Target ≥ 0.5.
 
+``slack_burst_ack_p99_ms`` (RELIABILITY #11: < 1 s): the p99 ack latency of bursts of 50
+clicks sent at once (a barrier, a connection each), HESO and the bare app taking turns, burst
+after burst. Until issue 14 a test asserted this; under a loaded CI machine it was a flake,
+so the test now checks that an ack calls no Slack API, and the latency is measured here.
+
 Everything runs against a throw-away PostgreSQL database and Redis database 14; both are
 cleaned up, and every child process stopped, however the run ends. No Slack API is called:
 the ack path never waits for Slack.
 
-    .venv/bin/python benchmarks/slack.py [--seconds 8] [--concurrency 8]
+    .venv/bin/python benchmarks/slack.py [--seconds 8] [--concurrency 8] [--bursts 10] [--burst-size 50]
 
 Figures go to stdout as ``name=value`` lines, progress to stderr. See benchmarks/README.md.
 """
@@ -25,8 +30,10 @@ import hmac
 import http.client
 import json
 import re
+import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -83,6 +90,46 @@ def load(label: str, port: int, path: str, body: bytes, headers: dict[str, str],
     result = python_load(port, headers, seconds, concurrency, path=path, body=body)
     progress(f"{label}: {result.rps:.1f} req/s, {sum(result.errors.values())} errors {dict(result.errors)}")
     return result
+
+
+def burst(port: int, path: str, decision_id: str, size: int) -> list[float]:
+    """``size`` clicks sent at once, each on its own connection; seconds from send to ack, each."""
+    body, headers = signed_click(decision_id)  # signed now: valid for this burst whatever the run's length
+    connections = [http.client.HTTPConnection(HOST, port, timeout=30) for _ in range(size)]
+    for connection in connections:
+        connection.connect()  # the handshake is not the ack's
+    barrier = threading.Barrier(size)
+    seconds: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def click(connection: http.client.HTTPConnection) -> None:
+        barrier.wait()
+        started = time.perf_counter()
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        took = time.perf_counter() - started
+        with lock:
+            seconds.append(took)
+            if response.status != 200:
+                failures.append(f"HTTP {response.status}")
+
+    threads = [threading.Thread(target=click, args=(connection,)) for connection in connections]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for connection in connections:
+        connection.close()
+    if failures or len(seconds) != size:
+        raise RuntimeError(f"burst on {port}: {len(seconds)} acks of {size}, failures {failures[:3]}")
+    return seconds
+
+
+def p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
 def _api(port: int, method: str, path: str, token: str, body: Any = None) -> Any:
@@ -142,6 +189,12 @@ def run(args: argparse.Namespace) -> None:
             bare_after = load("bare slack-bolt", bare_port, BARE_PATH, body, headers, args.seconds,
                               args.concurrency)
             queued = Redis.from_url(REDIS_URL).llen(clicks) - queued_before
+            heso_acks: list[float] = []
+            bare_acks: list[float] = []
+            progress(f"bursts: {args.bursts} x {args.burst_size} clicks at once, HESO and bare in turn")
+            for _ in range(args.bursts):
+                heso_acks += burst(heso_port, heso_path, decision["id"], args.burst_size)
+                bare_acks += burst(bare_port, BARE_PATH, decision["id"], args.burst_size)
             children.check_alive()
         finally:
             children.stop_all()
@@ -156,12 +209,19 @@ def run(args: argparse.Namespace) -> None:
     figure("slack_heso_rps", heso.rps, 1)
     figure("slack_click_jobs_queued", queued)
     figure("slack_interaction_ratio", heso.rps / bare_rps)
+    if heso_acks:
+        figure("slack_burst_size", args.burst_size)
+        figure("slack_burst_ack_p50_ms", statistics.median(heso_acks) * 1000, 1)
+        figure("slack_burst_ack_p99_ms", p99(heso_acks) * 1000, 1)
+        figure("slack_bare_burst_ack_p99_ms", p99(bare_acks) * 1000, 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--bursts", type=int, default=10, help="Bursts of clicks sent at once (0: none).")
+    parser.add_argument("--burst-size", type=int, default=50)
     run(parser.parse_args())
 
 

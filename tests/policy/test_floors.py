@@ -1,7 +1,5 @@
 """Floors, case by case: what is refused, what is not, and what the refusal says."""
 
-import time
-
 import pytest
 
 from heso.policy import document, floors
@@ -59,14 +57,19 @@ def test_every_floor_is_checked_in_order():
     assert check(rules, floor_documents=(PROD,)) is None
 
 
-def test_a_ten_thousand_rule_bundle_is_checked_quickly():
+def test_a_ten_thousand_rule_bundle_is_proved_not_refused_as_too_intricate():
+    """Proved within the checker's budget (no :class:`floors.Unverifiable`); how long it takes
+    is a figure of ``benchmarks/policy.py`` (``floor_check_10k_rules_ms``), not asserted here."""
+    assert check(ten_thousand_rules()) is None
+
+
+def ten_thousand_rules() -> list[dict]:
+    """10,000 rules that meet the floors, as a large generated policy looks (benchmarks/policy.py times them)."""
     rules = [PROD | {"id": "p"}, ELEVATED | {"id": "e", "approval": ASK}]
     rules += [{"match": {"tools": [f"tool-{i}"], "roles": ["dev"]}, "effect": "allow" if i % 3 else "deny"}
               for i in range(6000)]
     rules += [{"match": {"tools": [f"svc-{i}"], "capabilities": ["db.write"]}, "effect": "deny"} for i in range(3998)]
-    started = time.monotonic()
-    assert check(rules) is None
-    assert time.monotonic() - started < 5
+    return rules
 
 
 def test_a_bundle_too_intricate_to_prove_is_refused_not_trusted(monkeypatch):

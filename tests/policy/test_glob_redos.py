@@ -5,13 +5,13 @@
 from __future__ import annotations
 
 import fnmatch
-import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heso.policy import globs
+from tests.helpers import deadline
 from tests.test_errors import assert_envelope
 
 ADVERSARIAL = [
@@ -23,22 +23,19 @@ ADVERSARIAL = [
 ]
 
 
-def _fastest(call, rounds: int = 5) -> float:
-    """The quickest of several runs: a busy CI machine slows some runs, never all of them."""
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - started)
-    return best
+#: A safety net, not a measurement: a linear matcher answers these in microseconds (the figure
+#: is ``glob_adversarial_max_us`` in benchmarks/policy.py, RELIABILITY #27's 50 ms its target),
+#: the backtracking one took 30.9 s for the first case and hours for the longer values, so
+#: even a machine a thousand times slower passes and the old matcher still fails.
+DEADLINE_SECONDS = 10
 
 
 @pytest.mark.parametrize(("pattern", "value"), ADVERSARIAL)
 def test_adversarial_globs_answer_in_linear_time(pattern, value):
     globs.matcher.cache_clear()
-    assert globs.matches_any(value, [pattern]) is fnmatch.fnmatchcase(value, pattern) is False
-    # Exponential backtracking took seconds to hours here; a linear matcher takes microseconds.
-    assert _fastest(lambda: globs.matches_any(value, [pattern])) < 0.05
+    with deadline(DEADLINE_SECONDS, f"matching {pattern!r} against {len(value)} characters"):
+        assert globs.matches_any(value, [pattern]) is False
+    assert fnmatch.fnmatchcase(value, pattern) is False
 
 
 GLOB = st.text(alphabet="ab*?.", min_size=1, max_size=12)
@@ -55,9 +52,9 @@ def test_matching_agrees_with_fnmatchcase(patterns, value):
 @settings(max_examples=300, deadline=None)
 @given(pattern=st.text(alphabet="ab*?", min_size=1, max_size=8).map(lambda p: p + "*"), count=st.integers(1, 60))
 def test_generated_adversarial_globs_stay_fast(pattern, count):
-    value = "a" * count * 20
-    assert globs.matches_any(value, [pattern + "c"]) is False
-    assert _fastest(lambda: globs.matches_any(value, [pattern + "c"]), rounds=3) < 0.05
+    value = "a" * count * 200  # up to 12,000: long enough that a backtracking matcher misses the deadline
+    with deadline(DEADLINE_SECONDS, f"matching {pattern + 'c'!r} against {len(value)} characters"):
+        assert globs.matches_any(value, [pattern + "c"]) is False
 
 
 def test_a_glob_with_too_many_stars_is_refused():

@@ -51,17 +51,20 @@ def post_concurrently(url: str, bodies: list[bytes]) -> list[tuple[int, float]]:
     return [(status, seconds) for status, seconds in json.loads(done.stdout)]
 
 
-def test_50_concurrent_clicks_ack_fast_while_slack_is_slow(slack_team, client, slack, slack_app, live_url):
+def test_50_concurrent_clicks_ack_without_waiting_for_slow_slack(slack_team, client, slack, slack_app, live_url):
+    """RELIABILITY #11's correctness half: the acks wait for no Slack call (there is none until
+    the queued work runs). Its figure, the ack p99 of 50 clicks at once, is ``slack_burst_ack_p99_ms``
+    in benchmarks/slack.py; the latencies printed here are for information only."""
     decisions = [slack_decision(client, slack_team) for _ in range(50)]
+    before = len(slack.calls)  # no worker runs until the end: any Slack call now is an ack's
     slack.delay = 1.5  # every Slack API call now takes 1.5 s: the clicks' work is slow
     results = post_concurrently(f"{live_url}/channels/slack/teams/{slack_team.id}/interactions",
                                 [form(click_payload(decision["id"])) for decision in decisions])
     latencies = sorted(latency for _, latency in results)
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
     print(f"ack latency of 50 concurrent clicks: median {statistics.median(latencies) * 1000:.0f} ms, "
-          f"p99 {p99 * 1000:.0f} ms")
+          f"max {latencies[-1] * 1000:.0f} ms")
     assert [status for status, _ in results] == [200] * 50
-    assert p99 < 1.0
+    assert len(slack.calls) == before  # the acks called nobody: the work is queued
     slack.delay = 0
     run_jobs(slack_app)
     statuses = {client.get(f"/v1/decisions/{d['id']}", headers=slack_team.headers("agent")).json["status"]
