@@ -87,7 +87,8 @@ def team_config(team_id: str, max_age: float = 0.0) -> dict[str, Any]:
 def verify(signing_secret: str, body: bytes, headers: Any, now: float | None = None) -> bool:
     """Slack's v0 signature over the raw body, within ±300 s (``now``: for tests of the edges)."""
     timestamp, signature = headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature")
-    if not timestamp or not signature or not timestamp.isdigit() or len(timestamp) > 12:
+    # ASCII digits only: str.isdigit() also takes "²" and other scripts' digits, which int() refuses
+    if not timestamp or not signature or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         return False
     clock = _FixedClock(now) if now is not None else Clock()
     return SignatureVerifier(signing_secret, clock=clock).is_valid(body=body, timestamp=timestamp, signature=signature)
