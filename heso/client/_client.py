@@ -173,7 +173,7 @@ class HesoClient:
         for attribute, header in (("poll_interval_seconds", "Heso-Poll-Interval-Seconds"),
                                   ("applied_wait_seconds", "Heso-Wait-Seconds")):
             value = headers.get(header, "")
-            if value.isdigit():
+            if value.isascii() and value.isdigit():
                 setattr(self, attribute, int(value))
         return [Event.from_api(event) for event in body.get("events", [])]
 

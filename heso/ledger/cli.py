@@ -19,7 +19,7 @@ def parse_pins(pins: tuple[str, ...]) -> list[dict]:
     parsed = []
     for pin in pins:
         seq, _, head_hash = pin.partition(":")
-        if not seq.isdigit() or int(seq) < 1 or len(head_hash) != 64:
+        if not (seq.isascii() and seq.isdigit()) or int(seq) < 1 or len(head_hash) != 64:
             raise click.BadParameter(f"{pin!r} is not SEQ:HEAD_HASH (64 hex digits)", param_hint="--checkpoint")
         parsed.append({"seq": int(seq), "head_hash": head_hash.lower()})
     return parsed

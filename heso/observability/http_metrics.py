@@ -33,7 +33,7 @@ def _is_long_poll(current: Request) -> bool:
     if current.method != "GET":
         return False
     wait = current.args.get("wait")
-    return wait is not None and wait.isdigit() and int(wait) > 0
+    return wait is not None and wait.isascii() and wait.isdigit() and int(wait) > 0
 
 
 def start_request() -> None:

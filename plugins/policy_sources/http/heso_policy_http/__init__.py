@@ -65,7 +65,7 @@ class HttpSource(PolicySource):
                 if response.status_code != 200:
                     raise SourceError(f"{url} answered HTTP {response.status_code}; expected 200 or 304.")
                 declared = response.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > cap:
+                if declared and declared.isascii() and declared.isdigit() and int(declared) > cap:
                     raise SourceError(f"{url} sent {declared} bytes; the limit is {cap}.")
                 body = bytearray()
                 for chunk in response.iter_content(CHUNK):
