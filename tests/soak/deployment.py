@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,17 +116,10 @@ class Deployment:
             process.wait_healthy()
 
     def stop(self) -> None:
-        """SIGTERM to every group at once, a grace period, then SIGKILL to whatever is left."""
+        """The end of the soak: SIGKILL to every group (graceful stops are tests/test_worker_lifecycle.py's)."""
         for process in self.all():
-            process.signal_group(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_SECONDS
+            process.signal_group(signal.SIGKILL)
         for process in self.all():
-            if process.popen is not None:
-                try:
-                    process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    pass
-            process.signal_group(signal.SIGKILL)  # children a SIGTERM left behind, if any
             if process.popen is not None:
                 process.popen.wait(timeout=STOP_SECONDS)
 
