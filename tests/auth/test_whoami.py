@@ -82,8 +82,10 @@ def test_no_key_a_malformed_key_a_revoked_or_expired_key_is_401(app, client, tea
 
 
 def test_me_is_read_only(client, team):
-    for method in (client.post, client.put):
-        assert_envelope(method("/v1/keys/me", headers=team.headers()), 405, "METHOD_NOT_ALLOWED")
-    # DELETE goes to /v1/keys/{key_id}: no key has the id "me", and the calling key stays live.
-    assert_envelope(client.delete("/v1/keys/me", headers=team.headers()), 404, "NOT_FOUND")
+    # A literal path answers with its own methods only (issue 13, OpenAPI fidelity): DELETE does
+    # not fall through to /v1/keys/{key_id}, and the calling key stays live.
+    for method in (client.post, client.put, client.delete):
+        refused = method("/v1/keys/me", headers=team.headers())
+        assert_envelope(refused, 405, "METHOD_NOT_ALLOWED")
+        assert "DELETE" not in refused.headers["Allow"] and "GET" in refused.headers["Allow"]
     assert client.get("/v1/keys/me", headers=team.headers()).status_code == 200
