@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "plugin-api.md").read_text()
-MODULES = ("heso.channels.api", "heso.channels.http", "heso.channels.mail", "heso.policy.api", "heso.testing")
+MODULES = ("heso.channels.api", "heso.channels.http", "heso.policy.api", "heso.testing")
 
 
 def documented_names(module: str) -> set[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLIC = {"heso.channels.api", "heso.channels.http", "heso.channels.mail", "heso.policy.api", "heso.testing",
+PUBLIC = {"heso.channels.api", "heso.channels.http", "heso.policy.api", "heso.testing",
           "heso.client"}
 SOURCES = sorted(path for folder in ("plugins", "examples") for path in (ROOT / folder).rglob("*.py")
                  if ".egg-info" not in str(path) and "/build/" not in str(path))

@@ -65,6 +65,8 @@ from heso.errors import (
 from heso.extensions import db, state
 from heso.models_base import JSONDoc, Model, UTCDateTime
 from heso.schemas import StrictSchema
+from heso.smtp import Outcome as SmtpOutcome
+from heso.smtp import SmtpServer, ehlo_name, send_all
 from heso.timeutil import isoformat, utcnow
 
 T = TypeVar("T", str, int, float, bool)
@@ -81,7 +83,7 @@ __all__ = [
     # infrastructure
     "redis", "enqueue", "public_url", "setting", "signer", "db", "Model", "JSONDoc", "UTCDateTime", "EncryptedString",
     "encrypt_existing",
-    "StrictSchema", "utcnow", "isoformat",
+    "StrictSchema", "utcnow", "SmtpServer", "SmtpOutcome", "ehlo_name", "send_all", "isoformat",
     # errors
     "HesoError", "AlreadyResolved", "Conflict", "Expired", "Forbidden", "InvalidToken", "NotFound",
     "RateLimited", "Unauthorized", "ValidationFailed", "error_type",

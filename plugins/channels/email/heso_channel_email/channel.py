@@ -22,13 +22,18 @@ from heso.channels.api import (
     ChannelPlugin,
     DeliveryResult,
     Notification,
+    SmtpServer,
     StrictSchema,
+    ehlo_name,
     make_link,
     option_label,
     public_url,
     redis,
+    send_all,
 )
-from heso.channels.mail import Outcome, SmtpServer, ehlo_name, send_all
+from heso.channels.api import (
+    SmtpOutcome as Outcome,
+)
 from heso_channel_email import limits
 from heso_channel_email.mail import ACTION_EVENTS, OUTCOME_EVENTS, compose_action, compose_outcome
 

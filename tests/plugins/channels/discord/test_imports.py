@@ -5,7 +5,7 @@ from pathlib import Path
 
 import heso_channel_discord
 
-ALLOWED = {"heso.channels.api", "heso.channels.http", "heso.channels.mail", "heso.testing"}
+ALLOWED = {"heso.channels.api", "heso.channels.http", "heso.testing"}
 PACKAGE = Path(heso_channel_discord.__file__).parent
 
 

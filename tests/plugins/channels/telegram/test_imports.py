@@ -1,5 +1,5 @@
 """The Telegram channel is built only on HESO's public plugin API: of ``heso`` it imports
-``heso.channels.api``, ``heso.channels.http``, ``heso.channels.mail`` and ``heso.testing``, nothing else."""
+``heso.channels.api``, ``heso.channels.http`` and ``heso.testing``, nothing else."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import heso_channel_telegram
 
-ALLOWED = {"heso.channels.api", "heso.channels.http", "heso.channels.mail", "heso.testing"}
+ALLOWED = {"heso.channels.api", "heso.channels.http", "heso.testing"}
 PACKAGE = Path(heso_channel_telegram.__file__).parent
 
 
