@@ -36,7 +36,7 @@ from flask import current_app
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from heso.channels import api
+import heso.channels.api as api
 from heso.channels.api import OPEN_STATUSES as OPEN
 from heso_channel_slack import blocks, web
 

@@ -36,7 +36,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.oauth.state_store import OAuthStateStore
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from heso.channels import api
+import heso.channels.api as api
 from heso_channel_slack import blocks, tasks, web
 from heso_channel_slack.store import DatabaseInstallationStore, WrongWorkspace
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from heso.channels import http
+import heso.channels.http as http
 from heso.channels.api import ChannelPlugin, DeliveryResult, Notification, isoformat, utcnow
 from heso_channel_webhook.schema import WebhookConfigSchema
 

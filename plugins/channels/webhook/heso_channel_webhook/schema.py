@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from heso.channels import http
+import heso.channels.http as http
 from heso.channels.api import StrictSchema
 
 #: The events a webhook can receive (``Notification.event``).
