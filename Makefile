@@ -5,6 +5,9 @@ PIP := $(PY) -m pip
 PLUGINS := $(wildcard plugins/channels/*/setup.cfg plugins/policy_sources/*/setup.cfg)
 STAMP := $(VENV)/.installed
 MYPY := $(VENV)/bin/mypy --config-file setup.cfg
+# The console's browser tests drive Debian's Chromium through Playwright (no browser download).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint bench clean
@@ -21,6 +24,9 @@ $(STAMP): setup.cfg pyproject.toml $(PLUGINS)
 
 install: $(STAMP) ## Create .venv and install HESO, its built-in plugins and test tools
 
+$(CHROMIUM):
+	$(SUDO) apt-get install -y -q chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
 run: install ## Migrate the database and run web + worker + scheduler (Ctrl-C stops all)
 	$(VENV)/bin/heso run
 
@@ -28,7 +34,7 @@ lint: install ## ruff, then mypy (strict on the plugin API and the SDK)
 	$(VENV)/bin/ruff check .
 	$(MYPY)
 
-test: install ## Lint and type-check, then the whole test suite (fails if no test ran)
+test: install $(CHROMIUM) ## Lint and type-check, then the whole test suite (fails if no test ran)
 	$(VENV)/bin/ruff check .
 	$(MYPY)
 	$(PY) -m pytest; status=$$?; \

@@ -41,6 +41,7 @@ ROOMS: tuple[Room, ...] = (
     Room("heso.receipts.routes", "signing_keys_blp"),
     Room("heso.receipts.routes", "receipts_blp"),
     Room("heso.approvals.routes", "blp"),
+    Room("heso.console.routes", "blp", api=False),  # the web console: /, its pages, /console/static
 )
 
 

@@ -18,8 +18,9 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from flask import Response, current_app, g, request
+from flask import current_app, g, request
 from sqlalchemy import Row, bindparam, select, update
+from werkzeug.wrappers import Response
 
 from heso import errors, oneshot
 from heso.auth import tokens

@@ -30,7 +30,8 @@ def test_the_invite_page_acts_only_on_post(client, smtp, mail_app, team):
     _, token = mailed_link(smtp, "new@example.com")
     assert "Accept" in client.get("/auth/invite").text
     page = client.post("/auth/invite", data={"token": token})
-    assert page.status_code == 200 and "new@example.com" in page.text
+    assert page.status_code == 303 and page.headers["Location"] == "/"
+    assert "new@example.com" in client.get("/").text  # signed in: the console says who
 
 
 def test_a_new_invite_replaces_the_old_link(client, smtp, mail_app, team):

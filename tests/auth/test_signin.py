@@ -147,8 +147,8 @@ def test_the_link_page_changes_nothing_on_get(client, smtp, ana):
         page = method(f"/auth/link?token={token}")
         assert page.status_code == 200 and "heso_session" not in page.headers.get("Set-Cookie", "")
     signed_in = client.post("/auth/link", data={"token": token, "confirm": "1"})
-    assert signed_in.status_code == 200 and ANA in signed_in.text
-    assert "heso_session=" in signed_in.headers.get("Set-Cookie", "")
+    assert signed_in.status_code == 303 and "heso_session=" in signed_in.headers.get("Set-Cookie", "")
+    assert ANA in client.get("/").text  # the console, signed in
 
 
 def test_the_browser_sign_in_pages(client, smtp, ana):
@@ -156,8 +156,9 @@ def test_the_browser_sign_in_pages(client, smtp, ana):
     assert "Check your email" in client.post("/auth/sign-in", data={"email": ANA}).text
     wrong = client.post("/auth/sign-in", data={"email": ANA, "code": _wrong(mailed_code(smtp, ANA))})
     assert wrong.status_code == 401 and "wrong" in wrong.text
-    done = client.post("/auth/sign-in", data={"email": ANA, "code": mailed_code(smtp, ANA)})
-    assert done.status_code == 200 and "Signed in as" in done.text
+    done = client.post("/auth/sign-in", data={"email": ANA, "code": mailed_code(smtp, ANA), "next": "/audit"})
+    assert done.status_code == 303 and done.headers["Location"] == "/audit"  # on to the page asked for
+    assert "Signed in as" in client.get("/").text
 
 
 def test_sign_in_creates_a_new_session_token_whatever_cookie_came_with_it(client, smtp, ana):

@@ -1,0 +1,8 @@
+"""The console's blueprint with every page group registered on it (``heso.ROOMS`` names this)."""
+
+from __future__ import annotations
+
+from heso.console import queue, session_pages  # noqa: F401  (each module adds its pages to blp)
+from heso.console.base import blp
+
+__all__ = ["blp"]
