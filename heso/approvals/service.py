@@ -119,6 +119,34 @@ def get_for(principal: Principal, approval_id: str) -> Approval:
     return approval
 
 
+def waiting_for(principal: Principal, now: datetime | None = None, limit: int = 100) -> list[Approval]:
+    """Pending, unexpired approvals the caller could settle with one of their own unrevoked
+    approver keys (the groups settling checks, :func:`_approver_keys`), soonest deadline first;
+    approvals whose decision was denied, cancelled or expired elsewhere are left out."""
+    now = now or utcnow()
+    if principal.member_email is None:
+        return []
+    email = principal.member_email.lower()
+    mine = [key for key in _approver_keys(principal.team_id, None) if key.name.lower() == email]
+    if not mine:
+        return []
+    groups = {group for key in mine for group in key.groups}
+    found = db.session.scalars(
+        select(Approval).outerjoin(Decision, (Decision.team_id == Approval.team_id)
+                                   & (Decision.idempotency_key == Approval.id))
+        .where(Approval.team_id == principal.team_id, Approval.status == "pending", Approval.expires_at > now,
+               Approval.routing_hint.is_(None) | Approval.routing_hint.in_(sorted(groups)),
+               Decision.status.is_(None) | Decision.status.not_in(("denied", "cancelled", "expired")))
+        .order_by(Approval.expires_at, Approval.id).limit(limit)).all()
+    return list(found)
+
+
+def signers_for(principal: Principal, approval: Approval) -> list[SigningKey]:
+    """The caller's own unrevoked approver keys that may settle ``approval`` (its group's)."""
+    email = (principal.member_email or "").lower()
+    return [key for key in _approver_keys(principal.team_id, approval.routing_hint) if key.name.lower() == email]
+
+
 def decision_of(approval: Approval) -> Decision | None:
     return db.session.scalars(select(Decision).where(Decision.team_id == approval.team_id,
                                                      Decision.idempotency_key == approval.id)).one_or_none()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from heso import errors
 from heso.auth.service import Principal
@@ -44,6 +44,39 @@ def register(principal: Principal, kind: str, public_key: str, name: str, groups
                   data={"kind": kind, "public_key": public_key, "name": name, "groups": key.groups})
     db.session.commit()
     return key
+
+
+def own_keys(principal: Principal) -> list[SigningKey]:
+    """The approver keys named by the caller's own address (their device keys), oldest first."""
+    if principal.member_email is None:
+        return []
+    return list(db.session.scalars(
+        select(SigningKey).where(SigningKey.team_id == principal.team_id, SigningKey.kind == "approver",
+                                 func.lower(SigningKey.name) == principal.member_email.lower())
+        .order_by(SigningKey.created_at, SigningKey.id)))
+
+
+def own(principal: Principal, key_id: str) -> SigningKey:
+    """One of the caller's own approver keys; another member's key (or none) answers 404."""
+    key = db.session.get(SigningKey, (principal.team_id, key_id))
+    if (key is None or key.kind != "approver" or principal.member_email is None
+            or key.name.lower() != principal.member_email.lower()):
+        raise errors.NotFound(f"No device key {key_id!r} of yours.")
+    return key
+
+
+def register_own(principal: Principal, public_key: str) -> SigningKey:
+    """A member registers their own approver key (a device key made in their browser).
+
+    It is named by the member's own address, never another's, and carries the groups an admin
+    already gave that member's unrevoked approver keys: a member cannot put themselves in a
+    group. ``POST /v1/keys/signing`` (admin) registers a key in any name with any groups; both
+    go through :func:`register`, so its checks (curve, duplicates, ledger entry) are the same.
+    """
+    if principal.member_email is None or not principal.allows("approver"):
+        raise errors.Forbidden("Only a member who approves registers a device key.")
+    groups = sorted({group for key in own_keys(principal) if key.revoked_at is None for group in key.groups})
+    return register(principal, "approver", public_key, principal.member_email, groups)
 
 
 def get(team_id: str, key_id: str) -> SigningKey:
