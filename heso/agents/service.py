@@ -274,6 +274,11 @@ def get_agent(team_id: str, agent_id: str) -> Agent:
     return agent
 
 
+def agent_of_key(team_id: str, key_id: str) -> Agent | None:
+    """The team's agent that holds or held the API key ``key_id`` (who asked for a decision), or None."""
+    return db.session.scalars(_AGENT_BY_KEY.where(AgentKey.key_id == key_id, Agent.team_id == team_id)).one_or_none()
+
+
 def list_agents(team_id: str, *, status: str | None = None, online: bool | None = None, limit: int = 50,
                 cursor: str | None = None, now: datetime | None = None) -> tuple[list[Agent], bool]:
     """Oldest first (ids sort by creation); returns ``(agents, has_more)``."""

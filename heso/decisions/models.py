@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -20,6 +20,9 @@ OUTCOME_OF = {"approve": "approved", "deny": "denied", "modify": "modified"}
 
 
 class Decision(Model):
+    if TYPE_CHECKING:
+        waiting: bool  # set on the rows of a queue-ordered listing (heso.decisions.listing)
+
     __tablename__ = "decisions"
     __table_args__ = (
         UniqueConstraint("team_id", "idempotency_key"),

@@ -30,6 +30,7 @@ from heso.channels.models import Delivery
 from heso.channels.registry import check_recipients, installed_channel_names
 from heso.decisions import deadlines, notify
 from heso.decisions.actors import Actor
+from heso.decisions.listing import list_decisions as list_decisions  # the listing lives there
 from heso.decisions.models import FINAL, OPEN, OUTCOME_OF, Decision, DecisionVote
 from heso.decisions.schemas import approver_list
 from heso.extensions import db
@@ -222,28 +223,6 @@ def get_for(principal: Principal, decision_id: str) -> Decision:
     if not scope.sees(principal, decision.created_by):
         raise errors.NotFound(f"No decision {decision_id!r}.")
     return decision
-
-
-def list_decisions(principal: Principal, *, status: str | None = None, urgency: str | None = None,
-                   approver: str | None = None, since: datetime | None = None, limit: int = 50,
-                   cursor: str | None = None) -> tuple[list[Decision], bool]:
-    """Newest first; returns ``(decisions, has_more)``."""
-    query = select(Decision).where(Decision.team_id == principal.team_id)
-    if scope.own_only(principal):
-        query = query.where(Decision.created_by.in_(scope.callers_keys(principal)))
-    if status:
-        query = query.where(Decision.status == status)
-    if urgency:
-        query = query.where(Decision.urgency == urgency)
-    if approver:
-        escaped = approver.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Decision.approvers_index.like(f"%\n{escaped}\n%", escape="\\"))
-    if since:
-        query = query.where(Decision.created_at >= since)
-    if cursor:
-        query = query.where(Decision.id < cursor)
-    decisions = list(db.session.scalars(query.order_by(Decision.id.desc()).limit(limit + 1)))
-    return decisions[:limit], len(decisions) > limit
 
 
 def _refuse_if_settled(decision: Decision, now: datetime) -> None:

@@ -118,6 +118,13 @@ def list_entries(team_id: str, *, event: str | None = None, subject_id: str | No
     return entries[:limit], len(entries) > limit
 
 
+def latest_id(team_id: str) -> int:
+    """The id of the team's newest entry (0 if none): every change of a decision appends one in
+    its own transaction, so a reader that saw this id has seen every change up to it."""
+    query = select(LedgerEntry.id).where(LedgerEntry.team_id == team_id).order_by(LedgerEntry.id.desc()).limit(1)
+    return db.session.scalar(query) or 0
+
+
 class _Tail(Sequence):
     """The chain as :func:`heso.ledger.bundle.check` reads it, without holding it: its length,
     and the ``entry_hash`` at the positions the checkpoints name (the only ones it looks up)."""
