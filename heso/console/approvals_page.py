@@ -35,7 +35,7 @@ def approval(approval_id: str) -> Response:
     signers = service.signers_for(who, found) if who.allows("approver") else []
     can_answer = polled["outcome"] == "pending" and bool(signers)
     receipt = found.receipt or {}
-    return render("console/approval.html", title=f"Approval {found.id}", approval=found, polled=polled,
+    return render("console/approval.html", title="Approval", approval=found, polled=polled,
                   receipt=receipt, action=json.dumps(receipt.get("action"), indent=2, ensure_ascii=False),
                   statement=service.statement(found), decision=service.decision_of(found),
                   may_approve=who.allows("approver"), can_answer=can_answer,

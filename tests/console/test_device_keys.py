@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from heso.auth import members, sessions
 from heso.client.receipts import ReceiptSigner, approval_block, sign_approval
 from heso.extensions import db
+from tests.console.conftest import PHONE
 from tests.helpers import wait_until
 from tests.receipts.helpers import ACTION, operator, push, register
 
@@ -110,6 +111,10 @@ def test_an_approval_page_without_a_key_on_this_browser_says_so(page, sign_in, c
     page.goto(f"/approvals/{opened['approvalId']}")
     expect(page.get_by_role("status")).to_contain_text("No device key on this browser may answer")
     expect(page.get_by_role("button", name="Approve with this device")).to_be_disabled()
+    page.set_viewport_size(PHONE)  # a phone: no horizontal scroll on either page
+    for path in (f"/approvals/{opened['approvalId']}", "/device-keys", "/approvals"):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
 
 
 # --- plain client tests -------------------------------------------------------------------------

@@ -91,7 +91,8 @@
         var row = rows.filter(function (r) { return r.dataset.publicKey === record.publicKey; })[0];
         if (!row || row.hasAttribute("data-revoked")) {
           // Revoked or gone: its private half is of no use any more, forget it.
-          transact("readwrite", function (store) { return store.delete(record.publicKey); });
+          transact("readwrite", function (store) { return store.delete(record.publicKey); })
+            .catch(function (error) { status("The revoked key could not be deleted here: " + error, true); });
           if (row) { row.querySelector("[data-device-cell]").textContent = "this device (forgotten: revoked)"; }
           return;
         }
