@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import heso.console.approvals_page  # noqa: F401  (receipt-bound approvals, signed on the device)
 import heso.console.decision_page  # noqa: F401  (a decision: read, approve, deny, modify)
+import heso.console.device_keys  # noqa: F401  (WebCrypto device keys)
 from heso.console import queue, session_pages  # noqa: F401  (each module adds its pages to blp)
 from heso.console.base import blp
 
