@@ -94,8 +94,12 @@ def create_key(team_id: str, scopes: list[str], name: str = "",
     return key, token
 
 
-def list_keys(team_id: str) -> list[ApiKey]:
-    return list(db.session.scalars(select(ApiKey).where(ApiKey.team_id == team_id).order_by(ApiKey.created_at)))
+def list_keys(team_id: str, member_id: str | None = None) -> list[ApiKey]:
+    """The team's keys, oldest first; with ``member_id``, only that member's personal keys."""
+    query = select(ApiKey).where(ApiKey.team_id == team_id)
+    if member_id is not None:
+        query = query.where(ApiKey.member_id == member_id)
+    return list(db.session.scalars(query.order_by(ApiKey.created_at)))
 
 
 def get_key(team_id: str, key_id: str) -> ApiKey:
