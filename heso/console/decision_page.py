@@ -141,10 +141,14 @@ def resolve(decision_id: str) -> BaseResponse:
         service.resolve(who.team_id, decision.id, data["action"], actors.of_caller(who, None), notes=data["notes"],
                         modified_action=data["modified_action"])
     except errors.AlreadyResolved as exc:
+        # The page shows the decision as it now is, with why nothing changed (200, as the
+        # sign-in pages answer a spent link: the browser shows a page, not a failed load).
         by = exc.details.get("resolved_by")
-        return _show(decision.id, 409, f"Already answered by {by}: {exc.details.get('status')}." if by
+        return _show(decision.id, 200, f"Already answered by {by}: {exc.details.get('status')}." if by
                      else exc.message)
-    except (errors.Expired, errors.Forbidden, errors.Conflict, errors.ValidationFailed) as exc:
+    except errors.Expired as exc:
+        return _show(decision.id, 200, exc.message)
+    except (errors.Forbidden, errors.Conflict, errors.ValidationFailed) as exc:
         return _show(decision.id, exc.status, exc.message)
     return redirect(url_for("console.decision", decision_id=decision.id, answered=1), 303)
 
