@@ -100,6 +100,15 @@ def settings(team_id: str) -> Team:
     return team
 
 
+def update_settings(team_id: str, changes: dict[str, object]) -> Team:
+    """Change the team's settings (``PUT /v1/teams/me/settings``; fields left out keep their value)."""
+    team = settings(team_id)
+    for name, value in changes.items():
+        setattr(team, name, value)
+    db.session.commit()
+    return team
+
+
 def canonical_approvers(team_id: str, addresses: Iterable[str], field: str = "approvers",
                         connection: Connection | None = None) -> dict[str, str]:
     """Map each address to how a decision stores it: the member's email, or (outside approvers

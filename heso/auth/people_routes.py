@@ -271,8 +271,4 @@ class TeamSettings(MethodView):
     @teams_blp.response(200, TeamSettingsSchema)
     def put(self, data: dict[str, Any]) -> Any:
         """Change the team's settings (fields left out keep their value)."""
-        team = members.settings(current_principal().team_id)
-        for name, value in data.items():
-            setattr(team, name, value)
-        db.session.commit()
-        return team
+        return members.update_settings(current_principal().team_id, data)

@@ -28,6 +28,11 @@ def _plugin(name: str) -> ChannelPlugin:
     return plugin
 
 
+def channel_plugin(name: str) -> ChannelPlugin:
+    """The installed channel called ``name`` (the core's callback channel included); 404 if none."""
+    return _plugin(name)
+
+
 def json_schema(plugin: ChannelPlugin) -> dict[str, Any]:
     """The plugin's config schema as JSON Schema (what a UI or a user needs to fill it in)."""
     return current_app.extensions["heso.api"].ma_plugin.converter.schema2jsonschema(plugin.config_schema)
@@ -66,11 +71,19 @@ def get_config(team_id: str, name: str) -> dict[str, Any]:
             "disabled_at": row.disabled_at, "disabled_reason": row.disabled_reason}
 
 
-def put_config(team_id: str, name: str, body: Any) -> dict[str, Any]:
-    """Validate ``body`` with the plugin's schema and store it (secrets encrypted, never shown)."""
+def put_config(team_id: str, name: str, body: Any, keep_secrets: bool = False) -> dict[str, Any]:
+    """Validate ``body`` with the plugin's schema and store it (secrets encrypted, never shown).
+
+    ``keep_secrets`` (the console's form, which never shows a secret): a secret field absent
+    from ``body`` keeps its stored value; one given as None is cleared.
+    """
     plugin = _plugin(name)
     if not isinstance(body, dict):
         raise errors.ValidationFailed("The configuration must be a JSON object.", details={"json": {}})
+    stored = stored_config(team_id, name) if keep_secrets else None
+    if stored:
+        body = {**{key: stored[key] for key in plugin.secret_fields
+                   if key not in body and stored.get(key) is not None}, **body}
     try:
         config = plugin.config_schema().load(body)
     except ma.ValidationError as exc:

@@ -8,6 +8,7 @@ import heso.console.decision_page  # noqa: F401  (a decision: read, approve, den
 import heso.console.device_keys  # noqa: F401  (WebCrypto device keys)
 import heso.console.operations  # noqa: F401  (audit, receipts, deliveries)
 from heso.console import queue, session_pages  # noqa: F401  (each module adds its pages to blp)
+from heso.console import dashboard, policy_pages, settings_pages  # noqa: F401  (settings, policy, dashboard)
 from heso.console.base import blp
 
 __all__ = ["blp"]
