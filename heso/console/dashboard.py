@@ -46,10 +46,12 @@ def _horizontal(values: dict[str, float | int | None], colours: dict[str, str]) 
 
 
 def duration(seconds: float | None) -> str:
-    """``95`` → ``1 min 35 s``; None → ``–``."""
+    """``95`` → ``1 min 35 s``; ``0.2`` → ``under 1 s``; None → ``–``."""
     if seconds is None:
         return "–"
     whole = round(seconds)
+    if seconds < 1:
+        return "under 1 s"
     if whole < 60:
         return f"{whole} s"
     if whole < 3600:

@@ -141,6 +141,8 @@ def build(schema: ma.Schema, secret_fields: Iterable[str] = (), *, stored: Mappi
                                 if kind == "choices" else submitted.get(name, ""))
         elif stored is not None:
             form_field.value = _shown(kind, stored.get(name))
+        elif field_.load_default is not ma.missing and not callable(field_.load_default):
+            form_field.value = _shown(kind, field_.load_default)  # not configured yet: the schema's default
         form_field.errors = messages((problems or {}).get(name))
         form.append(form_field)
     return form

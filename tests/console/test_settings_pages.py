@@ -204,3 +204,9 @@ def test_the_settings_pages_fit_a_phone(probe_channel, page, sign_in):
         page.goto(path)
         expect(page.get_by_role("button", name="Sign out")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+
+
+def test_an_unconfigured_channel_shows_the_schemas_defaults(probe_channel, app, client, team):
+    signed_in(app, client, team, "admin@example.com", "admin")
+    html = client.get("/settings/channels/probe").text
+    assert 'name="retries" value="3"' in html and '<option value="safe" selected>' in html
