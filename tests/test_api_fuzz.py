@@ -1,7 +1,7 @@
 """schemathesis against /openapi.json with every check it has (RELIABILITY.md #23).
 
-The engine runs all its phases (examples, coverage, fuzzing, stateful) in process against the
-app, with every built-in check: no 5xx; responses, status codes, content types and headers as
+The engine runs in process against the app (the suite: the examples, coverage and stateful
+phases; the long run adds random fuzzing), with every built-in check: no 5xx; responses, status codes, content types and headers as
 documented; requests the document allows accepted and those it forbids refused
 (positive_data_acceptance, negative_data_rejection); a method the document lacks answers 405
 with a true ``Allow`` (unsupported_method, allow_header_conformance); an operation behind a
@@ -26,6 +26,11 @@ from schemathesis.engine import Status, events, from_schema
 #: check still runs; the coverage phase's boundary cases do not depend on it). The long run:
 #: ``python -m tests.test_api_fuzz 100``.
 SUITE_EXAMPLES = 1
+
+#: The suite's phases: the documented examples, the coverage phase's boundary and negative
+#: cases for every parameter, and the stateful links between operations. The random fuzzing
+#: phase (about 70 % of a run's time) is the long run's job, with every phase.
+SUITE_PHASES = ["examples", "coverage", "stateful"]
 
 #: Refusals JSON Schema cannot state, each a 422 documented in docs/api.md ("What the schema
 #: cannot say"): they depend on stored state (members, registered keys, the bundle's
@@ -80,8 +85,8 @@ class Outcome:
     seconds: float = 0.0
 
 
-def run(app, token: str, max_examples: int, seed: int | None = 1) -> Outcome:
-    """Every phase and check against ``app`` with an admin ``token``; what failed, by check."""
+def run(app, token: str, max_examples: int, seed: int | None = 1, phases: list[str] | None = None) -> Outcome:
+    """Every check against ``app`` with an admin ``token``, in ``phases`` (None: all); what failed, by check."""
     config = schemathesis.Config()
     config.update(seed=seed, max_failures=None)
     config.cache.enabled = False  # no .schemathesis/ replaying earlier runs' failures: each run stands alone
@@ -89,6 +94,8 @@ def run(app, token: str, max_examples: int, seed: int | None = 1) -> Outcome:
     project.update(headers={"Authorization": f"Bearer {token}"}, workers=1)
     project.checks.update(included_check_names=["all"])
     project.generation.update(max_examples=max_examples)
+    if phases is not None:
+        project.phases.update(phases=phases)
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app, config=config)
 
     @schema.hook
@@ -142,7 +149,7 @@ def test_every_operation_every_check(app, database_url, team):
     # A deliberate flood from one key and one address: over any sane rate limit, and 429s would
     # hide what this test looks for. The limits have their own tests (tests/test_rate_limits.py).
     app.extensions["heso.limiter"].enabled = False
-    outcome = run(app, team.keys["admin"], SUITE_EXAMPLES)
+    outcome = run(app, team.keys["admin"], SUITE_EXAMPLES, phases=SUITE_PHASES)
     assert not outcome.errors, outcome.errors
     assert outcome.cases > 1000, outcome.cases
     report = [f"{count} x {check} {operation}\n    {outcome.examples[(check, operation)]}"

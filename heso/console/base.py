@@ -9,16 +9,22 @@ envelope. A viewer who types the address of an admin page gets a 403 page, not t
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, make_response, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from heso import errors
 from heso.auth import access, members, sessions
 from heso.auth.service import Principal
+from heso.extensions import db
+from heso.timeutil import isoformat
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("console", __name__, template_folder="templates", static_folder="static",
                 static_url_path="/console/static")
@@ -107,8 +113,17 @@ def principal() -> Principal:
     return g.principal
 
 
-def render(template: str, status: int = 200, **context: Any) -> Response:
+def render(template: str, status: int = 200, /, **context: Any) -> Response:
+    """A page; ``status`` is positional only, so a template may have a variable named ``status``."""
     return make_response(render_template(template, **context), status)
+
+
+@blp.app_template_filter("isotime")
+def isotime(value: Any) -> str:
+    """A time as the API writes it (``2026-03-25T14:30:00.000Z``); text passes as is, None is empty."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else isoformat(value)
 
 
 @blp.app_context_processor
@@ -135,6 +150,17 @@ def _error_page(error: errors.HesoError) -> Response:
                       error=error)
     response.headers.update(error.headers)
     return response
+
+
+@blp.errorhandler(Exception)
+def _unexpected_error_page(error: Exception) -> Response:
+    """A bug is an HTML page with the request id to report, like the API's INTERNAL_ERROR envelope."""
+    if isinstance(error, HTTPException):  # 404 of an unknown id, 405: werkzeug's own answer
+        return error  # type: ignore[return-value]
+    log.exception("Console page %s failed", request.path)
+    db.session.rollback()
+    return render("console/error.html", 500, title="Something went wrong",
+                  error=errors.HesoError("The page failed; nothing else was changed by this request."))
 
 
 _titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Already settled", 410: "Expired",

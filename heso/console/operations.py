@@ -22,7 +22,6 @@ from heso.ledger import service as ledger
 from heso.ledger.schemas import AuditQuerySchema
 from heso.receipts import service as receipts
 from heso.receipts.schemas import ReceiptQuerySchema
-from heso.timeutil import isoformat
 
 PAGE_SIZE = 50
 #: The REST routes' scopes for what these pages link to or do (heso/ledger/routes.py, heso/channels/routes.py).
@@ -113,11 +112,3 @@ def delivery_retry(delivery_id: str) -> BaseResponse:
     """As ``POST /v1/deliveries/{id}/retry``: send it again now."""
     channels.retry_delivery(principal().team_id, delivery_id)
     return redirect(url_for("console.delivery", delivery_id=delivery_id, retried=1), 303)
-
-
-@blp.app_template_filter("isotime")
-def isotime(value: Any) -> str:
-    """A time as the API writes it (``2026-03-25T14:30:00.000Z``); text passes as is, None is empty."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else isoformat(value)

@@ -22,7 +22,6 @@ from heso.decisions.listing import queue_cursor
 from heso.decisions.models import OPEN, STATUSES, URGENCIES
 from heso.ledger import service as ledger
 from heso.pagination import page_limit, since_arg
-from heso.timeutil import isoformat
 
 #: A full re-render at least this often, whatever the ledger says: on PostgreSQL an entry can
 #: commit after one with a higher id was seen.
@@ -49,12 +48,6 @@ class QueueQuery(ma.Schema):
 
 _QUERY = QueueQuery()
 FILTERS = ("status", "urgency", "approver", "agent", "channel", "since", "q")
-
-
-@blp.app_template_filter("utc_iso")
-def utc_iso(value: Any) -> str:
-    """A time as the API writes it (``2026-03-25T14:30:00.000Z``); None is empty."""
-    return "" if value is None else isoformat(value)
 
 
 def _filters() -> dict[str, Any]:

@@ -31,3 +31,18 @@ def test_queue_shows_who_is_signed_in_and_sign_out_ends_the_session(page, sign_i
     wait_until(lambda: "/auth/sign-in" in page.url, timeout=10)
     page.goto("/")
     assert "/auth/sign-in" in page.url  # the session is gone, not just the cookie
+
+
+def test_a_bug_in_a_page_is_an_html_page_not_a_traceback(app, client, team, monkeypatch):
+    from heso.decisions import service
+    from tests.console.approver import signed_in
+
+    signed_in(app, client, team)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(service, "list_decisions", broken)
+    page = client.get("/")
+    assert page.status_code == 500 and page.mimetype == "text/html"
+    assert "Something went wrong" in page.text and "secret internals" not in page.text

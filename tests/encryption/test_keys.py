@@ -73,7 +73,7 @@ def test_an_altered_value_is_refused_as_altered():
     (f"{KEY_A},{KEY_A[:-2]}", 2, "is not a Fernet key"),
     (f"{KEY_A},,{KEY_B}", 2, "is empty"),
     (f"{KEY_A},", 2, "is empty"),
-])
+], ids=["not-a-key", "second-truncated", "second-empty", "trailing-comma"])  # stable ids: pytest-xdist compares them
 def test_a_malformed_list_is_refused_naming_the_entry_never_its_text(value, entry, what):
     with pytest.raises(EncryptionKeyError) as refused:
         parse_keys(value, "s")
