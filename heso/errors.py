@@ -10,6 +10,7 @@ envelope here and nowhere else. Every code the core answers is declared in this 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import flask_smorest
@@ -130,9 +131,43 @@ def _validation_message(messages: dict) -> str:
 
 
 class HesoApi(flask_smorest.Api):
-    """flask-smorest's Api, documenting HESO's error envelope; :func:`init_app` answers it."""
+    """flask-smorest's Api, documenting HESO's error envelope; :func:`init_app` answers it.
+
+    The OpenAPI description is built when first read (``/openapi.json``, ``/docs``, ``heso
+    openapi``), not while blueprints register: converting every schema is about 60 % of
+    ``create_app``, which every process start, CLI command and test pays. The routes are
+    registered at once, so the app serves the same requests either way.
+    """
 
     ERROR_SCHEMA = ErrorEnvelopeSchema
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._pending_docs: list[tuple[Any, str, Any]] = []
+        self._docs_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    @property
+    def spec(self) -> Any:
+        """The APISpec, with the views of every blueprint registered so far (in their order)."""
+        if self._pending_docs:
+            with self._docs_lock:  # emptied only when all are in: another thread waits, never reads half
+                for blp, name, parameters in self._pending_docs:
+                    blp.register_views_in_doc(self, self._app, self.__dict__["_spec"], name=name,
+                                              parameters=parameters)
+                    self.__dict__["_spec"].tag({"name": name, "description": blp.description})
+                self._pending_docs = []
+        return self.__dict__.get("_spec")
+
+    @spec.setter
+    def spec(self, value: Any) -> None:
+        self.__dict__["_spec"] = value
+
+    def register_blueprint(self, blp: Any, *, parameters: Any = None, **options: Any) -> None:
+        """flask-smorest's, with the documentation deferred to the first read of :attr:`spec`."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._pending_docs.append((blp, name, parameters))
 
 
 def handle_heso_error(error: HesoError) -> Response:
