@@ -8,6 +8,9 @@ MYPY := $(VENV)/bin/mypy --config-file setup.cfg
 # The console's browser tests drive Debian's Chromium through Playwright (no browser download).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# pytest-xdist workers: more than the 2 cores CI has, because many tests wait on processes,
+# servers and long-polls rather than compute (4 workers: 2.4x faster than one on 2 cores).
+TEST_WORKERS ?= 4
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint bench clean
@@ -37,7 +40,7 @@ lint: install ## ruff, then mypy (strict on the plugin API and the SDK)
 test: install $(CHROMIUM) ## Lint and type-check, then the whole test suite (fails if no test ran)
 	$(VENV)/bin/ruff check .
 	$(MYPY)
-	$(PY) -m pytest; status=$$?; \
+	$(PY) -m pytest -n $(TEST_WORKERS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$status
 
