@@ -9,7 +9,14 @@ from flask_smorest import Blueprint
 
 from heso.auth.access import current_principal, require
 from heso.execution import service
-from heso.execution.schemas import ExecutionRequestSchema, ExecutionResultSchema, ExplainSchema, ToolAuthorizeSchema
+from heso.execution.schemas import (
+    ExecutionRequestSchema,
+    ExecutionResultSchema,
+    ExplainSchema,
+    ToolAuthorizeSchema,
+    ToolResultRecordedSchema,
+    ToolResultSchema,
+)
 
 blp = Blueprint("execution", __name__, url_prefix="/v1",
                 description="Ask policy before acting: execution requests, tool calls, and why a human was asked.")
@@ -38,6 +45,18 @@ class ExecutionById(MethodView):
     def get(self, execution_id: str) -> dict:
         """The current outcome of an execution request or tool call (read only)."""
         return service.view(service.get(current_principal().team_id, execution_id), read_only=True)
+
+
+@blp.route("/execution/<execution_id>/result")
+class ExecutionResultRecord(MethodView):
+    @require("agent")
+    @blp.arguments(ToolResultSchema)
+    @blp.response(200, ToolResultRecordedSchema)
+    def post(self, data: dict[str, Any], execution_id: str) -> Any:
+        """Record a hash of what an allowed call answered (the ledger's ``tool.completed``); once per call."""
+        recorded = service.record_result(current_principal(), execution_id, data)
+        headers = {"Idempotent-Replayed": "true"} if recorded.pop("replayed") else {}
+        return recorded, 200, headers
 
 
 @blp.route("/tools/authorize")

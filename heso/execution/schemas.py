@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from heso.policy.schemas import NAME, RequestContextSchema, RuleRefSchema
-from heso.schemas import StrictSchema, UTCTime
+from heso.schemas import StrictBoolean, StrictSchema, UTCTime
 
 EXECUTION_ID = ma.validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
                                   error="1-64 characters: letters, digits, '.', '_', ':', '-'.")
@@ -44,6 +44,24 @@ class ToolAuthorizeSchema(StrictSchema):
                                   metadata={"description": "Capabilities the call uses, if known"})
     context = ma.fields.Nested(RequestContextSchema, load_default=dict)
     arguments = ma.fields.Dict(metadata={"description": "The call's arguments, shown to the approver"})
+    summary = ma.fields.String(validate=ma.validate.Length(min=1, max=8000), metadata={
+        "description": "What the call does, readably (a shell command, a diff): shown to the approver"})
+    read_only_hint = StrictBoolean(metadata={
+        "description": "The tool's server annotates it read-only (MCP readOnlyHint): allowed when no rule or "
+                       "floor matches, whatever the bundle's default"})
+
+
+class ToolResultSchema(StrictSchema):
+    result_hash = ma.fields.String(required=True, validate=ma.validate.Regexp(
+        r"^[0-9a-f]{64}$", error="64 lowercase hex digits (BLAKE3 of the result)."))
+    is_error = StrictBoolean(load_default=False, metadata={"description": "The tool answered with an error"})
+
+
+class ToolResultRecordedSchema(ma.Schema):
+    execution_id = ma.fields.String()
+    result_hash = ma.fields.String()
+    is_error = ma.fields.Boolean()
+    arguments_digest = ma.fields.String(allow_none=True)
 
 
 class ExecutionResultSchema(ma.Schema):

@@ -26,6 +26,7 @@ from heso.decisions.models import OPEN, Decision
 from heso.execution.models import ExecutionRequest
 from heso.extensions import db
 from heso.ledger import service as ledger
+from heso.ledger.models import LedgerEntry
 from heso.models_base import rowcount
 from heso.policy import engine, runtime, sync
 from heso.policy.service import describe
@@ -33,6 +34,8 @@ from heso.timeutil import utcnow
 
 IDEMPOTENCY_PREFIX = "heso-exec:"
 OUTCOME_OF_EFFECT = {"allow": "allow", "deny": "deny", "require_approval": "pending"}
+#: Decision statuses that allow the request ("modified": only tool calls offer it, run with the modified arguments).
+ALLOWING = ("approved", "modified")
 
 
 def _new_execution_id(kind: str) -> str:
@@ -107,7 +110,10 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
     sync.schedule_if_due(principal.team_id, active)
     verdict = active.policy.verdict(_actions(kind, body))
     deciding = verdict.deciding
-    approval = deciding.approval
+    effect = verdict.effect
+    if body.get("read_only_hint") and all(o.rule is None and o.floor is None for o in verdict.outcomes):
+        effect = "allow"  # a read-only tool yields only to a rule or floor, never to the bundle's default
+    approval = deciding.approval if effect == "require_approval" else None
     if approval is not None and approval.channel and approval.channel not in installed_channel_names():
         raise errors.UnsupportedChannel(
             f"The policy routes this to channel {approval.channel!r}, which is not installed.",
@@ -115,21 +121,24 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
     now = utcnow()
     values = {
         "team_id": principal.team_id, "execution_id": execution_id, "kind": kind, "request": body,
-        "request_hash": request_hash, "outcome": OUTCOME_OF_EFFECT[verdict.effect], "effect": verdict.effect,
+        "request_hash": request_hash, "outcome": OUTCOME_OF_EFFECT[effect], "effect": effect,
         "matched_rule": deciding.rule.ref() if deciding.rule else None,
         "floor": deciding.floor.id if deciding.floor else None, "policy_version": active.policy.version,
         "bundle_id": active.bundle_id, "approval": _routed(principal.team_id, approval),
         "decision_id": None, "resolution": None, "created_by": principal.key_id, "created_at": now,
-        "resolved_at": None if verdict.effect == "require_approval" else now,
+        "resolved_at": None if effect == "require_approval" else now,
     }
     table = ExecutionRequest.__table__
     try:
         # Core INSERT … RETURNING: the ORM unit of work and the re-read after commit would
         # each cost this hot path more than the round trip itself.
         row_id = db.session.execute(table.insert().returning(table.c.id), values).scalar_one()
-        ledger.append(principal.team_id, f"{kind}.requested", execution_id, actor=principal.key_id, at=now, data={
-            "outcome": values["outcome"], "effect": values["effect"], "matched_rule": values["matched_rule"],
-            "floor": values["floor"], "policy_version": values["policy_version"], "request_hash": request_hash})
+        entry = {"outcome": values["outcome"], "effect": values["effect"], "matched_rule": values["matched_rule"],
+                 "floor": values["floor"], "policy_version": values["policy_version"], "request_hash": request_hash}
+        if "arguments" in body:  # a tool call's arguments, by digest (the request holds them)
+            entry["arguments_digest"] = arguments_digest(body)
+        ledger.append(principal.team_id, f"{kind}.requested", execution_id, actor=principal.key_id, at=now,
+                      data=entry)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # a known id (a re-send, or the same id arriving concurrently)
@@ -140,6 +149,11 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
     if values["outcome"] == "pending":
         return _open_decision(principal, row_id), False
     return ExecutionRequest(id=row_id, **values), False
+
+
+def arguments_digest(body: dict[str, Any]) -> str | None:
+    """BLAKE3 of a tool call's arguments as RFC 8785 canonical JSON (None without arguments)."""
+    return blake3_hex(canonical_json(body["arguments"])) if "arguments" in body else None
 
 
 def _routed(team_id: str, approval: Any) -> dict[str, Any] | None:
@@ -164,15 +178,20 @@ def _decision_data(row: ExecutionRequest) -> dict[str, Any]:
         action = f"Execution {row.execution_id}: {who} wants to {what} (adapter {body['adapter_id']})."
     else:
         action = f"Tool call {row.execution_id}: {who} wants to call {body['tool']!r}."
+        if body.get("summary"):  # the command or diff, readably (coding-agent hooks)
+            action += "\n\n" + body["summary"]
     approvers = approval["approvers"] or [approval["routing_hint"]]  # rows stored before people (0.2)
     return {
         "action": action[:10_000],
         "context": {"kind": row.kind, "execution_id": row.execution_id, "request": body,
+                    **({"arguments_digest": arguments_digest(body)} if "arguments" in body else {}),
                     "policy": {"version": row.policy_version, "matched_rule": row.matched_rule, "floor": row.floor,
                                "routing_hint": approval["routing_hint"], "required_role": approval["required_role"]}},
         "approver": approvers[0], "approvers": approvers, "quorum": approval["quorum"],
         "urgency": approval["urgency"], "timeout_minutes": approval["timeout_minutes"],
-        "channel": approval["channel"], "options": ["approve", "deny"], "callback_url": None,
+        # A tool call's approver may change its arguments (modify); the caller runs the modified ones.
+        "channel": approval["channel"], "options": ["approve", "deny", "modify"] if row.kind == "tool"
+        else ["approve", "deny"], "callback_url": None,
         "escalate_to": None, "escalate_after_minutes": None,
     }
 
@@ -212,7 +231,7 @@ def resume(principal: Principal, row: ExecutionRequest, now: datetime | None = N
         decision = decisions.get(row.team_id, decision.id)
     if decision.status in OPEN:
         return row
-    outcome = "allow" if decision.status == "approved" else "deny"
+    outcome = "allow" if decision.status in ALLOWING else "deny"
     won = rowcount(db.session.execute(
         update(ExecutionRequest).where(ExecutionRequest.id == row.id, ExecutionRequest.outcome == "pending")
         .values(outcome=outcome, resolution=decision.status, resolved_at=now)
@@ -224,6 +243,39 @@ def resume(principal: Principal, row: ExecutionRequest, now: datetime | None = N
     db.session.commit()
     db.session.refresh(row)
     return row
+
+
+def record_result(principal: Principal, execution_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Record in the ledger what an allowed tool call answered: a hash of its result (never the result).
+
+    Once per call: the same hash again replays (``True`` second value), another one is 409.
+    """
+    row = db.session.scalars(
+        select(ExecutionRequest).where(ExecutionRequest.team_id == principal.team_id,
+                                       ExecutionRequest.execution_id == execution_id).with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise errors.NotFound(f"No execution request {execution_id!r}.")
+    if row.outcome != "allow":
+        raise errors.Conflict(f"Execution {execution_id!r} is {row.outcome}, not allowed: it has no result to record.",
+                              details={"execution_id": execution_id, "outcome": row.outcome})
+    event = f"{row.kind}.completed"
+    recorded = {"execution_id": execution_id, "result_hash": data["result_hash"], "is_error": data["is_error"],
+                "arguments_digest": arguments_digest(row.request)}
+    previous = db.session.scalars(
+        select(LedgerEntry.data).where(LedgerEntry.team_id == principal.team_id,
+                                       LedgerEntry.subject_id == execution_id, LedgerEntry.event == event)
+    ).first()
+    if previous is not None:
+        db.session.rollback()
+        if previous.get("result_hash") != data["result_hash"] or previous.get("is_error") != data["is_error"]:
+            raise errors.Conflict(f"Execution {execution_id!r} already has another result recorded.",
+                                  details={"execution_id": execution_id, "result_hash": previous.get("result_hash")})
+        return {**recorded, "replayed": True}
+    ledger.append(principal.team_id, event, execution_id, actor=principal.key_id,
+                  data={key: value for key, value in recorded.items() if key != "execution_id"})
+    db.session.commit()
+    return {**recorded, "replayed": False}
 
 
 def get(team_id: str, execution_id: str) -> ExecutionRequest:
@@ -239,7 +291,7 @@ def view(row: ExecutionRequest, read_only: bool = False) -> dict[str, Any]:
     decision = db.session.get(Decision, row.decision_id) if row.decision_id else None
     outcome, resolution = row.outcome, row.resolution
     if read_only and outcome == "pending" and decision is not None and decision.status not in OPEN:
-        outcome, resolution = ("allow" if decision.status == "approved" else "deny"), decision.status
+        outcome, resolution = ("allow" if decision.status in ALLOWING else "deny"), decision.status
     body = row.request
     requested = body.get("requested_capabilities") if row.kind == "execution" else body.get("capabilities")
     return {
