@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from heso.auth import members, sessions
-from heso.extensions import db
+from tests.console.approver import new_session
 from tests.helpers import serve_wsgi
 
 CHROMIUM = os.environ.get("HESO_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -72,17 +72,12 @@ def sign_in(app, live, team) -> Callable:
     """
 
     def do(tab, email: str = "sarah@example.com", role: str = "approver"):
-        with app.app_context():
-            member = members.by_email(team.id, email) or members.add(team.id, email, role, status="active")
-            if member.role != role:
-                member = members.update(team.id, member.id, role=role)
-            row, token = sessions.create(member)
-            db.session.commit()
-            csrf = sessions.csrf_token(row.id)
+        token, csrf = new_session(app, team, email, role)
         tab.context.add_cookies([
             {"name": sessions.COOKIE, "value": token, "url": live, "httpOnly": True, "sameSite": "Lax"},
             {"name": sessions.CSRF_COOKIE, "value": csrf, "url": live, "sameSite": "Lax"},
         ])
-        return member
+        with app.app_context():
+            return members.by_email(team.id, email)
 
     return do

@@ -5,26 +5,13 @@ from __future__ import annotations
 from playwright.sync_api import expect
 from sqlalchemy import select, update
 
-from heso.auth import members, sessions
 from heso.channels.models import Delivery
 from heso.extensions import db
 from heso.ledger.models import LedgerEntry
 from heso.timeutil import utcnow
+from tests.console.approver import signed_in
 from tests.factories import create_decision
 from tests.receipts.helpers import ACTION, operator, push
-
-
-def signed_in(app, client, team, email: str, role: str) -> str:
-    """Give ``client`` the session cookie of a member with ``role``; return the session's CSRF token."""
-    with app.app_context():
-        member = members.by_email(team.id, email) or members.add(team.id, email, role, status="active")
-        if member.role != role:
-            member = members.update(team.id, member.id, role=role)
-        row, token = sessions.create(member)
-        db.session.commit()
-        csrf = sessions.csrf_token(row.id)
-    client.set_cookie(sessions.COOKIE, token)
-    return csrf
 
 
 def dead_delivery(app, client, team) -> str:
