@@ -46,3 +46,19 @@ def test_a_bug_in_a_page_is_an_html_page_not_a_traceback(app, client, team, monk
     page = client.get("/")
     assert page.status_code == 500 and page.mimetype == "text/html"
     assert "Something went wrong" in page.text and "secret internals" not in page.text
+
+
+def test_on_a_phone_each_stacked_cell_names_its_column(page, sign_in, client, team):
+    from playwright.sync_api import expect
+
+    from tests.console.conftest import PHONE
+    from tests.factories import create_decision
+
+    create_decision(client, team)
+    sign_in(page, "sarah@example.com")
+    page.set_viewport_size(PHONE)
+    page.goto("/")
+    urgency = page.locator("table.stack tbody tr td[data-label='Status']").first
+    expect(urgency).to_be_visible()
+    assert page.evaluate("(cell) => getComputedStyle(cell, '::before').content", urgency.element_handle()) \
+        == '"Status: "'

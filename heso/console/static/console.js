@@ -44,6 +44,24 @@
   document.addEventListener("DOMContentLoaded", countdowns);
   document.addEventListener("htmx:afterSwap", countdowns);
 
+  // On a phone, table.stack shows each row as a block: label every cell with its column's header.
+  function labelStackedCells() {
+    document.querySelectorAll("table.stack").forEach(function (table) {
+      var headers = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+        return th.textContent.trim();
+      });
+      table.querySelectorAll("tbody tr").forEach(function (row) {
+        Array.prototype.forEach.call(row.children, function (cell, index) {
+          if (headers[index] && !cell.hasAttribute("data-label") && row.children.length === headers.length) {
+            cell.setAttribute("data-label", headers[index]);
+          }
+        });
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", labelStackedCells);
+  document.addEventListener("htmx:afterSwap", labelStackedCells);
+
   // <button data-copy="#id">: copy a shown-once secret.
   document.addEventListener("click", function (event) {
     var target = event.target.closest ? event.target.closest("[data-copy]") : null;
