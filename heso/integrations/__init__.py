@@ -1,0 +1,1 @@
+"""Where agents already stop for approval: coding-agent hooks (``hooks``), MCP (``mcp``)."""
