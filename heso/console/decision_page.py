@@ -33,7 +33,7 @@ _RESOLVE = ResolveSchema()
 _ACTION = DecisionCreateSchema().fields["action"]  # a modified action is held to what an action may be
 #: Context longer than this (characters or lines) is folded in a <details>.
 FOLD_CHARS, FOLD_LINES = 400, 12
-LABELS = {"approve": "Approve", "deny": "Deny", "modify": "Modify"}
+LABELS = {"approve": "Approve", "deny": "Deny", "modify": "Modify", "answer": "Answer"}
 
 
 def _decision(decision_id: str) -> Decision:
@@ -115,6 +115,9 @@ def decision(decision_id: str) -> Response:
 def _form() -> dict[str, Any]:
     """The posted answer, validated as the API validates ``POST /v1/decisions/{id}/resolve``."""
     body = {"action": request.form.get("action", ""), "notes": request.form.get("notes", "").strip() or None}
+    if body["action"] == "answer":  # a question: its text and/or the chosen option
+        body["answer"] = request.form.get("answer", "").strip() or None
+        body["option"] = request.form.get("option", "").strip() or None
     if body["action"] == "modify":
         try:
             body["modified_action"] = _ACTION.deserialize(request.form.get("modified_action", "").strip())
@@ -139,7 +142,7 @@ def resolve(decision_id: str) -> BaseResponse:
                      preview=diff(decision.action, data["modified_action"]))
     try:
         service.resolve(who.team_id, decision.id, data["action"], actors.of_caller(who, None), notes=data["notes"],
-                        modified_action=data["modified_action"])
+                        modified_action=data["modified_action"], answer=data["answer"], option=data["option"])
     except errors.AlreadyResolved as exc:
         # The page shows the decision as it now is, with why nothing changed (200, as the
         # sign-in pages answer a spent link: the browser shows a page, not a failed load).
