@@ -35,6 +35,7 @@ ROOMS: tuple[Room, ...] = (
     Room("heso.channels.answer_page", "blp", api=False),  # the confirm page behind every channel's answer links
     Room("heso.policy.routes", "blp"),
     Room("heso.execution.routes", "blp"),
+    Room("heso.grants.routes", "blp"),  # approve and remember
     Room("heso.agents.routes", "blp"),
     Room("heso.agents.routes", "events_blp"),
     Room("heso.agents.order_routes", "blp"),  # also adds /v1/agents/{id}/orders

@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_WAITS_PER_TEAM": 200,
     "LIST_DEFAULT_LIMIT": 50,
     "LIST_MAX_LIMIT": 500,
+    # Grants ("approve and remember", heso/grants): the most hours one approval may allow a tool call for.
+    "GRANT_MAX_HOURS": 24,
     # Workers
     "SWEEP_INTERVAL_SECONDS": 5,
     "SWEEP_BATCH_SIZE": 10000,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ulid import ULID
 
-PREFIXES = ("dec", "dlv", "exe", "call", "rcp", "apr", "agt", "team", "evt", "ord", "mem", "sgn")
+PREFIXES = ("dec", "dlv", "exe", "call", "rcp", "apr", "agt", "team", "evt", "ord", "mem", "sgn", "grt")
 
 
 def new_id(prefix: str) -> str:

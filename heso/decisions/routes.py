@@ -26,6 +26,7 @@ from heso.decisions.schemas import (
     WaitQuerySchema,
 )
 from heso.extensions import db
+from heso.grants import service as grants
 from heso.pagination import page, page_limit, since_arg
 from heso.timeutil import utcnow
 
@@ -96,10 +97,12 @@ class ResolveDecision(MethodView):
     @blp.response(200, DecisionSchema)
     def post(self, data: dict[str, Any], decision_id: str) -> Any:
         """Approve, deny or modify a pending decision as the calling member (409 if already settled,
-        410 if expired). A key that belongs to no member cannot; a ``delegate`` key names its member."""
+        410 if expired). A key that belongs to no member cannot; a ``delegate`` key names its member.
+        ``remember`` (approve only) also allows the same tool call for some hours: a grant."""
         principal = current_principal()
         actor = actors.of_caller(principal, data.pop("resolved_by", None))
-        return service.resolve(principal.team_id, decision_id, data.pop("action"), actor, **data)
+        # With ``remember``, the approval and its grant commit together (heso.grants).
+        return grants.answer(principal.team_id, decision_id, data.pop("action"), actor, **data)
 
 
 @blp.route("/<decision_id>/respond")

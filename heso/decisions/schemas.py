@@ -5,6 +5,7 @@ from typing import Any
 import marshmallow as ma
 
 from heso.decisions.models import OPTIONS, STATUSES, URGENCIES
+from heso.grants.schemas import RememberSchema
 from heso.schemas import (
     PageQuerySchema,
     StrictInteger,
@@ -89,7 +90,7 @@ class IdempotencyHeaderSchema(ma.Schema):
     )
 
 
-class ResolveSchema(StrictSchema):
+class _AnswerSchema(StrictSchema):
     action = ma.fields.String(required=True, validate=ma.validate.OneOf(OPTIONS))
     notes = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=10_000))
     resolved_by = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=320),
@@ -100,7 +101,19 @@ class ResolveSchema(StrictSchema):
                                    metadata={"description": "With action=modify: what the agent should do instead"})
 
 
-class RespondSchema(ResolveSchema):
+class ResolveSchema(_AnswerSchema):
+    OPENAPI = {"if": {"required": ["remember"]}, "then": {"properties": {"action": {"const": "approve"}}}}
+    remember = ma.fields.Nested(RememberSchema, metadata={
+        "description": "With action=approve, for a tool call's decision: allow the same agent the same call "
+                       "(or a narrower pattern of it) for `hours` without asking (a grant, /v1/grants)"})
+
+    @ma.validates_schema
+    def _remember_approves(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "remember" in data and data.get("action") != "approve":
+            raise ma.ValidationError({"remember": ["Only with action 'approve'."]})
+
+
+class RespondSchema(_AnswerSchema):
     token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000),
                              metadata={"description": "The action_token a channel delivered with the decision"})
 

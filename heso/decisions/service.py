@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
@@ -303,8 +303,13 @@ def check_actor(decision: Decision, actor: Actor, action: str) -> tuple[str, boo
 
 
 def resolve(team_id: str, decision_id: str, action: str, actor: Actor, notes: str | None = None,
-            modified_action: Any = None, now: datetime | None = None) -> Decision:
-    """Answer a decision as ``actor``: approve, deny or modify (approve counts a vote when quorum > 1)."""
+            modified_action: Any = None, now: datetime | None = None,
+            then: Callable[[datetime], None] | None = None) -> Decision:
+    """Answer a decision as ``actor``: approve, deny or modify (approve counts a vote when quorum > 1).
+
+    ``then(now)`` runs once this answer has settled the decision, in its transaction (before
+    the commit): what must happen with the answer or not at all (a grant, heso.grants).
+    """
     now = now or utcnow()
     decision = get(team_id, decision_id)
     _refuse_if_settled(decision, now)
@@ -321,6 +326,8 @@ def resolve(team_id: str, decision_id: str, action: str, actor: Actor, notes: st
     if relaxed:
         identity["self_approval"] = True
     if action == "approve" and decision.quorum > 1:
+        if then is not None:
+            raise errors.ValidationFailed("A vote toward a quorum settles nothing by itself.")
         return _vote(decision, who, actor, identity, notes, now)
     status = OUTCOME_OF[action]
     # A quorum-1 approve is one approve vote: counted in the same UPDATE, so approve_votes == quorum.
@@ -332,6 +339,8 @@ def resolve(team_id: str, decision_id: str, action: str, actor: Actor, notes: st
     ledger.append(decision.team_id, "decision.resolved", decision.id, actor=who, at=now,
                   data={"status": status, "resolved_by": who, "notes": notes, "modified_action": modified_action,
                         **identity})
+    if then is not None:
+        then(now)
     _commit_transition(decision.team_id, decision.id, "decision.resolved", now, decision.channel, decision.callback_url)
     return get(team_id, decision.id)
 

@@ -40,6 +40,7 @@ class ExecutionRequest(Model):
     approval: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
     decision_id: Mapped[str | None] = mapped_column(ForeignKey("decisions.id"), nullable=True)
     resolution: Mapped[str | None] = mapped_column(String(16), nullable=True)  # the decision's final status
+    grant_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the grant that allowed it (heso/grants)
     created_by: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -72,6 +72,8 @@ class ExecutionResultSchema(ma.Schema):
     matched_rule = ma.fields.Nested(RuleRefSchema, allow_none=True)
     floor = ma.fields.String(allow_none=True)
     policy_version = ma.fields.String(allow_none=True)
+    grant_id = ma.fields.String(allow_none=True, metadata={
+        "description": "The approver's grant that allowed this call without asking (GET /v1/grants/{id})"})
     granted_capabilities = ma.fields.List(ma.fields.String(), metadata={"description": "With decision allow"})
     decision_id = ma.fields.String(allow_none=True)
     decision_status = ma.fields.String(allow_none=True, metadata={"description": "The human decision's status"})

@@ -25,6 +25,7 @@ from heso.decisions import service as decisions
 from heso.decisions.models import OPEN, Decision
 from heso.execution.models import ExecutionRequest
 from heso.extensions import db
+from heso.grants import service as grants
 from heso.ledger import service as ledger
 from heso.ledger.models import LedgerEntry
 from heso.models_base import rowcount
@@ -113,6 +114,9 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
     effect = verdict.effect
     if body.get("read_only_hint") and all(o.rule is None and o.floor is None for o in verdict.outcomes):
         effect = "allow"  # a read-only tool yields only to a rule or floor, never to the bundle's default
+    grant_id = grants.consult(principal, kind, body, active.policy, verdict, effect, execution_id)
+    if grant_id is not None:
+        effect = "allow"  # an approver's time-boxed grant answers for them (heso/grants); floors held already
     approval = deciding.approval if effect == "require_approval" else None
     if approval is not None and approval.channel and approval.channel not in installed_channel_names():
         raise errors.UnsupportedChannel(
@@ -126,7 +130,7 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
         "floor": deciding.floor.id if deciding.floor else None, "policy_version": active.policy.version,
         "bundle_id": active.bundle_id, "approval": _routed(principal.team_id, approval),
         "decision_id": None, "resolution": None, "created_by": principal.key_id, "created_at": now,
-        "resolved_at": None if effect == "require_approval" else now,
+        "resolved_at": None if effect == "require_approval" else now, "grant_id": grant_id,
     }
     table = ExecutionRequest.__table__
     try:
@@ -137,6 +141,8 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
                  "floor": values["floor"], "policy_version": values["policy_version"], "request_hash": request_hash}
         if "arguments" in body:  # a tool call's arguments, by digest (the request holds them)
             entry["arguments_digest"] = arguments_digest(body)
+        if grant_id is not None:
+            entry["grant_id"] = grant_id
         ledger.append(principal.team_id, f"{kind}.requested", execution_id, actor=principal.key_id, at=now,
                       data=entry)
         db.session.commit()
@@ -297,7 +303,7 @@ def view(row: ExecutionRequest, read_only: bool = False) -> dict[str, Any]:
     return {
         "execution_id": row.execution_id, "kind": row.kind, "decision": outcome, "effect": row.effect,
         "matched_rule": row.matched_rule, "floor": row.floor, "policy_version": row.policy_version,
-        "granted_capabilities": list(requested or []) if outcome == "allow" else [],
+        "grant_id": row.grant_id, "granted_capabilities": list(requested or []) if outcome == "allow" else [],
         "decision_id": row.decision_id, "decision_status": decision.status if decision else None,
         "expires_at": decision.expires_at if decision else None,
         "required_role": row.approval["required_role"] if row.approval else None,
