@@ -25,7 +25,14 @@ $(STAMP): setup.cfg pyproject.toml $(PLUGINS)
 	for plugin in $(dir $(PLUGINS)); do $(PIP) install -q -e $$plugin || exit 1; done
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install HESO, its built-in plugins and test tools
+# The real Claude Code CLI for the coding-agent hook tests (tests/integrations/hooks), pinned, project-local.
+CLAUDE_CODE_VERSION := 2.1.337
+CLAUDE_STAMP := .cache/npm/.claude-code-$(CLAUDE_CODE_VERSION)
+$(CLAUDE_STAMP):
+	npm install --prefix .cache/npm --no-audit --no-fund --loglevel=error @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
+	touch $(CLAUDE_STAMP)
+
+install: $(STAMP) $(CLAUDE_STAMP) ## Create .venv and install HESO, its built-in plugins and test tools
 
 $(CHROMIUM):
 	$(SUDO) apt-get install -y -q chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
