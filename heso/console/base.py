@@ -48,6 +48,7 @@ NAVIGATION: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("console.agents", "Agents", ("ops",)),
     ("console.deliveries", "Deliveries", ("ops",)),
     ("console.policy", "Policy", ("ops",)),
+    ("console.grants", "Grants", ("approver", "ops")),
     ("console.keys", "API keys", ("approver", "ops", "viewer")),
     ("console.members", "Members", ("admin",)),
     ("console.channel_settings", "Channels", ("admin",)),

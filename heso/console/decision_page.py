@@ -26,6 +26,7 @@ from heso.decisions import actors, service, views
 from heso.decisions.models import OPEN, Decision
 from heso.decisions.schemas import DecisionCreateSchema, ResolveSchema
 from heso.execution import service as execution
+from heso.grants import service as grants
 from heso.ledger import service as ledger
 
 _ID = re.compile(r"^dec_[0-9A-Z]{26}$")
@@ -103,7 +104,8 @@ def _show(decision_id: str, status: int = 200, message: str | None = None, **ext
                   document=document, options=options, why_not=why_not, labels=LABELS, context=context,
                   fold=context is not None and (len(context) > FOLD_CHARS or context.count("\n") >= FOLD_LINES),
                   asked_by=asked_by, explain=explain, deliveries=deliveries, timeline=timeline,
-                  message=message, **extra)
+                  message=message, remember=grants.offer(who.team_id, decision) if "approve" in options else None,
+                  **extra)
 
 
 @blp.route("/decisions/<decision_id>")
@@ -114,10 +116,13 @@ def decision(decision_id: str) -> Response:
 
 def _form() -> dict[str, Any]:
     """The posted answer, validated as the API validates ``POST /v1/decisions/{id}/resolve``."""
-    body = {"action": request.form.get("action", ""), "notes": request.form.get("notes", "").strip() or None}
+    body: dict[str, Any] = {"action": request.form.get("action", ""),
+                            "notes": request.form.get("notes", "").strip() or None}
     if body["action"] == "answer":  # a question: its text and/or the chosen option
         body["answer"] = request.form.get("answer", "").strip() or None
         body["option"] = request.form.get("option", "").strip() or None
+    if body["action"] == "approve" and request.form.get("remember"):
+        body["remember"] = _remember_form()
     if body["action"] == "modify":
         try:
             body["modified_action"] = _ACTION.deserialize(request.form.get("modified_action", "").strip())
@@ -141,8 +146,10 @@ def resolve(decision_id: str) -> BaseResponse:
         return _show(decision.id, message=None, draft=data["modified_action"], notes=data["notes"] or "",
                      preview=diff(decision.action, data["modified_action"]))
     try:
-        service.resolve(who.team_id, decision.id, data["action"], actors.of_caller(who, None), notes=data["notes"],
-                        modified_action=data["modified_action"], answer=data["answer"], option=data["option"])
+        # With "approve and allow", the approval and its grant commit together (heso.grants).
+        grants.answer(who.team_id, decision.id, data["action"], actors.of_caller(who, None), notes=data["notes"],
+                      modified_action=data["modified_action"], answer=data["answer"], option=data["option"],
+                      remember=data.get("remember"))
     except errors.AlreadyResolved as exc:
         # The page shows the decision as it now is, with why nothing changed (200, as the
         # sign-in pages answer a spent link: the browser shows a page, not a failed load).
@@ -154,6 +161,17 @@ def resolve(decision_id: str) -> BaseResponse:
     except (errors.Forbidden, errors.Conflict, errors.ValidationFailed) as exc:
         return _show(decision.id, exc.status, exc.message)
     return redirect(url_for("console.decision", decision_id=decision.id, answered=1), 303)
+
+
+def _remember_form() -> dict[str, Any]:
+    """"Approve and allow for N hours": a tool or pattern left as shown is the call's own (exact)."""
+    hours = request.form.get("remember_hours", "").strip()
+    remember: dict[str, Any] = {"hours": int(hours) if hours.isdigit() and len(hours) < 10 else hours}
+    for field in ("tool", "arguments"):
+        value = request.form.get(f"remember_{field}", "").strip()
+        if value and value != request.form.get(f"shown_{field}", "").strip():
+            remember[field] = value
+    return remember
 
 
 def _messages(messages: Any) -> str:

@@ -10,6 +10,7 @@ import heso.console.approvals_page  # noqa: F401  (receipt-bound approvals, sign
 import heso.console.dashboard  # noqa: F401  (charts of decisions and deliveries)
 import heso.console.decision_page  # noqa: F401  (a decision: read, approve, deny, modify)
 import heso.console.device_keys  # noqa: F401  (WebCrypto device keys)
+import heso.console.grants_page  # noqa: F401  (approve-and-remember grants, revoke)
 import heso.console.operations  # noqa: F401  (audit, receipts, deliveries)
 import heso.console.policy_pages  # noqa: F401  (versions, activate, dry run)
 import heso.console.queue  # noqa: F401  (the member's queue, at /)

@@ -133,15 +133,30 @@ def _checked_glob(field: str, pattern: str, value: str) -> str:
     return pattern
 
 
+def _tool_call_of(team_id: str, decision_id: str) -> ExecutionRequest | None:
+    row = db.session.scalars(
+        select(ExecutionRequest).where(ExecutionRequest.team_id == team_id, ExecutionRequest.decision_id == decision_id)
+    ).first()
+    return row if row is not None and row.kind == "tool" else None
+
+
+def offer(team_id: str, decision: Decision) -> dict[str, Any] | None:
+    """What an approver may remember for this decision (its tool and argument text, the most
+    hours), or None when it cannot be remembered (not a tool call's, or a quorum's)."""
+    row = _tool_call_of(team_id, decision.id) if decision.quorum == 1 else None
+    if row is None:
+        return None
+    return {"tool": row.request["tool"], "arguments": argument_text(row.request.get("arguments")),
+            "max_hours": current_app.config["GRANT_MAX_HOURS"]}
+
+
 def prepare(team_id: str, decision: Decision, remember: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """The grant ``remember`` asks for, checked against the decision's own tool call (422 if not)."""
     if decision.quorum > 1:
         raise _refuse("hours", f"this decision needs {decision.quorum} approvers; one member's grant would skip "
                                "the others next time.")
-    row = db.session.scalars(
-        select(ExecutionRequest).where(ExecutionRequest.team_id == team_id, ExecutionRequest.decision_id == decision.id)
-    ).first()
-    if row is None or row.kind != "tool":
+    row = _tool_call_of(team_id, decision.id)
+    if row is None:
         raise errors.ValidationFailed(
             "remember: only a decision asked by a tool call (POST /v1/tools/authorize, the hooks, the MCP "
             "gateway) can be remembered.", details={"json": {"remember": ["Not a tool call's decision."]}})
