@@ -13,6 +13,7 @@ from heso.agents.cli import agents_group, decide_command
 from heso.auth.cli import init_command, keys_group, members_group, teams_group
 from heso.encryption.cli import secrets_group
 from heso.integrations.cli import hook_command, hooks_group
+from heso.integrations.mcp.cli import mcp_group
 from heso.ledger.cli import ledger_group
 from heso.policy.cli import policy_group
 
@@ -25,7 +26,8 @@ def cli() -> None:
 # Each room owns its commands (heso/<room>/cli.py, sharing heso/cli_common.py); the ones here
 # run HESO's processes.
 for _command in (init_command, teams_group, keys_group, members_group, agents_group, decide_command,
-                 ledger_group, policy_group, secrets_group, hooks_group, hook_command):
+                 ledger_group, policy_group, secrets_group, hooks_group, hook_command,
+                 mcp_group):
     cli.add_command(_command)
 
 
