@@ -42,6 +42,7 @@ ROOMS: tuple[Room, ...] = (
     Room("heso.receipts.routes", "signing_keys_blp"),
     Room("heso.receipts.routes", "receipts_blp"),
     Room("heso.approvals.routes", "blp"),
+    Room("heso.integrations.hooks.routes", "blp"),  # coding-agent hooks
     Room("heso.console.routes", "blp", api=False),  # the web console: /, its pages, /console/static
 )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -100,13 +99,10 @@ def _scope(project: str | None, user: bool) -> Path | None:
     return Path(project).resolve() if project else None
 
 
-def _heso_executable() -> str:
-    """This ``heso``'s absolute path, so the hook runs the same installation."""
-    found = shutil.which("heso")
-    argv0 = Path(sys.argv[0])
-    if argv0.name == "heso" and argv0.exists():
-        return str(argv0.resolve())
-    return found or "heso"
+def _hook_program() -> list[str]:
+    """How the agent runs ``heso hook``: this Python with this module (the same installation, and
+    about 0.2 s to start where the whole ``heso`` command, every room's commands, takes 0.9 s)."""
+    return [sys.executable, "-m", "heso.integrations.cli"]
 
 
 @hooks_group.command("install", with_appcontext=False)
@@ -123,7 +119,7 @@ def hooks_install(agent: str, project: str | None, user: bool, url: str | None, 
     """Write (or update) HESO's command hook in the agent's settings, keeping every other setting."""
     root = _scope(project, user)
     key_file = settings_files.write_key(agent, root, key) if key else None
-    words = [_heso_executable(), "hook", agent, "--timeout", str(timeout)]
+    words = [*_hook_program(), "hook", agent, "--timeout", str(timeout)]
     if url:
         words += ["--url", url]
     if key_file:
@@ -169,3 +165,7 @@ def hooks_policy(team: str | None, activate: bool, show: bool) -> None:
         raise click.ClickException(exc.message) from None
     click.echo(f"Version {row.version} {'stored' if created else 'already stored'}"
                f"{' and active' if activate else ''} ({plural(row.rule_count, 'rule')}).")
+
+
+if __name__ == "__main__":  # the command hook the installer writes: python -m heso.integrations.cli hook AGENT …
+    click.Group(commands=[hook_command])(prog_name="heso")

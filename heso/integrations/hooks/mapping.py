@@ -176,7 +176,7 @@ def _segments(command: str) -> list[list[str]]:
 
 
 def _bash(command: str, cwd: str | None) -> tuple[list[str], dict[str, Any], list[str]]:
-    capabilities = ["shell.exec"]
+    capabilities: list[str] = []
     context: dict[str, Any] = {}
     targets: list[str] = []
     managers: list[str] = []
@@ -230,7 +230,8 @@ def _bash(command: str, cwd: str | None) -> tuple[list[str], dict[str, Any], lis
                 context["writes_files"] = True
     if managers:
         context["package_manager"] = managers[0]
-    return list(dict.fromkeys(capabilities)), context, targets
+    # shell.exec last: of equally strict atoms the first decides, and the specific one names the reason
+    return [*dict.fromkeys(capabilities), "shell.exec"], context, targets
 
 
 def _git_subcommand(args: list[str]) -> str | None:

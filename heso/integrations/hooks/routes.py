@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -20,7 +21,7 @@ blp = Blueprint("hooks", __name__, url_prefix="/v1/integrations",
 @accepts_body(MAX_HOOK_BYTES)
 class Hook(MethodView):
     @require("agent")
-    @blp.arguments(HookQuerySchema, location="query", as_kwargs=True)
+    @blp.arguments(HookQuerySchema, location="query", as_kwargs=True, unknown=ma.RAISE)
     @blp.arguments(HookEventSchema)
     @blp.response(200, HookAnswerSchema)
     def post(self, event: dict[str, Any], agent: str, timeout: int) -> Any:
