@@ -44,6 +44,7 @@ ROOMS: tuple[Room, ...] = (
     Room("heso.approvals.routes", "blp"),
     Room("heso.integrations.hooks.routes", "blp"),  # coding-agent hooks
     Room("heso.console.routes", "blp", api=False),  # the web console: /, its pages, /console/static
+    Room("heso.integrations.humanlayer.routes", "blp", api=False),  # the HumanLayer SDK's protocol (issue 17)
 )
 
 

@@ -16,13 +16,17 @@ __all__ = ["ACTION_SALT", "MAX_TOKEN_AGE_SECONDS", "InvalidToken", "action_token
 
 
 def respond(team_id: str, decision_id: str, action: str, approver: str, *, via: str,
-            credential: str | None = None, notes: str | None = None, modified_action: Any = None) -> Any:
+            credential: str | None = None, notes: str | None = None, modified_action: Any = None,
+            answer: str | None = None, option: str | None = None) -> Any:
     """Resolve a decision for ``approver``, who answered through channel ``via``.
 
     ``approver`` must be the person the channel's link, token or account belongs to, never a
-    name someone typed. ``credential`` names what proved it (``slack:U123``; default ``via``).
+    name someone typed. ``answer`` / ``option`` answer a question (action ``answer``); ``option``
+    may also name an approval's reason to deny. ``credential`` names what proved it (``slack:U123``;
+    default ``via``).
     Raises the same typed errors as the REST API (403 for someone who is not, or no longer, an
     approver; 409 ALREADY_RESOLVED, 410 EXPIRED, …).
     """
     actor = actors.of_channel(team_id, approver, via, credential or via)
-    return service.resolve(team_id, decision_id, action, actor, notes=notes, modified_action=modified_action)
+    return service.resolve(team_id, decision_id, action, actor, notes=notes, modified_action=modified_action,
+                           answer=answer, option=option)

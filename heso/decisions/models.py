@@ -12,11 +12,15 @@ from heso.timeutil import utcnow
 OPEN = ("pending", "escalated")
 """States in which a decision still waits for a human; every other state is final."""
 
-FINAL = ("approved", "denied", "modified", "expired", "cancelled")
+FINAL = ("approved", "denied", "modified", "answered", "expired", "cancelled")
 STATUSES = OPEN + FINAL
 URGENCIES = ("low", "medium", "high", "critical")
 OPTIONS = ("approve", "deny", "modify")
-OUTCOME_OF = {"approve": "approved", "deny": "denied", "modify": "modified"}
+KINDS = ("approval", "question")
+"""An approval is approved, denied or modified; a question is answered (free text or one of its
+``response_options``), its only option ``answer``."""
+ANSWER = "answer"
+OUTCOME_OF = {"approve": "approved", "deny": "denied", "modify": "modified", ANSWER: "answered"}
 
 
 class Decision(Model):
@@ -60,6 +64,11 @@ class Decision(Model):
     response_notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     modified_action: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16), default="approval", server_default="approval")
+    #: A question's choices, or an approval's named reasons to deny: [{name, title, description}].
+    response_options: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer_option: Mapped[str | None] = mapped_column(String(100), nullable=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(16))
     #: The member behind the creating credential (a session or personal key), if any.

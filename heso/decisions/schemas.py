@@ -4,7 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from heso.decisions.models import OPTIONS, STATUSES, URGENCIES
+from heso.decisions.models import ANSWER, KINDS, OPTIONS, STATUSES, URGENCIES
 from heso.grants.schemas import RememberSchema
 from heso.schemas import (
     PageQuerySchema,
@@ -16,6 +16,14 @@ from heso.schemas import (
     page_schema,
     since_field,
 )
+
+
+class ResponseOptionSchema(StrictSchema):
+    name = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=100),
+                                                     ma.validate.Regexp(r"^[\x21-\x7e]+$")],
+                            metadata={"description": "What the answer names (printable ASCII, no spaces)"})
+    title = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=200))
+    description = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=2_000))
 
 
 class DecisionCreateSchema(StrictSchema):
@@ -53,6 +61,31 @@ class DecisionCreateSchema(StrictSchema):
     escalate_to = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=320))
     escalate_after_minutes = StrictInteger(load_default=None, allow_none=True,
                                            validate=ma.validate.Range(min=1, max=30 * 24 * 60))
+    kind = ma.fields.String(load_default="approval", validate=ma.validate.OneOf(KINDS), metadata={
+        "description": "approval (approve/deny/modify) or question (answered with text or a response option)"})
+    response_options = ma.fields.List(ma.fields.Nested(ResponseOptionSchema), load_default=None, allow_none=True,
+                                      validate=ma.validate.Length(min=1, max=20), metadata={
+                                          "description": "A question's choices; an approval's named reasons to deny"})
+
+    @ma.validates_schema
+    def _check_kind(self, data: dict[str, Any], **kwargs: Any) -> None:
+        problems: dict[str, list[str]] = {}
+        names = [option["name"] for option in data.get("response_options") or []]
+        if len(set(names)) != len(names):
+            problems["response_options"] = ["Option names must be distinct."]
+        if data.get("kind") == "question":
+            if data.get("options") != list(OPTIONS):
+                problems["options"] = ["A question is answered, not approved: leave options out."]
+            if data.get("quorum", 1) != 1:
+                problems["quorum"] = ["A question takes one answer: quorum 1."]
+        if problems:
+            raise ma.ValidationError(problems)
+
+    @ma.post_load
+    def _question_options(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if data.get("kind") == "question":
+            data["options"] = [ANSWER]
+        return data
 
     @ma.validates_schema
     def _check_routing(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -91,7 +124,13 @@ class IdempotencyHeaderSchema(ma.Schema):
 
 
 class _AnswerSchema(StrictSchema):
-    action = ma.fields.String(required=True, validate=ma.validate.OneOf(OPTIONS))
+    action = ma.fields.String(required=True, validate=ma.validate.OneOf((*OPTIONS, ANSWER)),
+                              metadata={"description": "approve | deny | modify; answer for a question"})
+    answer = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=10_000),
+                              metadata={"description": "With action=answer: the answer's text"})
+    option = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=100),
+                              metadata={"description": "The name of one of the decision's response_options "
+                                                       "(action=answer, or deny for a named reason)"})
     notes = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=10_000))
     resolved_by = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=320),
                                    metadata={"description": "Optional: the caller's own email (anything else is "
@@ -161,6 +200,10 @@ class DecisionSchema(ma.Schema):
         "description": "How: session | key | delegate | email | slack | token | device_key (null: expired)"})
     response_notes = ma.fields.String(allow_none=True)
     modified_action = ma.fields.Raw(allow_none=True)
+    kind = ma.fields.String(metadata={"description": " | ".join(KINDS)})
+    response_options = ma.fields.List(ma.fields.Nested(ResponseOptionSchema), allow_none=True)
+    answer = ma.fields.String(allow_none=True, metadata={"description": "A question's answer text"})
+    answer_option = ma.fields.String(allow_none=True, metadata={"description": "The response option chosen"})
 
 
 DecisionPageSchema = page_schema(DecisionSchema, "DecisionPage")

@@ -28,7 +28,7 @@ from heso.canonical import blake3_hex, canonical_json
 from heso.channels import outbox
 from heso.channels.models import Delivery
 from heso.channels.registry import check_recipients, installed_channel_names
-from heso.decisions import deadlines, notify
+from heso.decisions import deadlines, notify, questions
 from heso.decisions.actors import Actor
 from heso.decisions.listing import list_decisions as list_decisions  # the listing lives there
 from heso.decisions.models import FINAL, OPEN, OUTCOME_OF, Decision, DecisionVote
@@ -93,6 +93,7 @@ def create(principal: Principal, data: dict[str, Any], idempotency_key: str | No
         approvers_index=_index(approvers), quorum=data["quorum"], approve_votes=0,
         urgency=data["urgency"], timeout_minutes=timeout, channel=data.get("channel"),
         options=data["options"], callback_url=data.get("callback_url"),
+        kind=data.get("kind", "approval"), response_options=data.get("response_options"),
         escalate_to=escalate_to, escalate_after_minutes=escalate_after,
         escalate_at=now + timedelta(minutes=escalate_after) if escalate_after else None,
         created_at=now, expires_at=now + timedelta(minutes=timeout),
@@ -304,7 +305,8 @@ def check_actor(decision: Decision, actor: Actor, action: str) -> tuple[str, boo
 
 def resolve(team_id: str, decision_id: str, action: str, actor: Actor, notes: str | None = None,
             modified_action: Any = None, now: datetime | None = None,
-            then: Callable[[datetime], None] | None = None) -> Decision:
+            then: Callable[[datetime], None] | None = None, answer: str | None = None,
+            option: str | None = None) -> Decision:
     """Answer a decision as ``actor``: approve, deny or modify (approve counts a vote when quorum > 1).
 
     ``then(now)`` runs once this answer has settled the decision, in its transaction (before
@@ -321,8 +323,9 @@ def resolve(team_id: str, decision_id: str, action: str, actor: Actor, notes: st
     if modified_action is not None and action != "modify":
         raise errors.ValidationFailed("modified_action is only allowed with action 'modify'.",
                                       details={"json": {"modified_action": ["Only with action 'modify'."]}})
+    answered = questions.check(decision, action, answer, option)  # {} unless answer or option
     who, relaxed = check_actor(decision, actor, action)
-    identity = actor.ledger()
+    identity = {**actor.ledger(), **answered}
     if relaxed:
         identity["self_approval"] = True
     if action == "approve" and decision.quorum > 1:
@@ -333,7 +336,8 @@ def resolve(team_id: str, decision_id: str, action: str, actor: Actor, notes: st
     # A quorum-1 approve is one approve vote: counted in the same UPDATE, so approve_votes == quorum.
     votes = {"approve_votes": Decision.approve_votes + 1} if action == "approve" else {}
     won = _transition(decision.id, status, Decision.expires_at > now, resolved_at=now, resolved_by=who,
-                      resolved_via=actor.via, response_notes=notes, modified_action=modified_action, **votes)
+                      resolved_via=actor.via, response_notes=notes, modified_action=modified_action, **votes,
+                      **answered)
     if not won:
         _lost_race(decision, now)
     ledger.append(decision.team_id, "decision.resolved", decision.id, actor=who, at=now,
