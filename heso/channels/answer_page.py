@@ -32,9 +32,12 @@ from heso.decisions import service
 from heso.decisions.models import OPEN, Decision, DecisionVote
 from heso.decisions.schemas import DecisionSchema
 from heso.extensions import db
+from heso.grants import service as grants
 from heso.timeutil import aware, utcnow
 
 MAX_NOTE = 10_000
+#: The second button of an approve link's page, for a tool call's decision: approve and allow it for an hour.
+REMEMBER, REMEMBER_HOURS = "approve-1h", 1
 HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -90,9 +93,11 @@ def _usable(link: links.Link | None) -> Decision | None:
 
 def _confirm(token: str, link: links.Link, decision: Decision, status: int = 200, error: str | None = None,
              notes: str = "", modified_action: str = "") -> Response:
+    offer = grants.offer(link.team_id, decision) if link.action == "approve" else None
     return _page("answer/confirm.html", status, d=decision_view(DecisionSchema().dump(decision)),
                  action=link.action, label=option_label(link.action), approver=link.approver,
-                 nonce=links.make_nonce(token), error=error, notes=notes, modified_action=modified_action)
+                 nonce=links.make_nonce(token), error=error, notes=notes, modified_action=modified_action,
+                 remember={**offer, "button": REMEMBER, "hours": REMEMBER_HOURS} if offer else None)
 
 
 @blp.route(links.ANSWER_PATH + "<token>", methods=["GET", "POST"])
@@ -122,7 +127,8 @@ def _answer(token: str, link: links.Link, decision: Decision, address: str) -> R
     form = request.form
     notes = form.get("notes", "").strip()
     modified = form.get("modified_action", "").strip() if link.action == "modify" else ""
-    if not links.nonce_matches(form.get("nonce", ""), token) or form.get("confirm") != link.action:
+    remember = link.action == "approve" and form.get("confirm") == REMEMBER
+    if not links.nonce_matches(form.get("nonce", ""), token) or (form.get("confirm") != link.action and not remember):
         return _confirm(token, link, decision, 400, "This page was open too long or was not submitted by its "
                         "button. Nothing was recorded; confirm again below.", notes, modified)
     if len(notes) > MAX_NOTE or len(modified) > MAX_NOTE:
@@ -131,9 +137,14 @@ def _answer(token: str, link: links.Link, decision: Decision, address: str) -> R
     if link.action == "modify" and not (notes or modified):
         return _confirm(token, link, decision, 422, "Say what should change.")
     try:
-        result = interactions.respond(link.team_id, link.decision_id, link.action, link.approver, via=link.channel,
-                                      credential=f"{link.channel}_link",
-                                      notes=notes or None, modified_action=modified or None)
+        if remember:  # approve, and allow the same tool call for an hour (heso.grants)
+            result = grants.approve_from_channel(link.team_id, link.decision_id, link.approver, via=link.channel,
+                                                 credential=f"{link.channel}_link", hours=REMEMBER_HOURS,
+                                                 notes=notes or None)
+        else:
+            result = interactions.respond(link.team_id, link.decision_id, link.action, link.approver,
+                                          via=link.channel, credential=f"{link.channel}_link",
+                                          notes=notes or None, modified_action=modified or None)
     except (errors.AlreadyResolved, errors.Expired, errors.NotFound, errors.Forbidden):
         return _invalid(address)
     except errors.Conflict as exc:
