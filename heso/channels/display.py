@@ -13,7 +13,8 @@ from typing import Any
 
 OPTION_LABELS = {"approve": "Approve", "deny": "Deny", "modify": "Request changes"}
 STATUS_LABELS = {"approved": "Approved", "denied": "Denied", "modified": "Changes requested",
-                 "expired": "Expired", "cancelled": "Cancelled", "escalated": "Escalated", "pending": "Pending"}
+                 "answered": "Answered", "expired": "Expired", "cancelled": "Cancelled", "escalated": "Escalated",
+                 "pending": "Pending"}
 #: Urgencies that are marked in the subject, the headers and the body.
 URGENT = frozenset({"high", "critical"})
 MAX_TEXT = 5_000

@@ -12,7 +12,7 @@ from heso.decisions import stats
 
 #: Fill per outcome (AA contrast against white for the legend's swatches' neighbours' text).
 COLOURS = {"open": "#b7791f", "approved": "#2f855a", "denied": "#c53030", "modified": "#2b6cb0",
-           "expired": "#718096", "cancelled": "#a0aec0"}
+           "answered": "#6b46c1", "expired": "#718096", "cancelled": "#a0aec0"}
 URGENCY_COLOURS = {"critical": "#9b2c2c", "high": "#c53030", "medium": "#b7791f", "low": "#4a5568"}
 DELIVERY_COLOURS = {"delivered": "#2f855a", "failed": "#c53030", "dead": "#9b2c2c", "in_flight": "#a0aec0"}
 

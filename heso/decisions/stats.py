@@ -22,7 +22,7 @@ from heso.extensions import db
 from heso.timeutil import utcnow
 
 #: Outcomes that a person gave (time to decision counts these; expiry and cancelling are not answers).
-ANSWERED = ("approved", "denied", "modified")
+ANSWERED = ("approved", "denied", "modified", "answered")
 #: The outcome columns of decisions per day: still open, then each final state.
 OUTCOMES = ("open",) + FINAL
 DAYS = 14

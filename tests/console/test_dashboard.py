@@ -26,7 +26,7 @@ def test_the_dashboard_counts_the_decisions_created_in_the_test(page, sign_in, c
     expect(page).to_have_title("Dashboard · HESO")
     today = page.locator("#per-day-table tbody tr").last
     expect(today.get_by_role("rowheader")).to_have_text(utcnow().date().isoformat())
-    expect(today.get_by_role("cell")).to_have_text(["1", "1", "1", "0", "0", "0", "3"])  # open approved denied …
+    expect(today.get_by_role("cell")).to_have_text(["1", "1", "1", "0", "0", "0", "0", "3"])  # open … answered …
     expect(page.locator("#pending-table tbody tr")).to_have_text(["critical1", "high0", "medium0", "low0"])
     expect(page.locator("#took-table")).to_contain_text("Answered2")
     assert page.locator("svg[role=img]").count() == 4
