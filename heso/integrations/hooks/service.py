@@ -73,7 +73,7 @@ def _hold(principal: Principal, row: ExecutionRequest, deadline: float) -> Execu
         db.session.rollback()
         return status not in OPEN
 
-    while (remaining := deadline - time.monotonic()) > 0:
+    while cap > 0 and (remaining := deadline - time.monotonic()) > 0:  # HESO_MAX_WAIT_SECONDS=0: no holding
         decision = decisions.get(team_id, decision_id)
         until_expiry = (decision.expires_at - utcnow()).total_seconds()
         if decision.status not in OPEN or until_expiry <= 0:

@@ -177,3 +177,10 @@ def test_a_revoked_key_is_refused(app, client, team, starter):
         revoke_key(team.id, team.keys["agent"].split("_")[1])
         db.session.commit()
     assert_envelope(hook(client, team, pre_tool_use("ls")), 401, "KEY_REVOKED")
+
+
+@pytest.mark.app_config(MAX_WAIT_SECONDS=0)
+def test_with_long_polls_off_a_held_call_is_denied_at_once(client, team, starter):
+    answer = hook(client, team, pre_tool_use(HELD), timeout=3600)
+    assert answer.json["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert answer.headers["Heso-Decision-Id"] in answer.json["hookSpecificOutput"]["permissionDecisionReason"]
