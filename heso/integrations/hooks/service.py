@@ -99,6 +99,8 @@ def _verdict(row: ExecutionRequest) -> tuple[bool, str, dict[str, Any] | None]:
     if row.floor:
         by_rule = f"floor {row.floor!r}"
     version = f"policy {row.policy_version}" if row.policy_version else "no active policy"
+    if row.decision_id is None and getattr(row, "grant_id", None):  # "approve and remember" (heso/grants)
+        return True, f"HESO allowed this call: grant {row.grant_id} (call {row.execution_id}).", None
     if row.decision_id is None:
         allowed = row.outcome == "allow"
         return allowed, f"HESO {'allowed' if allowed else 'denied'} this call: {by_rule}, {version} " \

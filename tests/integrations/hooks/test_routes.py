@@ -184,3 +184,17 @@ def test_with_long_polls_off_a_held_call_is_denied_at_once(client, team, starter
     answer = hook(client, team, pre_tool_use(HELD), timeout=3600)
     assert answer.json["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert answer.headers["Heso-Decision-Id"] in answer.json["hookSpecificOutput"]["permissionDecisionReason"]
+
+
+def test_approve_and_remember_answers_the_next_same_command_at_once(client, team, starter):
+    call = Background(lambda: hook(client, team, pre_tool_use(HELD)), "the held hook")
+    decision_id = pending_decision(client, team)
+    answer = client.post(f"/v1/decisions/{decision_id}/resolve", headers=team.as_member(APPROVER),
+                         json={"action": "approve", "remember": {"hours": 1, "arguments": "rm -rf build*"}})
+    assert answer.status_code == 200, answer.json
+    assert call.result(30).json["hookSpecificOutput"]["permissionDecision"] == "allow"
+    again = hook(client, team, pre_tool_use("rm -rf build/cache", tool_use_id="toolu_next")).json
+    assert again["hookSpecificOutput"]["permissionDecision"] == "allow"
+    assert "grant grt_" in again["hookSpecificOutput"]["permissionDecisionReason"]
+    other = hook(client, team, pre_tool_use("rm -rf src", tool_use_id="toolu_other"), timeout=3).json
+    assert other["hookSpecificOutput"]["permissionDecision"] == "deny"  # outside the grant: held, then timed out
