@@ -92,11 +92,12 @@ def _usable(link: links.Link | None) -> Decision | None:
 
 
 def _confirm(token: str, link: links.Link, decision: Decision, status: int = 200, error: str | None = None,
-             notes: str = "", modified_action: str = "") -> Response:
+             notes: str = "", modified_action: str = "", answer: str = "") -> Response:
     offer = grants.offer(link.team_id, decision) if link.action == "approve" else None
     return _page("answer/confirm.html", status, d=decision_view(DecisionSchema().dump(decision)),
                  action=link.action, label=option_label(link.action), approver=link.approver,
                  nonce=links.make_nonce(token), error=error, notes=notes, modified_action=modified_action,
+                 answer=answer, choices=decision.response_options or [],
                  remember={**offer, "button": REMEMBER, "hours": REMEMBER_HOURS} if offer else None)
 
 
@@ -127,13 +128,16 @@ def _answer(token: str, link: links.Link, decision: Decision, address: str) -> R
     form = request.form
     notes = form.get("notes", "").strip()
     modified = form.get("modified_action", "").strip() if link.action == "modify" else ""
+    # A question's answer: text and/or one of its response options (the service checks which).
+    answer = form.get("answer", "").strip() if link.action == "answer" else ""
+    option = form.get("option", "").strip() if link.action == "answer" else ""
     remember = link.action == "approve" and form.get("confirm") == REMEMBER
     if not links.nonce_matches(form.get("nonce", ""), token) or (form.get("confirm") != link.action and not remember):
         return _confirm(token, link, decision, 400, "This page was open too long or was not submitted by its "
                         "button. Nothing was recorded; confirm again below.", notes, modified)
-    if len(notes) > MAX_NOTE or len(modified) > MAX_NOTE:
+    if len(notes) > MAX_NOTE or len(modified) > MAX_NOTE or len(answer) > MAX_NOTE:
         return _confirm(token, link, decision, 422, f"Keep each text under {MAX_NOTE:,} characters.",
-                        notes[:MAX_NOTE], modified[:MAX_NOTE])
+                        notes[:MAX_NOTE], modified[:MAX_NOTE], answer[:MAX_NOTE])
     if link.action == "modify" and not (notes or modified):
         return _confirm(token, link, decision, 422, "Say what should change.")
     try:
@@ -144,7 +148,8 @@ def _answer(token: str, link: links.Link, decision: Decision, address: str) -> R
         else:
             result = interactions.respond(link.team_id, link.decision_id, link.action, link.approver,
                                           via=link.channel, credential=f"{link.channel}_link",
-                                          notes=notes or None, modified_action=modified or None)
+                                          notes=notes or None, modified_action=modified or None,
+                                          answer=answer or None, option=option or None)
     except (errors.AlreadyResolved, errors.Expired, errors.NotFound, errors.Forbidden):
         return _invalid(address)
     except errors.Conflict as exc:
@@ -152,6 +157,6 @@ def _answer(token: str, link: links.Link, decision: Decision, address: str) -> R
             return _invalid(address)
         return _confirm(token, link, decision, 409, f"{exc.message} Nothing was recorded.", notes, modified)
     except errors.ValidationFailed as exc:
-        return _confirm(token, link, decision, 422, exc.message, notes, modified)
+        return _confirm(token, link, decision, 422, exc.message, notes, modified, answer)
     return _page("answer/done.html", 200, d=decision_view(DecisionSchema().dump(result)), action=link.action,
                  approver=link.approver)

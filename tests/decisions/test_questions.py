@@ -141,3 +141,32 @@ def test_the_console_page_answers_a_question(app, client, team):
     shown = client.get(done.headers["Location"]).text
     assert "You answered this decision." in shown and "then prod" in shown
     assert client.get(f"/v1/decisions/{question['id']}", headers=team.headers()).json["answer_option"] == "staging"
+
+
+def test_an_emailed_answer_link_answers_a_question_once(app, client, team):
+    import dataclasses
+    import re
+    from urllib.parse import urlsplit
+
+    from heso.channels import api
+    from heso.decisions import service
+    from heso.decisions.schemas import DecisionSchema
+    from heso.testing import make_notification
+
+    question = ask(client, team, response_options=OPTIONS)
+    with app.app_context():
+        document = DecisionSchema().dump(service.get(team.id, question["id"]))
+    note = dataclasses.replace(make_notification(channel_name="email", **document), team_id=team.id)
+    with app.test_request_context():
+        path = urlsplit(api.make_link(note, "sarah@example.com", "answer")).path
+    page = client.get(path).get_data(as_text=True)
+    assert 'value="staging"' in page and 'name="answer"' in page
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page).group(1)
+    unknown = client.post(path, data={"nonce": nonce, "confirm": "answer", "option": "canary"})
+    assert unknown.status_code == 422 and "canary" in unknown.get_data(as_text=True)
+    done = client.post(path, data={"nonce": nonce, "confirm": "answer", "option": "prod", "answer": "after lunch"})
+    assert done.status_code == 200
+    settled = client.get(f"/v1/decisions/{question['id']}", headers=team.headers()).json
+    assert (settled["status"], settled["answer"], settled["answer_option"], settled["resolved_via"]) == (
+        "answered", "after lunch", "prod", "email")
+    assert client.get(path).status_code == 404  # used
