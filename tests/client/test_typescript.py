@@ -52,7 +52,8 @@ CROSS_ACTION = {"tool": "deploy", "args": {"service": "api", "version": "2.1.0",
 def _build() -> None:
     """Compile src/ to dist/ when dist/ is older than any source (``make install`` builds it too)."""
     if not TSC.exists():
-        pytest.fail("clients/typescript/node_modules is missing: run `make install` (npm ci --prefix clients/typescript)")
+        pytest.fail("clients/typescript/node_modules is missing: run `make install` "
+                    "(npm ci --prefix clients/typescript)")
     sources = [*(PACKAGE / "src").glob("*.ts"), PACKAGE / "tsconfig.json", PACKAGE / "package.json"]
     built = PACKAGE / "dist" / "index.js"
     if built.exists() and built.stat().st_mtime >= max(path.stat().st_mtime for path in sources):

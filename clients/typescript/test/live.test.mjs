@@ -3,6 +3,8 @@
 // HESO_ADMIN_KEY, HESO_TEAM_ID, HESO_OPERATOR_SEED and HESO_PY_RECEIPT (signed by the Python
 // ReceiptSigner with that seed). Its policy allows fs.read and sends deploy.run to the approver.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { describe, test } from "node:test";
 
 import {
@@ -176,5 +178,44 @@ describe("against a live server", { skip: live ? false : "HESO_URL is not set (t
     const pushed = await heso.pushReceipt(receipt);
     assert.equal(pushed.accepted, true);
     assert.equal((await heso.getReceipt(pushed.receiptId)).trustLevel, "L1");
+  });
+
+  /** Run examples/typescript/guarded-command.mjs; its decision's id once it says it is waiting. */
+  async function guarded(...command) {
+    const child = spawn(process.execPath, [new URL("../../../examples/typescript/guarded-command.mjs", import.meta.url).pathname,
+      "--approver", env.HESO_APPROVER_EMAIL, "--timeout", "60", "--", ...command],
+    { env: { ...env, HESO_ENDPOINT: env.HESO_URL, HESO_API_KEY: env.HESO_AGENT_KEY } });
+    let output = "";
+    child.stderr.on("data", (chunk) => { output += chunk; });
+    const decisionId = await new Promise((resolve, reject) => {
+      child.stdout.on("data", (chunk) => {
+        output += chunk;
+        const found = /Decision (dec_\w+) is pending/.exec(output);
+        if (found) resolve(found[1]);
+      });
+      child.on("exit", () => reject(new Error(`the example ended first:\n${output}`)));
+    });
+    return { decisionId, done: once(child, "exit").then(([code]) => ({ code, output })) };
+  }
+
+  test("the example runs the command once approved, the modified one when modified, none when denied", async () => {
+    const node = process.execPath;
+    const asked = ["-e", "console.log('ran as asked')"];
+    const [approved, modified, denied] = await Promise.all([guarded(node, ...asked), guarded(node, ...asked),
+      guarded(node, ...asked)]);
+    const answer = approver();
+    await answer.resolveDecision(approved.decisionId, "approve");
+    await answer.resolveDecision(modified.decisionId, "modify",
+      { modifiedAction: { command: [node, "-e", "console.log('ran as modified')"] } });
+    await answer.resolveDecision(denied.decisionId, "deny", { notes: "Not today." });
+    const [first, second, third] = await Promise.all([approved.done, modified.done, denied.done]);
+    assert.equal(first.code, 0, first.output);
+    assert.match(first.output, /ran as asked/);
+    assert.equal(second.code, 0, second.output);
+    assert.match(second.output, /ran as modified/);
+    assert.doesNotMatch(second.output, /ran as asked/);
+    assert.equal(third.code, 1, third.output);
+    assert.match(third.output, /denied by sarah@example\.com: Not today\./);
+    assert.doesNotMatch(third.output, /ran as asked/);
   });
 });
