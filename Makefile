@@ -32,7 +32,18 @@ $(CLAUDE_STAMP):
 	npm install --prefix .cache/npm --no-audit --no-fund --loglevel=error @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
 	touch $(CLAUDE_STAMP)
 
-install: $(STAMP) $(CLAUDE_STAMP) ## Create .venv and install HESO, its built-in plugins and test tools
+# The TypeScript client (clients/typescript, tests/client/test_typescript.py): its pinned tsc from
+# package-lock.json (npm ci again only when the lock changes), then dist/ built from src/.
+TS_CLIENT := clients/typescript
+TS_STAMP := $(TS_CLIENT)/node_modules/.package-lock.json
+$(TS_STAMP): $(TS_CLIENT)/package-lock.json
+	npm ci --prefix $(TS_CLIENT) --no-audit --no-fund --loglevel=error
+	touch $(TS_STAMP)
+$(TS_CLIENT)/dist/index.js: $(TS_STAMP) $(TS_CLIENT)/tsconfig.json $(wildcard $(TS_CLIENT)/src/*.ts)
+	npm run --prefix $(TS_CLIENT) --silent build
+	touch $@
+
+install: $(STAMP) $(CLAUDE_STAMP) $(TS_CLIENT)/dist/index.js ## Create .venv and install HESO, its built-in plugins and test tools
 
 $(CHROMIUM):
 	$(SUDO) apt-get install -y -q chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
