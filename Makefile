@@ -18,10 +18,15 @@ TEST_WORKERS ?= 4
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): setup.cfg pyproject.toml $(PLUGINS)
+# The SDK (client/, distribution heso-client) first: the server depends on it. Both editable with
+# editable_mode=compat, which puts client/ and the checkout on sys.path: the regular package heso/
+# must be found on sys.path (a setuptools finder comes after it, and `import heso` would find only
+# the namespace portion client/heso), and heso/__init__.py's extend_path then adds client/heso.
+$(STAMP): setup.cfg pyproject.toml client/setup.cfg client/pyproject.toml $(PLUGINS)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e client --config-settings editable_mode=compat
+	$(PIP) install -q -e '.[test]' --config-settings editable_mode=compat
 	for plugin in $(dir $(PLUGINS)); do $(PIP) install -q -e $$plugin || exit 1; done
 	touch $(STAMP)
 

@@ -8,6 +8,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:  # imported inside create_app: `import heso.client` (the SDK) must work without Flask
     from flask import Flask
 
+# The SDK, `heso.client`, is its own distribution (heso-client, client/heso/client): a portion of
+# this package found on sys.path. Installed as wheels, both land in site-packages/heso/; in
+# development `make install` puts client/ on sys.path (editable_mode=compat) and this adds it.
+__path__ = __import__("pkgutil").extend_path(__path__, __name__)
+
 __version__ = "0.1.0"
 
 

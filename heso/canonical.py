@@ -1,25 +1,11 @@
-"""Canonical JSON (RFC 8785) and BLAKE3 hashes: the bytes every signature and chain covers."""
+"""Canonical JSON (RFC 8785) and BLAKE3 hashes: the bytes every signature and chain covers.
+
+The functions live in the SDK's distribution (``heso-client``, :mod:`heso.client.canonical`),
+which the server depends on, so that an agent and the server hash the same bytes with one code.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from heso.client.canonical import blake3_hex, canonical_json
 
-import blake3
-import rfc8785
-
-
-def canonical_json(value: Any) -> bytes:
-    """RFC 8785 bytes of ``value``.
-
-    ``rfc8785`` refuses NaN/Infinity, integers beyond 2^53-1 and non-string keys; those
-    raise ``rfc8785.CanonicalizationError`` (a ``ValueError``) for the caller to report.
-    """
-    return rfc8785.dumps(value)
-
-
-def blake3_hex(*parts: bytes) -> str:
-    """Lower-case hex BLAKE3 of the concatenation of ``parts``."""
-    hasher = blake3.blake3()
-    for part in parts:
-        hasher.update(part)
-    return hasher.hexdigest()
+__all__ = ["blake3_hex", "canonical_json"]

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import heso
 
-ROOT = Path(heso.__file__).parent
+#: Every folder of the package: heso/ and the SDK's portion, client/heso/ (distribution heso-client).
+ROOTS = list(dict.fromkeys(Path(folder).resolve() for folder in heso.__path__))
 
 _CREATE_APP = "create_app builds the app on call; `import heso` (every module's parent package) stays light"
 _CLI_ON_USE = "CLI command imports what only it runs on use, to keep `heso --help` fast"
@@ -72,8 +73,8 @@ ALLOWED: dict[tuple[str, str], tuple[int, str]] = {
 
 def _modules() -> dict[str, Path]:
     modules = {}
-    for path in ROOT.rglob("*.py"):
-        parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    for root, path in ((root, path) for root in ROOTS for path in root.rglob("*.py")):
+        parts = ["heso", *path.relative_to(root).with_suffix("").parts]
         if parts[-1] == "__init__":
             parts.pop()
         modules[".".join(parts)] = path

@@ -19,7 +19,8 @@ from tests.test_plugin_boundary import PUBLIC
 
 ROOT = Path(__file__).resolve().parent.parent
 STRICT_MODULES = sorted(PUBLIC | {"heso.channels.base", "heso.channels.links", "heso.channels.display",
-                                  "heso.policy.base", "heso.testing._contract", "heso.client._transport"})
+                                  "heso.policy.base", "heso.testing._contract", "heso.client._transport",
+                                  "heso.client.canonical", "heso.client.receipt_format"})
 
 
 def _options(*args: str, config_file: Path) -> Options:
@@ -60,9 +61,17 @@ def test_the_rest_is_checked_but_not_strictly(strict_flags, project_options):
     assert not options.disallow_untyped_defs
 
 
-def test_the_checked_files_are_the_core_the_plugins_and_the_example(project_options):
-    assert project_options.files == ["heso", "plugins", "examples"]
+def test_the_checked_files_are_the_core_the_sdk_the_plugins_and_the_example(project_options):
+    assert project_options.files == ["heso", "client", "plugins", "examples"]  # client/: heso-client, the SDK
     assert sys.version_info[:2] >= project_options.python_version
+
+
+def test_every_distribution_folder_is_a_package_base(project_options):
+    """With explicit_package_bases, a folder missing from mypy_path names its modules after the
+    path (``plugins.channels.x.heso_channel_x``): the SDK's folder and every built-in plugin's."""
+    folders = {"client", *(str(setup.parent.relative_to(ROOT)) for setup in ROOT.glob("plugins/*/*/setup.cfg"))}
+    assert project_options.explicit_package_bases
+    assert {str((ROOT / path).resolve().relative_to(ROOT)) for path in project_options.mypy_path} == folders
 
 
 def test_make_test_and_make_lint_run_mypy_after_ruff():

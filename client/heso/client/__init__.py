@@ -1,7 +1,8 @@
 """The HESO Python SDK: what an agent imports to ask a human before it acts.
 
-It depends on ``requests`` (and, for receipts, pynacl/blake3/rfc8785), never on Flask, so an
-agent can install and import it without the server::
+It is its own distribution, ``heso-client`` (``pip install ./client``): it depends on
+``requests`` (and, for receipts, pynacl/blake3/rfc8785), never on Flask or the server, so an
+agent can install and import it without them::
 
     from heso.client import HesoClient, require_approval
 
@@ -43,7 +44,7 @@ __all__ = [
 
 
 #: Receipt names load on first use: they need pynacl/blake3/rfc8785 and the shared receipt
-#: format (``heso.receipts.format``), which an agent that only asks for decisions never imports.
+#: format (``heso.client.receipt_format``), which an agent that only asks for decisions never imports.
 _RECEIPTS = {"PushResult": "heso.client.outbox", "ReceiptOutbox": "heso.client.outbox",
              "ReceiptSigner": "heso.client.receipts", "approval_block": "heso.client.receipts",
              "sign_approval": "heso.client.receipts"}

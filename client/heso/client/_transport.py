@@ -48,7 +48,7 @@ def _user_agent() -> str:
     try:
         from importlib.metadata import version
 
-        return f"heso-python/{version('heso')}"
+        return f"heso-python/{version('heso-client')}"
     except Exception:  # noqa: BLE001 - metadata is optional (a vendored copy of the SDK has none)
         return "heso-python"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from heso.receipts import format as fmt
+from heso.client import receipt_format as fmt
 
 
 def _now() -> str:

@@ -26,10 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from heso.canonical import blake3_hex
 from heso.client import errors
+from heso.client import receipt_format as fmt
 from heso.client._transport import Transport
-from heso.receipts import format as fmt
+from heso.client.canonical import blake3_hex
 
 BATCH_PATH = "/v1/receipts/batch"
 #: Refusals worth another try later (the receipt itself is fine).
