@@ -115,3 +115,13 @@ def test_escalate_email_reroutes_to_a_member(client, team):
     twice = client.post(url, json={"escalation_msg": "again", "additional_recipients": [{"address": "a@example.com"}]},
                         headers=team.headers("agent"))
     assert_envelope(twice, 409, "CONFLICT")
+
+
+def test_oversized_and_non_json_bodies_are_refused_in_the_envelope(client, team):
+    huge = function_call(kwargs={"blob": "x" * (300 * 1024)})
+    response = client.post(f"{BASE}/function_calls", json=huge, headers=team.headers("agent"))
+    assert response.status_code == 413 and response.json["error"]
+    text = client.post(f"{BASE}/contact_requests", data="msg=hi", headers=team.headers("agent"),
+                       content_type="text/plain")
+    assert 400 <= text.status_code < 500 and text.json["error"]
+    assert client.get("/v1/decisions", headers=team.headers()).json["data"] == []
