@@ -7,7 +7,7 @@ followed where a requirement names them, markers evaluated here), read from what
 environment has installed: no network, no new venv. Each dependency counts the files its RECORD
 lists; heso and heso-client, installed editable here, count their wheels' files, built with
 ``pip wheel --no-deps --no-build-isolation``. Bytecode caches (``__pycache__``) are left out
-everywhere, so the figures compare like with like. Prints one ``key value`` line per figure;
+everywhere, so the figures compare like with like. Prints one ``name=value`` line per figure;
 ``client_vs_server_mib_ratio`` is the one to compare between runs.
 """
 
@@ -87,7 +87,7 @@ def measure() -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     for key, value in measure().items():
-        print(f"{key} {value}")
+        print(f"{key}={value}")
     return 0
 
 

@@ -7,7 +7,8 @@ Through ``/humanlayer/v1`` that is ``POST /function_calls``, ``GET /function_cal
 through ``/v1/decisions`` it is ``POST /v1/decisions``, ``GET /v1/decisions/{id}``,
 ``POST /v1/decisions/{id}/resolve``, ``GET`` again. The two alternate in rounds whose order
 flips, in Flask's test client in this process, so the machine's load moves both alike.
-``compat_ratio`` = HumanLayer round trips/s over native round trips/s (target ≥ 0.8).
+``compat_ratio`` = HumanLayer round trips/s over native round trips/s (target ≥ 0.8). Then the
+size of a fresh ``heso-client`` install against the server's (``client_size.py``).
 
 PostgreSQL by default (a throw-away database; ``HESO_BENCH_POSTGRES_URL``), or ``--sqlite``.
 Redis database 14 (``HESO_BENCH_REDIS_URL``) is flushed at the start and at the end.
@@ -29,6 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from client_size import measure as install_sizes  # noqa: E402
 from console import database  # noqa: E402 - after sys.path
 from decisions import REDIS_URL, figure, flush_redis, progress  # noqa: E402
 
@@ -113,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                 db.engine.dispose()
     finally:
         flush_redis()
+    for name, value in install_sizes().items():  # a fresh heso-client install against the server's
+        figure(name, value)
     return 0
 
 
