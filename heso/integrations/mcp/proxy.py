@@ -278,15 +278,26 @@ def _hold_seconds(ctx: Any, default: float) -> float:
     return default
 
 
+_validators: dict[int, tuple[Any, Any]] = {}
+
+
 def _schema_problem(tool: types.Tool, arguments: dict[str, Any]) -> str | None:
-    try:
-        jsonschema.validate(arguments, tool.input_schema)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(part) for part in exc.absolute_path)
-        return f"{where + ': ' if where else ''}{exc.message}"
-    except jsonschema.SchemaError:
-        return None  # the upstream's own schema is broken: let the upstream judge
-    return None
+    """What is wrong with ``arguments`` for ``tool``'s input schema (a validator per schema, built once)."""
+    key = id(tool.input_schema)  # the schema object lives as long as its tool (checked below)
+    schema, validator = _validators.get(key, (None, None))
+    if schema is not tool.input_schema:
+        cls = jsonschema.validators.validator_for(tool.input_schema)
+        try:
+            cls.check_schema(tool.input_schema)
+        except jsonschema.SchemaError:
+            return None  # the upstream's own schema is broken: let the upstream judge
+        validator = cls(tool.input_schema)
+        _validators[key] = (tool.input_schema, validator)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.absolute_path)
+    return f"{where + ': ' if where else ''}{error.message}"
 
 
 def _modified_arguments(modified: Any) -> tuple[dict[str, Any], str | None]:
