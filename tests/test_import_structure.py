@@ -39,6 +39,8 @@ ALLOWED: dict[tuple[str, str], tuple[int, str]] = {
     ("heso.cli", "heso.policy.registry"): (1, _CLI_ON_USE),
     ("heso.cli", "heso.encryption"): (1, "main() names the key error only to catch it; loaded with the app anyway"),
     ("heso.agents.cli", "heso.client"): (1, "`heso decide` talks HTTP through the SDK; other commands never need it"),
+    **{("heso.integrations.mcp.cli", f"heso.integrations.mcp.{name}"): (1, _CLI_ON_USE + " (the mcp SDK, "
+       "pydantic and starlette load only for `heso mcp`)") for name in ("server", "proxy", "heso_api")},
     ("heso.encryption.cli", "heso.channels.registry"): (1, _CLI_ON_USE + " (plugins load their secret columns)"),
     ("heso.encryption.cli", "heso.policy.registry"): (1, _CLI_ON_USE + " (plugins load their secret columns)"),
     ("heso.extensions", "heso.openapi"): (1, "the OpenAPI hooks load when the API is built, not on import"),
