@@ -40,7 +40,7 @@ SUITE_PHASES = ["examples", "coverage", "stateful"]
 #: these operations still fails the test.
 SEMANTIC_FIELDS: dict[str, set[str]] = {
     "POST /v1/decisions": {"approver", "approvers", "escalate_to", "quorum", "escalate_after_minutes",
-                           "callback_url"},
+                           "callback_url", "response_options"},
     "POST /v1/keys": {"expires_at", "member_id"},
     "POST /v1/keys/signing": {"publicKey"},
     "PUT /v1/policy/bundles": {"rules", "default_approval"},

@@ -36,6 +36,9 @@ class DecisionCreateSchema(StrictSchema):
            "then": {"required": [other], "properties": {other: {"type": other_kind}}}}
           for one, kind, other, other_kind in (("escalate_to", "string", "escalate_after_minutes", "integer"),
                                                ("escalate_after_minutes", "integer", "escalate_to", "string"))),
+        # _check_kind: a question takes no options and one answer.
+        {"if": {"required": ["kind"], "properties": {"kind": {"const": "question"}}},
+         "then": {"not": {"required": ["options"]}, "properties": {"quorum": {"const": 1}}}},
     ]}
     action = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=10_000),
                               metadata={"description": "What the agent wants to do"})
@@ -123,7 +126,21 @@ class IdempotencyHeaderSchema(ma.Schema):
     )
 
 
+#: questions.check, as far as JSON Schema can say it: text only with answer, an option only with
+#: answer or deny, and an answer gives one of them (which options exist is the decision's).
+_ANSWER_RULES = [
+    {"if": {"required": ["answer"], "properties": {"answer": {"type": "string"}}},
+     "then": {"properties": {"action": {"const": ANSWER}}}},
+    {"if": {"required": ["option"], "properties": {"option": {"type": "string"}}},
+     "then": {"properties": {"action": {"enum": [ANSWER, "deny"]}}}},
+    {"if": {"required": ["action"], "properties": {"action": {"const": ANSWER}}},
+     "then": {"anyOf": [{"required": ["answer"], "properties": {"answer": {"type": "string"}}},
+                        {"required": ["option"], "properties": {"option": {"type": "string"}}}]}},
+]
+
+
 class _AnswerSchema(StrictSchema):
+    OPENAPI: dict = {"allOf": _ANSWER_RULES}
     action = ma.fields.String(required=True, validate=ma.validate.OneOf((*OPTIONS, ANSWER)),
                               metadata={"description": "approve | deny | modify; answer for a question"})
     answer = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(min=1, max=10_000),
@@ -141,7 +158,8 @@ class _AnswerSchema(StrictSchema):
 
 
 class ResolveSchema(_AnswerSchema):
-    OPENAPI = {"if": {"required": ["remember"]}, "then": {"properties": {"action": {"const": "approve"}}}}
+    OPENAPI = {"allOf": [*_ANSWER_RULES,
+                         {"if": {"required": ["remember"]}, "then": {"properties": {"action": {"const": "approve"}}}}]}
     remember = ma.fields.Nested(RememberSchema, metadata={
         "description": "With action=approve, for a tool call's decision: allow the same agent the same call "
                        "(or a narrower pattern of it) for `hours` without asking (a grant, /v1/grants)"})
