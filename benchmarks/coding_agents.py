@@ -8,7 +8,9 @@
    (``POST /v1/tools/authorize``: auth, policy, the request row and its ledger entry) plus
    the forward, and the result hash is recorded afterwards (``POST /v1/execution/{id}/result``,
    off the call's path). HESO runs under gunicorn with PostgreSQL, as in decisions.py. Target ≥ 0.5.
-2. The hook round trip (:func:`measure_hooks`): added by the hooks part of the issue.
+2. ``hook_p50_ratio`` (:func:`measure_hooks`): the hook round trip (``POST
+   /v1/integrations/claude-code/hook``, a command the starter bundle allows) over a bare Flask
+   round trip, p50 and p99 in one run, alternating rounds. Target p50 ≤ 2 × bare.
 
 Everything runs against a throw-away PostgreSQL database and Redis database 14; both are
 cleaned up, and every child process stopped, however the run ends.
@@ -140,8 +142,101 @@ def _authorize_rate(heso_url: str, agent_key: str, calls: int, concurrency: int)
 # --- 2. Hooks ---------------------------------------------------------------------------------------
 
 
+def _percentile(samples: list[float], share: float) -> float:
+    """Nearest rank."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
 def measure_hooks(args: argparse.Namespace, env: dict[str, str], heso_url: str, agent_key: str) -> None:
-    """The hook round trip against a bare Flask round trip (p50/p99): the hooks part fills this in."""
+    """The hook round trip against a bare Flask round trip, p50/p99, in alternating rounds.
+
+    HESO: ``POST /v1/integrations/claude-code/hook`` with a ``PreToolUse`` of ``Bash`` that the
+    starter bundle allows (rule ``shell``): auth, the mapping, policy, the tool-call row and its
+    ledger entry, a new ``tool_use_id`` each time. Baseline: the same body posted to
+    ``bare_app.py`` under the same gunicorn settings. Both from one keep-alive client, one
+    request at a time (a hook is one agent's one tool call). Then the command hook as the agent
+    runs it (a new process each call): ``hook_command_p50_ms``.
+    """
+    import os
+    import subprocess
+    import uuid
+
+    import requests
+
+    from heso.integrations.cli import STARTER_BUNDLE
+    from heso.policy.document import parse_text
+
+    upload_bundle(env, heso_url, parse_text(STARTER_BUNDLE.read_text()))
+    children = Children(Path(tempfile.mkdtemp(prefix="heso-bench-hooks-")))
+    (port,) = free_ports(1)
+    bare_url = f"http://{HOST}:{port}/v1/decisions"
+    hook_url = f"{heso_url}/v1/integrations/claude-code/hook?timeout=30"
+    headers = {"Authorization": f"Bearer {agent_key}", "Content-Type": "application/json"}
+
+    def event() -> bytes:
+        return json.dumps({
+            "session_id": "2f1c5a9e-1b7d-4f3e-9c61-0a4e2b8d7f10", "cwd": "/work/app", "hook_event_name": "PreToolUse",
+            "permission_mode": "default", "tool_name": "Bash", "tool_use_id": f"toolu_{uuid.uuid4().hex[:24]}",
+            "tool_input": {"command": "pytest -q tests/", "description": "Run the tests"}}).encode()
+
+    def as_tool_call(body: bytes) -> bytes:
+        """What the hook asks policy, sent straight: the endpoint's own cost is the difference."""
+        from heso.integrations.hooks.mapping import to_request
+
+        hook_event = json.loads(body)
+        return json.dumps({**to_request(hook_event["tool_name"], hook_event["tool_input"], hook_event["cwd"]),
+                           "adapter_id": "claude-code", "call_id": hook_event["tool_use_id"]}).encode()
+
+    def timed(session: requests.Session, url: str, calls: int, check: str,
+              shape: Any = lambda body: body) -> list[float]:
+        samples = []
+        for _ in range(calls):
+            body = shape(event())
+            start = time.perf_counter()
+            response = session.post(url, data=body, headers=headers, timeout=30)
+            samples.append((time.perf_counter() - start) * 1000)
+            if response.status_code >= 300 or check not in response.text:
+                raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:300]}")
+        return samples
+
+    try:
+        children.start("bare-web", [str(BIN / "gunicorn"), *GUNICORN, "-b", f"{HOST}:{port}",
+                                    "benchmarks.bare_app:app"], env)
+        wait_until("bare app", lambda: http_status(port, "GET", "/v1/decisions") is not None, children)
+        with requests.Session() as session:
+            timed(session, bare_url, 50, "dec_")  # warm-up: connections, caches, the compiled bundle
+            timed(session, hook_url, 50, '"allow"')
+            bare: list[float] = []
+            hook: list[float] = []
+            authorize: list[float] = []
+            for round_number in range(args.rounds):
+                bare += timed(session, bare_url, args.calls, "dec_")
+                hook += timed(session, hook_url, args.calls, '"allow"')
+                authorize += timed(session, f"{heso_url}/v1/tools/authorize", args.calls, '"allow"', as_tool_call)
+                progress(f"hooks round {round_number + 1}: bare p50 {_percentile(bare, 0.5):.2f} ms, "
+                         f"hook p50 {_percentile(hook, 0.5):.2f} ms")
+    finally:
+        children.stop_all()
+    command = [sys.executable, "-m", "heso.integrations.hooks.command", "hook", "claude-code", "--url", heso_url]
+    process_ms = []
+    for _ in range(20):
+        start = time.perf_counter()
+        answer = subprocess.run(command, input=event(), capture_output=True, timeout=60,
+                                env={**os.environ, "HESO_AGENT_KEY": agent_key})
+        process_ms.append((time.perf_counter() - start) * 1000)
+        if b'"allow"' not in answer.stdout:
+            raise RuntimeError(f"the command hook answered {answer.stdout[:300]!r} {answer.stderr[-300:]!r}")
+    figure("hook_calls", len(hook))
+    figure("hook_bare_p50_ms", _percentile(bare, 0.5), 2)
+    figure("hook_bare_p99_ms", _percentile(bare, 0.99), 2)
+    figure("hook_p50_ms", _percentile(hook, 0.5), 2)
+    figure("hook_p99_ms", _percentile(hook, 0.99), 2)
+    figure("hook_p50_ratio", _percentile(hook, 0.5) / _percentile(bare, 0.5), 2)
+    figure("hook_p99_ratio", _percentile(hook, 0.99) / _percentile(bare, 0.99), 2)
+    figure("hook_authorize_p50_ms", _percentile(authorize, 0.5), 2)
+    figure("hook_authorize_p99_ms", _percentile(authorize, 0.99), 2)
+    figure("hook_command_p50_ms", _percentile(process_ms, 0.5), 1)
 
 
 # --- The run ---------------------------------------------------------------------------------------
