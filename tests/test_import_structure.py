@@ -75,11 +75,12 @@ ALLOWED: dict[tuple[str, str], tuple[int, str]] = {
 
 def _modules() -> dict[str, Path]:
     modules = {}
-    for root, path in ((root, path) for root in ROOTS for path in root.rglob("*.py")):
-        parts = ["heso", *path.relative_to(root).with_suffix("").parts]
-        if parts[-1] == "__init__":
-            parts.pop()
-        modules[".".join(parts)] = path
+    for root in ROOTS:
+        for path in root.rglob("*.py"):
+            parts = ["heso", *path.relative_to(root).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join(parts)] = path
     return modules
 
 
