@@ -1,11 +1,12 @@
 """schemathesis against /openapi.json with every check it has (RELIABILITY.md #23).
 
 The engine runs in process against the app (the suite: the examples, coverage and stateful
-phases; the long run adds random fuzzing), with every built-in check: no 5xx; responses, status codes, content types and headers as
-documented; requests the document allows accepted and those it forbids refused
-(positive_data_acceptance, negative_data_rejection); a method the document lacks answers 405
-with a true ``Allow`` (unsupported_method, allow_header_conformance); an operation behind a
-key refuses a request without one (ignored_auth); use_after_free and the rest.
+phases; the long run adds random fuzzing), with every built-in check: no 5xx; responses, status
+codes, content types and headers as documented; requests the document allows accepted and those
+it forbids refused (positive_data_acceptance, negative_data_rejection); a method the document
+lacks answers 405 with a true ``Allow`` (unsupported_method, allow_header_conformance); an
+operation behind a key refuses a request without one (ignored_auth); use_after_free and the
+rest.
 
 ``python -m tests.test_api_fuzz 100`` runs the long version (docs/reliability.md #23).
 """
