@@ -71,8 +71,10 @@ def _metadata(wheel: Path) -> tuple[list[str], dict[str, list[str]]]:
 def test_the_wheel_is_the_sdk_alone_and_requires_no_server_package(wheel):
     names, metadata = _metadata(wheel)
     assert metadata["name"] == ["heso-client"]
-    requires = {Requirement(text).name.lower() for text in metadata["requires"]}
-    assert requires == SDK_REQUIRES
+    requires = [Requirement(text) for text in metadata["requires"]]
+    assert {r.name.lower() for r in requires if r.marker is None} == SDK_REQUIRES
+    # A framework adapter's packages come only with its extra (`heso-client[langgraph]`).
+    assert all(" extra == " in f" {r.marker}" for r in requires if r.marker is not None)
     assert not {Requirement(text).name.lower() for text in metadata["requires"] if Requirement(text).extras}
     package = [name for name in names if ".dist-info/" not in name]
     assert "heso/client/__init__.py" in package and "heso/client/py.typed" in package
