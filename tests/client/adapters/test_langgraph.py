@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypedDict
 import pytest
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain.agents.middleware.human_in_the_loop import _decision_schema
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
@@ -24,12 +25,21 @@ from langgraph.graph import START, StateGraph
 from langgraph.types import interrupt
 
 from heso.channels import signing
-from heso.client import HesoClient
-from heso.client.adapters.langgraph import HesoInterrupts, Resumer, idempotency_key
+from heso.client import Decision, HesoClient, errors
+from heso.client.adapters.langgraph import (
+    HITL_TYPES,
+    Asked,
+    HesoInterrupts,
+    Resumer,
+    _allowed_of_schema,
+    _text,
+    idempotency_key,
+)
 from heso.client.webhooks import InvalidSignature
 from tests.helpers import Background, wait_until
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+#: The tests that talk to a server: one database (see the module docstring).
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 APPROVER = "sarah@example.com"
 
@@ -99,6 +109,7 @@ def hitl(live_server, team) -> HesoInterrupts:
     return HesoInterrupts(HesoClient(team.keys["agent"], live_server), APPROVER, context={"app": "tests"})
 
 
+@sqlite_only
 def test_batched_denied_never_runs_and_the_reason_reaches_the_model(client, team, hitl):
     ran: list[dict[str, Any]] = []
     agent = make_agent(ran)
@@ -122,6 +133,7 @@ def test_batched_denied_never_runs_and_the_reason_reaches_the_model(client, team
     assert verified(client, team)
 
 
+@sqlite_only
 def test_approved_runs_exactly_once_even_when_resumed_again(client, live_server, team, hitl):
     """run() blocks on the long-poll while the human approves from another thread; a resumer
     asked afterwards finds nothing to resume and the tool has still run once."""
@@ -141,6 +153,7 @@ def test_approved_runs_exactly_once_even_when_resumed_again(client, live_server,
     assert verified(client, team)
 
 
+@sqlite_only
 def test_per_call_modify_runs_with_the_changed_arguments(client, team, hitl):
     ran: list[dict[str, Any]] = []
     agent = make_agent(ran, mode="per_call",
@@ -158,6 +171,7 @@ def test_per_call_modify_runs_with_the_changed_arguments(client, team, hitl):
     assert verified(client, team)
 
 
+@sqlite_only
 def test_batched_two_calls_answered_in_order_and_respond_only_is_a_question(client, team, hitl):
     """Two gated calls in one turn: one decision each, the answers in the calls' order; a tool
     that only allows ``respond`` is asked as a question and its answer is the tool's result."""
@@ -199,6 +213,7 @@ def two_questions(node_runs: list[str]) -> Any:
     return graph.compile(checkpointer=InMemorySaver())
 
 
+@sqlite_only
 def test_plain_interrupts_are_questions_and_a_rerun_node_asks_nothing_twice(client, team, hitl):
     node_runs: list[str] = []
     graph = two_questions(node_runs)
@@ -238,6 +253,7 @@ def signed(payload: dict[str, Any], secret: str, msg_id: str = "msg_1") -> tuple
     return body.encode(), signing.webhook_headers(msg_id, body, [secret], datetime.now(UTC))
 
 
+@sqlite_only
 def test_resumer_fed_by_the_signed_webhook(client, team, hitl):
     secret, other = signing.generate_secret(), signing.generate_secret()
     ran: list[dict[str, Any]] = []
@@ -266,6 +282,7 @@ def test_resumer_fed_by_the_signed_webhook(client, team, hitl):
     assert verified(client, team)
 
 
+@sqlite_only
 def test_resumer_fed_by_the_agents_long_poll(client, live_server, team, agent):
     """A registered agent's inbox: decision events resume their threads; other events go to on_other."""
     hitl = HesoInterrupts(HesoClient(agent["api_key"], live_server), APPROVER)
@@ -284,3 +301,65 @@ def test_resumer_fed_by_the_agents_long_poll(client, live_server, team, agent):
     assert hitl.client.poll(wait=0) == []  # all acknowledged
     assert isinstance(resumer.results["thread-9"], dict)
     assert verified(client, team)
+
+
+# -- the mapping alone (no server) ---------------------------------------------------------------
+
+def asked(status: str, allowed: tuple[str, ...] = HITL_TYPES, shape: Any = "tool_approval", **decision: Any) -> Asked:
+    raw = {"id": "dec_1", "status": status, "action": "Delete", **decision}
+    return Asked("i" * 32, 0, 1, shape, allowed, "delete_file", {"path": "/a", "force": True}, Decision.from_api(raw))
+
+
+def make_hitl() -> HesoInterrupts:
+    return HesoInterrupts(HesoClient("heso_x_y", "http://127.0.0.1:9"), APPROVER)
+
+
+def test_outcomes_become_langchains_decisions():
+    hitl = make_hitl()
+    assert hitl.hitl_decision(asked("approved")) == {"type": "approve"}
+    assert hitl.hitl_decision(asked("denied")) == {"type": "reject"}
+    assert hitl.hitl_decision(asked("denied", answer_option="too_risky")) == {"type": "reject", "message": "too_risky"}
+    assert hitl.hitl_decision(asked("expired"))["message"] == "Not approved: no one answered in time."
+    assert "cancelled (shutdown)" in hitl.hitl_decision(asked("cancelled", response_notes="shutdown"))["message"]
+    # A change merges into the call's arguments; "args" (batched: with another tool's "name") or the object itself.
+    assert hitl.hitl_decision(asked("modified", modified_action={"path": "/b"}))["edited_action"] == {
+        "name": "delete_file", "args": {"path": "/b", "force": True}}
+    assert hitl.hitl_decision(asked("modified", shape="batched", modified_action={
+        "name": "archive_file", "args": {"force": False}}))["edited_action"] == {
+        "name": "archive_file", "args": {"path": "/a", "force": False}}
+    assert hitl.hitl_decision(asked("modified", ("edit",), modified_action='{"force": false}'))["edited_action"][
+        "args"] == {"path": "/a", "force": False}
+    # Text is the tool's answer where respond is allowed.
+    assert hitl.hitl_decision(asked("modified", modified_action="It is /c")) == {
+        "type": "respond", "message": "It is /c"}
+    assert hitl.hitl_decision(asked("modified", modified_action={"message": "No"})) == {
+        "type": "respond", "message": "No"}
+
+
+def test_outcomes_an_interrupt_cannot_take_raise():
+    hitl = make_hitl()
+    with pytest.raises(errors.Expired):
+        hitl.hitl_decision(asked("expired", ("approve", "edit")))
+    with pytest.raises(errors.Denied):
+        hitl.hitl_decision(asked("cancelled", ("approve",)))
+    with pytest.raises(errors.Modified):
+        hitl.hitl_decision(asked("modified", ("approve", "edit", "reject"), modified_action="use /tmp instead"))
+    with pytest.raises(errors.Denied):
+        hitl.value_answer(asked("cancelled", (), shape="value"))
+    assert hitl.answers([asked("approved"), asked("pending")]) is None and hitl.answers([]) is None
+
+
+def test_allowed_decisions_from_a_per_call_response_schema():
+    assert _allowed_of_schema(None) == HITL_TYPES
+    assert _allowed_of_schema({"oneOf": [{"properties": {"type": {"const": "reject"}}},
+                                         {"properties": {"type": {"enum": ["approve", "other"]}}}]}) == (
+        "approve", "reject")
+    assert _allowed_of_schema(_decision_schema(["approve", "reject"], "delete_file")) == ("approve", "reject")
+
+
+def test_what_the_human_reads():
+    assert _text({"question": "Which region?", "options": ["eu"]}) == "Which region?"
+    assert _text({"n": 3}) == '{"n": 3}' and _text(object).startswith('"<class')
+    assert len(_text("x" * 20_000)) == 10_000 and _text("  ") == "The agent is waiting for an answer."
+    with pytest.raises(ValueError, match="approver"):
+        HesoInterrupts(HesoClient("heso_x_y", "http://127.0.0.1:9"))

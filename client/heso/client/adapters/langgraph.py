@@ -114,7 +114,7 @@ def _schema_types(schema: Any) -> set[str]:
 
 
 def _allowed_of_schema(schema: Any) -> tuple[str, ...]:
-    if isinstance(schema, type):
+    if schema is not None and not isinstance(schema, Mapping):  # a Python type (an Annotated union, a model)
         from pydantic import TypeAdapter
 
         try:
