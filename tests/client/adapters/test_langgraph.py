@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import operator
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -36,6 +40,7 @@ from heso.client.adapters.langgraph import (
     idempotency_key,
 )
 from heso.client.webhooks import InvalidSignature
+from tests.client.test_agent_demo import answer_when_asked
 from tests.helpers import Background, wait_until
 
 #: The tests that talk to a server: one database (see the module docstring).
@@ -302,6 +307,23 @@ def test_resumer_fed_by_the_agents_long_poll(client, live_server, team, agent):
     assert isinstance(resumer.results["thread-9"], dict)
     assert verified(client, team)
 
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "langgraph_agent.py"
+
+
+@sqlite_only
+def test_the_example_runs_the_tool_with_the_approvers_change(client, live_server, team):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HESO_")}
+    env.update(HESO_ENDPOINT=live_server, HESO_API_KEY=team.keys["agent"])
+    thread = answer_when_asked(client, team, {"action": "modify",
+                                              "modified_action": {"arguments": {"path": "/srv/tmp/r.pdf"}}})
+    run = subprocess.run([sys.executable, str(EXAMPLE), "--approver", "ops@example.com", "--mode", "per_call",
+                          "/srv/r.pdf"], env=env, capture_output=True, text=True, timeout=120)
+    thread.join()
+    assert run.returncode == 0, run.stderr
+    [decision] = decisions(client, team)
+    assert f"Decision {decision['id']} is pending" in run.stderr
+    assert "delete_file ran with path='/srv/tmp/r.pdf'" in run.stderr and "/srv/r.pdf'" not in run.stderr
 
 # -- the mapping alone (no server) ---------------------------------------------------------------
 

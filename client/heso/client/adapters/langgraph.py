@@ -314,18 +314,22 @@ class HesoInterrupts:
 
     # -- the whole loop, blocking -----------------------------------------------------------------
 
-    def run(self, graph: Graph, graph_input: Any, config: RunnableConfig, *, timeout: float | None = None) -> Any:
+    def run(self, graph: Graph, graph_input: Any, config: RunnableConfig, *, timeout: float | None = None,
+            on_ask: Callable[[list[Asked]], None] | None = None) -> Any:
         """``graph.invoke`` until it finishes, asking HESO at every interrupt and waiting for the answers.
 
         ``config["configurable"]["thread_id"]`` names the thread (a checkpointer is required).
         ``timeout`` bounds each wait for humans (``WaitTimeout``; the decisions stay open and a
-        later call, or a :class:`Resumer`, picks them up again).
+        later call, or a :class:`Resumer`, picks them up again). ``on_ask`` is called with the
+        open decisions before each wait (to show their ids). Returns the graph's last result.
         """
         thread_id = _thread_id(config)
         result = graph.invoke(graph_input, config)
         while interrupts := graph.get_state(config).interrupts:
-            asked = self.wait(self.ask(thread_id, interrupts), timeout)
-            result = graph.invoke(self.command(asked), config)
+            asked = self.ask(thread_id, interrupts)
+            if on_ask is not None:
+                on_ask(asked)
+            result = graph.invoke(self.command(self.wait(asked, timeout)), config)
         return result
 
 
