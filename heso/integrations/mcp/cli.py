@@ -81,12 +81,17 @@ _poll = click.option("--poll-seconds", default=5, show_default=True, type=click.
 @_http
 @click.option("--hold-seconds", default=50.0, show_default=True, type=click.FloatRange(1, 600), help=HOLD_HELP)
 @_poll
-def serve_command(url: str, key: str | None, http: str | None, hold_seconds: float, poll_seconds: int) -> None:
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=".",
+              help="approve_tool_use's project: relative paths are in it [default: the working directory, "
+                   "which Claude Code sets to its own].")
+def serve_command(url: str, key: str | None, http: str | None, hold_seconds: float, poll_seconds: int,
+                  project: Path) -> None:
     """request_approval, get_decision, authorize and approve_tool_use (for --permission-prompt-tool)."""
     from heso.integrations.mcp.server import HesoTools, build_server
 
     address = _host_port(http)
-    tools = HesoTools(url, _key(key, address is not None), hold_seconds=hold_seconds, poll_seconds=poll_seconds)
+    tools = HesoTools(url, _key(key, address is not None), hold_seconds=hold_seconds, poll_seconds=poll_seconds,
+                      project=str(project.resolve()))
     _run(build_server(tools), address)
 
 

@@ -9,6 +9,8 @@
   ``{tool_name, input, tool_use_id?}``, answer (text content, JSON)
   ``{"behavior": "allow", "updatedInput": {...}}`` or ``{"behavior": "deny", "message": "..."}``;
   held for a human on *require_approval*, denied (fail closed) when nobody answers in time.
+  The prompt carries no ``cwd``: paths are judged against ``project`` (``heso mcp serve --project``,
+  by default the working directory, which Claude Code gives the servers it starts).
 
 Over Streamable HTTP a request may carry its own agent key (``Authorization: Bearer``);
 otherwise the key the command was started with is used.
@@ -72,6 +74,16 @@ def _json(value: Any, is_error: bool = False) -> types.CallToolResult:
                                 structured_content=value if isinstance(value, dict) else None, is_error=is_error)
 
 
+def _prompt_answer(value: dict[str, Any]) -> types.CallToolResult:
+    """approve_tool_use's answer: one text block of JSON and nothing else. Claude Code refuses a
+    result with ``structuredContent`` ("Expected a single text block param"), and so denies the call."""
+    return types.CallToolResult(content=[types.TextContent(type="text", text=json.dumps(value, default=str))])
+
+
+def _deny(message: str) -> types.CallToolResult:
+    return _prompt_answer({"behavior": "deny", "message": message})
+
+
 def _decision(decision: Decision) -> dict[str, Any]:
     raw = decision.raw
     return {"decision_id": decision.id, "status": decision.status, "settled": decision.settled,
@@ -84,8 +96,9 @@ class HesoTools:
     """The four tools, for one HESO server; ``key`` is the default agent key."""
 
     def __init__(self, url: str | None, key: str | None, *, hold_seconds: float = 50.0,
-                 poll_seconds: float = 5.0) -> None:
+                 poll_seconds: float = 5.0, project: str | None = None) -> None:
         self.poll_seconds = poll_seconds
+        self.project = project  # approve_tool_use's cwd: relative paths in it are the project's (./...)
         self.default = Heso(url, key, poll_seconds=poll_seconds)
         self.url = self.default.url
         self.hold_seconds = hold_seconds
@@ -112,7 +125,7 @@ class HesoTools:
             return await handler(ctx, heso, arguments)
         except HesoError as exc:
             if name == "approve_tool_use":  # fail closed, in the shape Claude Code reads
-                return _json({"behavior": "deny", "message": f"{refusal(exc)} (denied: fail closed)"})
+                return _deny(f"{refusal(exc)} (denied: fail closed)")
             return _json({"error": exc.code, "message": refusal(exc), "details": exc.details}, is_error=True)
 
     async def _progress(self, ctx: Any, elapsed: float, total: float, message: str) -> None:
@@ -146,18 +159,17 @@ class HesoTools:
     async def approve_tool_use(self, ctx: Any, heso: Heso, args: dict[str, Any]) -> types.CallToolResult:
         tool_name, tool_input = args.get("tool_name"), args.get("input")
         if not isinstance(tool_name, str) or not tool_name or not isinstance(tool_input, dict):
-            return _json({"behavior": "deny", "message": "approve_tool_use needs tool_name (a string) and input "
-                                                         "(an object); denied."})
+            return _deny("approve_tool_use needs tool_name (a string) and input (an object); denied.")
         call_id = _call_id(args.get("tool_use_id"))
-        request = mapping.to_request(tool_name, tool_input)
+        request = mapping.to_request(tool_name, tool_input, self.project)
         answer = await heso.authorize_tool(call_id=call_id, adapter_id="claude-code-permission-prompt", **request)
         if answer["decision"] == "pending":
             decision = await heso.hold(answer["decision_id"], self.hold_seconds,
                                        lambda *a: self._progress(ctx, *a))
             if not decision.settled:
                 await heso.cancel(decision.id, "Nobody answered before the permission prompt's wait ran out.")
-                return _json({"behavior": "deny", "message": f"HESO: nobody answered decision {decision.id} in "
-                                                             f"{self.hold_seconds:g} s; denied (fail closed)."})
+                return _deny(f"HESO: nobody answered decision {decision.id} in {self.hold_seconds:g} s; "
+                             "denied (fail closed).")
             answer = await heso.authorize_tool(call_id=call_id, adapter_id="claude-code-permission-prompt", **request)
         if answer["decision"] == "allow":
             updated = tool_input
@@ -169,11 +181,11 @@ class HesoTools:
                     except ValueError:
                         modified = None
                 if not isinstance(modified, dict):
-                    return _json({"behavior": "deny", "message": f"HESO: decision {answer['decision_id']} was "
-                                                                 "modified, but not into a JSON object of input."})
+                    return _deny(f"HESO: decision {answer['decision_id']} was modified, but not into a JSON "
+                                 "object of input.")
                 updated = modified
-            return _json({"behavior": "allow", "updatedInput": updated})
-        return _json({"behavior": "deny", "message": _deny_message(answer)})
+            return _prompt_answer({"behavior": "allow", "updatedInput": updated})
+        return _deny(_deny_message(answer))
 
 
 def _call_id(tool_use_id: Any) -> str:

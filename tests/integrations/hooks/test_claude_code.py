@@ -10,9 +10,6 @@ SQLite only: the hook's server side is the same code the route tests run on both
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,20 +17,17 @@ import requests
 from click.testing import CliRunner
 
 from heso.integrations.cli import hooks_group
-from tests.helpers import kill_process_group, serve_wsgi, wait_until
+from tests.helpers import kill_process_group, serve_wsgi
+from tests.integrations.claude_cli import claude, fake_model, finish, held_decision, make_project
 from tests.integrations.hooks.conftest import APPROVER
 from tests.integrations.hooks.fake_anthropic import FakeModel
 
-ROOT = Path(__file__).resolve().parents[3]
-CLAUDE = ROOT / ".cache" / "npm" / "node_modules" / ".bin" / "claude"
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
 def model():
-    fake = FakeModel()
-    with serve_wsgi(fake.app) as url:
-        fake.url = url
+    with fake_model() as fake:
         yield fake
 
 
@@ -45,11 +39,7 @@ def heso_url(app):
 
 @pytest.fixture
 def project(tmp_path):
-    if not CLAUDE.exists():
-        pytest.fail(f"{CLAUDE} is missing: run `make install` (it installs the pinned Claude Code CLI)")
-    (tmp_path / "proj" / "build").mkdir(parents=True)
-    (tmp_path / "home").mkdir()
-    return tmp_path
+    return make_project(tmp_path)
 
 
 def install(project: Path, heso_url: str, key: str, timeout: int = 120) -> Path:
@@ -60,36 +50,19 @@ def install(project: Path, heso_url: str, key: str, timeout: int = 120) -> Path:
     return project / "proj" / ".claude" / "settings.json"
 
 
-def claude(project: Path, model: FakeModel, settings: Path) -> subprocess.Popen:
-    env = {"PATH": os.environ["PATH"], "HOME": str(project / "home"), "LANG": "C.UTF-8",
-           "ANTHROPIC_BASE_URL": model.url, "ANTHROPIC_API_KEY": "dummy",
-           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
-    return subprocess.Popen([str(CLAUDE), "-p", "Run the command.", "--output-format", "json", "--settings",
-                             str(settings)], cwd=project / "proj", env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def finish(process: subprocess.Popen, timeout: float = 120) -> dict:
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        kill_process_group(process)
-        raise
-    assert process.returncode == 0, (out, err)
-    result = json.loads(out)
-    assert result["is_error"] is False, result
-    return result
+def run(project: Path, model: FakeModel, settings: Path):
+    return claude(project, model, "--settings", str(settings))
 
 
 def test_allowed_runs_and_denied_never_runs_and_the_model_is_told_why(project, model, heso_url, team, starter):
     settings = install(project, heso_url, team.keys["agent"])
     model.command = "touch made.txt"
-    finish(claude(project, model, settings))
+    finish(run(project, model, settings))
     assert (project / "proj" / "made.txt").exists()
     assert model.tool_results()[-1].get("is_error") is not True
 
     model.command = "touch .env"
-    finish(claude(project, model, settings))
+    finish(run(project, model, settings))
     assert not (project / "proj" / ".env").exists()
     denied = model.tool_results()[-1]
     assert denied["is_error"] is True and "HESO denied this call" in str(denied["content"])
@@ -99,13 +72,9 @@ def test_allowed_runs_and_denied_never_runs_and_the_model_is_told_why(project, m
 def test_a_held_command_runs_only_once_approved_over_rest(project, model, heso_url, team, starter):
     settings = install(project, heso_url, team.keys["agent"])
     model.command = "rm -rf build && touch made.txt"
-    process = claude(project, model, settings)
+    process = run(project, model, settings)
     try:
-        def pending():
-            page = requests.get(f"{heso_url}/v1/decisions?status=pending", headers=team.headers("agent"),
-                                timeout=10).json()["data"]
-            return page[0] if page else None
-        decision = wait_until(pending, 60, message="the held command's decision")
+        decision = held_decision(heso_url, team.headers("agent"))
         assert "$ rm -rf build && touch made.txt" in decision["action"]
         assert process.poll() is None and not (project / "proj" / "made.txt").exists()  # the CLI waits
         answer = requests.post(f"{heso_url}/v1/decisions/{decision['id']}/resolve", json={"action": "approve"},
@@ -121,7 +90,7 @@ def test_a_held_command_runs_only_once_approved_over_rest(project, model, heso_u
 def test_a_held_command_nobody_answers_is_denied_at_the_hooks_timeout(project, model, heso_url, team, starter):
     settings = install(project, heso_url, team.keys["agent"], timeout=8)  # HESO answers deny ~5 s before
     model.command = "rm -rf build && touch made.txt"
-    finish(claude(project, model, settings))
+    finish(run(project, model, settings))
     assert not (project / "proj" / "made.txt").exists() and (project / "proj" / "build").exists()
     denied = model.tool_results()[-1]
     assert denied["is_error"] is True and "fail closed" in str(denied["content"])

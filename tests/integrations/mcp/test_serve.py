@@ -79,8 +79,9 @@ def test_authorize_is_an_execution_request(heso_url, serve):
 
 def test_approve_tool_use_answers_in_claude_codes_shape(client, team, heso_url, serve):
     read = {"file_path": "README.md"}
-    assert answer(serve.call("approve_tool_use", {"tool_name": "Read", "input": read, "tool_use_id": "toolu_1"})) \
-        == {"behavior": "allow", "updatedInput": read}
+    allowed = serve.call("approve_tool_use", {"tool_name": "Read", "input": read, "tool_use_id": "toolu_1"})
+    assert answer(allowed) == {"behavior": "allow", "updatedInput": read}
+    assert allowed.structured_content is None  # Claude Code takes only a lone text block (test_claude_code.py)
     denied = answer(serve.call("approve_tool_use", {"tool_name": "WebFetch", "input": {"url": "https://x.test"}}))
     assert denied["behavior"] == "deny" and "no-web" in denied["message"] and set(denied) == {"behavior", "message"}
 
