@@ -159,18 +159,27 @@ def test_approved_runs_exactly_once_even_when_resumed_again(client, live_server,
 
 
 @sqlite_only
-def test_per_call_modify_runs_with_the_changed_arguments(client, team, hitl):
+def test_per_call_modify_runs_with_the_changed_arguments_and_answers_go_by_interrupt_id(client, team, hitl):
+    """Two gated calls in one turn, per-call: two interrupts pending at once, each its own decision,
+    resumed together by interrupt id; the modified one runs with the change, the denied one never."""
     ran: list[dict[str, Any]] = []
     agent = make_agent(ran, mode="per_call",
-                       interrupt_on={"delete_file": {"allowed_decisions": ["approve", "edit", "reject"]}})
+                       interrupt_on={"delete_file": {"allowed_decisions": ["approve", "edit", "reject"]}},
+                       script=[calls_tool(("delete_file", {"path": "/srv/report.pdf"}),
+                                          ("delete_file", {"path": "/etc/passwd"})), AIMessage(content="done")])
     asked = hitl.ask("thread-1", start(agent))
-    assert [a.shape for a in asked] == ["tool_approval"] and asked[0].allowed == ("approve", "edit", "reject")
+    assert [(a.shape, a.args) for a in asked] == [("tool_approval", {"path": "/srv/report.pdf"}),
+                                                  ("tool_approval", {"path": "/etc/passwd"})]
+    assert asked[0].allowed == ("approve", "edit", "reject") and asked[0].interrupt_id != asked[1].interrupt_id
     assert asked[0].decision.raw["options"] == ["approve", "modify", "deny"]
+    resolve(client, team, asked[1].decision.id, action="deny", notes="never that")
     resolve(client, team, asked[0].decision.id, action="modify",
             modified_action={"arguments": {"path": "/srv/tmp/report.pdf"}})
     command = hitl.command(hitl.refresh(asked))
-    assert command is not None and command.resume == {asked[0].interrupt_id: {
-        "type": "edit", "edited_action": {"name": "delete_file", "args": {"path": "/srv/tmp/report.pdf"}}}}
+    assert command is not None and command.resume == {
+        asked[0].interrupt_id: {"type": "edit", "edited_action": {"name": "delete_file",
+                                                                  "args": {"path": "/srv/tmp/report.pdf"}}},
+        asked[1].interrupt_id: {"type": "reject", "message": "never that"}}
     agent.invoke(command, config())
     assert ran == [{"path": "/srv/tmp/report.pdf", "force": False}]
     assert verified(client, team)

@@ -385,7 +385,8 @@ class Resumer:
             pending = self.graph.get_state(config).interrupts
             if not pending:
                 return False
-            command = self.interrupts.command(self.interrupts.refresh(self.interrupts.ask(thread_id, pending)))
+            # ask() finds the same decisions again, as they are now (an idempotent replay answers the current state).
+            command = self.interrupts.command(self.interrupts.ask(thread_id, pending))
             if command is None:
                 return False
             self.results[thread_id] = self.graph.invoke(command, config)
