@@ -141,15 +141,12 @@ def _answer(token: str, link: links.Link, decision: Decision, address: str) -> R
     if link.action == "modify" and not (notes or modified):
         return _confirm(token, link, decision, 422, "Say what should change.")
     try:
-        if remember:  # approve, and allow the same tool call for an hour (heso.grants)
-            result = grants.approve_from_channel(link.team_id, link.decision_id, link.approver, via=link.channel,
-                                                 credential=f"{link.channel}_link", hours=REMEMBER_HOURS,
-                                                 notes=notes or None)
-        else:
-            result = interactions.respond(link.team_id, link.decision_id, link.action, link.approver,
-                                          via=link.channel, credential=f"{link.channel}_link",
-                                          notes=notes or None, modified_action=modified or None,
-                                          answer=answer or None, option=option or None)
+        # With remember: approve, and allow the same tool call for an hour (heso.grants).
+        result = interactions.respond(link.team_id, link.decision_id, link.action, link.approver,
+                                      via=link.channel, credential=f"{link.channel}_link",
+                                      notes=notes or None, modified_action=modified or None,
+                                      answer=answer or None, option=option or None,
+                                      remember={"hours": REMEMBER_HOURS} if remember else None)
     except (errors.AlreadyResolved, errors.Expired, errors.NotFound, errors.Forbidden):
         return _invalid(address)
     except errors.Conflict as exc:

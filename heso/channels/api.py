@@ -11,7 +11,8 @@ What a plugin gets:
 * **Human answers**: :func:`make_link` (a signed link for one approver and one option, opening
   HESO's scanner-safe confirm page), :func:`read_link` for a plugin's own page,
   :func:`respond` (records the answer as a member, refusing anyone who is not, or no longer,
-  an approver), and the linked chat accounts (:func:`member_for_account`,
+  an approver; with ``remember``, an approval that also grants the same tool call for some
+  hours, where :func:`grant_offer` says it may), and the linked chat accounts (:func:`member_for_account`,
   :func:`account_of`, :func:`redeem_link_code`) that turn a chat user into a member.
 * **Reads**: :func:`read_decision` (the decision as the REST API shows it, with who asked and
   who voted), :func:`channel_config` (the team's configuration, secrets included),
@@ -47,6 +48,7 @@ from heso.channels.display import OPTION_LABELS, STATUS_LABELS, decision_view, o
 from heso.channels.links import Link, make_link, read_link
 from heso.channels.links import serializer as signer
 from heso.channels.tokens import InvalidToken
+from heso.decisions import service as decisions
 from heso.decisions import views
 from heso.decisions.models import OPEN as OPEN_STATUSES
 from heso.encryption import EncryptedString, SecretColumn, reseal, ring
@@ -63,6 +65,7 @@ from heso.errors import (
     error_type,
 )
 from heso.extensions import db, state
+from heso.grants import service as grants
 from heso.models_base import JSONDoc, Model, UTCDateTime
 from heso.schemas import StrictSchema
 from heso.smtp import Outcome as SmtpOutcome
@@ -75,7 +78,7 @@ __all__ = [
     # the interface
     "ChannelPlugin", "DeliveryResult", "Notification",
     # human answers
-    "Link", "make_link", "read_link", "respond", "MemberRef", "current_member",
+    "Link", "make_link", "read_link", "respond", "grant_offer", "MemberRef", "current_member",
     "member_for_account", "account_of", "redeem_link_code",
     # reads
     "OPEN_STATUSES", "read_decision", "channel_config",
@@ -91,7 +94,8 @@ __all__ = [
 
 
 def respond(team_id: str, decision_id: str, action: str, approver: str, *, via: str,
-            credential: str | None = None, notes: str | None = None, modified_action: Any = None) -> dict[str, Any]:
+            credential: str | None = None, notes: str | None = None, modified_action: Any = None,
+            remember: dict[str, Any] | None = None) -> dict[str, Any]:
     """Answer a decision as ``approver`` (a member's email), who acted through channel ``via``.
 
     ``approver`` must be whom the link, token or linked account *belongs to*, never a name
@@ -101,10 +105,32 @@ def respond(team_id: str, decision_id: str, action: str, approver: str, *, via: 
     :class:`Expired`, a second quorum vote of the same member :class:`Conflict`.
     ``credential`` names what proved it (``"mychat:U123"``; default ``via``). Returns the
     decision as :func:`read_decision` shows it.
+
+    ``remember`` (with action ``approve``): ``{"hours": N}`` approves and, in the same
+    transaction, grants the agent that asked the same tool call for N hours (``tool`` and
+    ``arguments`` globs may narrow it), as the console's and the REST API's "approve and
+    remember" do: the grant is listed at ``GET /v1/grants`` and in the ledger. Only for a
+    decision :func:`grant_offer` offers; otherwise :class:`ValidationFailed`, and nothing is
+    recorded.
     """
     decision = interactions.respond(team_id, decision_id, action, approver, via=via, credential=credential,
-                                    notes=notes, modified_action=modified_action)
+                                    notes=notes, modified_action=modified_action, remember=remember)
     return read_decision(team_id, decision.id)  # type: ignore[return-value]  # it exists: it was just answered
+
+
+def grant_offer(team_id: str, decision_id: str) -> dict[str, Any] | None:
+    """What an approver may remember when approving this decision, for a button such as
+    "Approve for 1 hour": ``{"tool", "arguments", "max_hours"}`` (the tool call's tool, the
+    argument text a grant would match exactly, ``HESO_GRANT_MAX_HOURS``); None when the
+    decision was not asked by a tool call (the hooks, the MCP server and gateway,
+    ``POST /v1/tools/authorize``), needs a quorum, or does not exist in the team.
+    """
+    try:
+        return grants.offer(team_id, decisions.get(team_id, decision_id))
+    except NotFound:
+        return None
+    finally:
+        _end_read()
 
 
 def read_decision(team_id: str, decision_id: str) -> dict[str, Any] | None:

@@ -20,7 +20,6 @@ from sqlalchemy import or_, select, update
 from heso import errors
 from heso.auth.service import Principal
 from heso.canonical import blake3_hex, canonical_json
-from heso.decisions import actors
 from heso.decisions import service as decisions
 from heso.decisions.actors import Actor
 from heso.decisions.models import Decision
@@ -193,13 +192,6 @@ def approve_and_remember(team_id: str, decision_id: str, actor: Actor, remember:
     values = prepare(team_id, decisions.get(team_id, decision_id), remember, actor)
     return decisions.resolve(team_id, decision_id, "approve", actor, notes=notes,
                              then=lambda now: _stage(values, now))
-
-
-def approve_from_channel(team_id: str, decision_id: str, approver: str, *, via: str, credential: str, hours: int,
-                         notes: str | None = None) -> Decision:
-    """A channel's "approve for N hours" (the answer page), as the person its link belongs to."""
-    actor = actors.of_channel(team_id, approver, via, credential)
-    return approve_and_remember(team_id, decision_id, actor, {"hours": hours}, notes=notes)
 
 
 def answer(team_id: str, decision_id: str, action: str, actor: Actor, remember: dict[str, Any] | None = None,
