@@ -17,7 +17,8 @@ from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessa
 
 from heso.client.adapters.openai_agents import HesoApprovals, Submission
 from tests.client.adapters import tool_gates
-from tests.client.adapters.tool_gates import answer, decisions, ledger_events, ledger_verifies
+from tests.client.adapters.tool_gates import answer, decisions, ledger_events, ledger_verifies, load_example
+from tests.helpers import Background, wait_until
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 front, heso_url, heso_client = tool_gates.front, tool_gates.heso_url, tool_gates.heso_client  # the fixtures
@@ -191,3 +192,17 @@ def test_policy_deny_is_a_refusal_without_a_decision(heso_client, heso_url, team
     assert final.final_output.startswith("tool: HESO policy denied format_disk (rule 'no-formatting'")
     assert decisions(heso_url, team) == []
     assert ledger_verifies(heso_url, team)
+
+
+def test_the_example_runs_the_tool_once_approved(heso_url, team, monkeypatch, capsys):
+    monkeypatch.setenv("HESO_API_KEY", team.keys["agent"])
+    example = load_example("openai_agents_agent.py")
+    run = Background(lambda: example.main(["/srv/old-report.pdf", "--endpoint", heso_url, "--timeout", "60"]),
+                     name="examples/openai_agents_agent.py")
+    decision = wait_until(lambda: decisions(heso_url, team), timeout=30, message="the decision")[0]
+    assert decision["context"]["request"]["context"] == {"writes_files": True}
+    answer(heso_url, team, decision["id"], "approve")
+
+    assert run.result(timeout=60) == 0
+    assert example.RAN == ["/srv/old-report.pdf"]
+    assert "The tool answered: deleted /srv/old-report.pdf" in capsys.readouterr().out

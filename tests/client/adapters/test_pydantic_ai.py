@@ -18,7 +18,7 @@ from pydantic_ai.tools import DeferredToolRequests, ToolApproved, ToolDenied
 
 from heso.client.adapters.pydantic_ai import HesoApprovals, Submission
 from tests.client.adapters import tool_gates
-from tests.client.adapters.tool_gates import answer, decisions, ledger_events, ledger_verifies
+from tests.client.adapters.tool_gates import answer, decisions, ledger_events, ledger_verifies, load_example
 from tests.helpers import Background, wait_until
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -154,3 +154,21 @@ def test_the_handler_waits_inside_the_run_for_the_approver(heso_client, heso_url
     assert run.result(timeout=60).output == "tool: deleted /tmp/h"
     assert ops.ran == [("delete_file", "/tmp/h")]
     assert ledger_verifies(heso_url, team)
+
+
+@pytest.mark.parametrize("in_run", [False, True], ids=["between-runs", "in-run"])
+def test_the_example_runs_the_tool_with_the_approvers_arguments(heso_url, team, monkeypatch, capsys, in_run):
+    monkeypatch.setenv("HESO_API_KEY", team.keys["agent"])
+    example = load_example("pydantic_ai_agent.py")
+
+    def approver() -> None:  # a person, elsewhere (the example runs in this thread: run_sync wants it)
+        decision = wait_until(lambda: decisions(heso_url, team), timeout=30, message="the decision")[0]
+        assert decision["context"]["request"]["context"] == {"writes_files": True}
+        answer(heso_url, team, decision["id"], "modify", modified_action={"path": "/srv/tmp/old-report.pdf"})
+
+    person = Background(approver, name="the approver")
+    args = ["/srv/old-report.pdf", "--endpoint", heso_url, "--timeout", "60", *(["--in-run"] if in_run else [])]
+    assert example.main(args) == 0
+    person.result(timeout=30)
+    assert example.RAN == ["/srv/tmp/old-report.pdf"]
+    assert "The tool answered: deleted /srv/tmp/old-report.pdf" in capsys.readouterr().out

@@ -6,6 +6,9 @@ only (the routes they call are tested on both databases in tests/execution and t
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -86,3 +89,13 @@ def ledger_events(heso_url, team) -> list[str]:
     response = requests.get(f"{heso_url}/v1/audit", headers=team.headers("ops"), timeout=30)
     assert response.status_code == 200, response.text
     return [entry["event"] for entry in response.json()["data"]]
+
+
+def load_example(name: str) -> ModuleType:
+    """A script of examples/, imported afresh (examples/ is not a package)."""
+    path = Path(__file__).resolve().parents[3] / "examples" / name
+    spec = importlib.util.spec_from_file_location(f"example_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
