@@ -32,7 +32,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from agents import Agent, FunctionTool, RunContextWrapper, RunResult, RunState, ToolApprovalItem
+from agents import Agent, FunctionTool, RunContextWrapper, RunResult, RunResultStreaming, RunState, ToolApprovalItem
 from agents.tool_context import ToolContext
 
 from heso.client._client import HesoClient
@@ -123,7 +123,7 @@ class HesoApprovals:
 
     # -- after the run stopped ---------------------------------------------------------------------
 
-    async def submit(self, result: RunResult) -> Submission:
+    async def submit(self, result: RunResult | RunResultStreaming) -> Submission:
         """One HESO decision per interruption of ``result`` (already open when ``needs_approval``
         asked; asked now otherwise), and the run's state serialized, calls refused by policy
         already rejected in it. Keep the submission (``to_json``) until the people answer."""
