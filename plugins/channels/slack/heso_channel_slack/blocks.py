@@ -13,6 +13,9 @@ from typing import Any
 ACTION_PREFIX = "heso_"
 MODIFY_CALLBACK = "heso_modify"
 BUTTONS = {"approve": ("Approve", "primary"), "deny": ("Deny", "danger"), "modify": ("Modify", None)}
+#: "Approve for 1 hour": approve, and grant the agent the same tool call for that long
+#: (heso.channels.api.respond(..., remember=...)); only on a tool call's decision.
+REMEMBER_OPTION, REMEMBER_HOURS = "approve_1h", 1
 URGENT = ("high", "critical")
 OUTCOMES = {
     "approved": ":white_check_mark: Approved",
@@ -84,8 +87,11 @@ def _details(decision: dict[str, Any], requested_by: str | None) -> list[dict[st
     return blocks
 
 
-def request_blocks(decision: dict[str, Any], requested_by: str | None = None) -> list[dict[str, Any]]:
-    """The message asking for an answer, with one button per option of the decision."""
+def request_blocks(decision: dict[str, Any], requested_by: str | None = None,
+                   remember: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The message asking for an answer, with one button per option of the decision, and
+    "Approve for 1 hour" after Approve when ``remember`` (``heso.channels.api.grant_offer``)
+    says the decision can be remembered; the message then says what that would allow."""
     title = "Approval needed"
     if decision.get("status") == "escalated":
         title = "Approval needed (escalated)"
@@ -97,8 +103,22 @@ def request_blocks(decision: dict[str, Any], requested_by: str | None = None) ->
         if style:
             button["style"] = style
         buttons.append(button)
-    return [*_header(decision, title), *_details(decision, requested_by),
+        if option == "approve" and remember and remember.get("max_hours", 0) >= REMEMBER_HOURS:
+            buttons.append({"type": "button", "action_id": ACTION_PREFIX + REMEMBER_OPTION, "value": decision["id"],
+                            "text": {"type": "plain_text", "text": f"Approve for {REMEMBER_HOURS} hour"}})
+    offered = len(buttons) > len(decision.get("options") or [])  # the "Approve for 1 hour" button is there
+    extra = _remember_note(remember) if remember is not None and offered else []
+    return [*_header(decision, title), *_details(decision, requested_by), *extra,
             {"type": "actions", "block_id": "heso_answer", "elements": buttons}]
+
+
+def _remember_note(remember: dict[str, Any]) -> list[dict[str, Any]]:
+    """What "Approve for 1 hour" allows: the same agent's same tool call, argument text exact."""
+    arguments = remember.get("arguments") or ""
+    text = (f"*Approve for {REMEMBER_HOURS} hour* also lets this agent run *{escape(_cut(remember['tool'], 200))}* "
+            f"with exactly `{escape(_cut(arguments, 1500))}` for the next hour without asking "
+            "(revocable under Grants in HESO).")
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(text, 2900)}]}]
 
 
 def outcome_line(decision: dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ from heso.channels.api import (
     Notification,
     StrictSchema,
     db,
+    grant_offer,
     read_decision,
     utcnow,
 )
@@ -114,6 +115,9 @@ class SlackChannel(ChannelPlugin):
     def _ask(self, client: Any, notification: Notification) -> DeliveryResult:
         decision = notification.decision
         requested_by = requester(notification.team_id, decision["id"])
+        remember = grant_offer(notification.team_id, decision["id"]) if "approve" in decision.get("options", []) \
+            else None
+        asking = blocks.request_blocks(decision, requested_by, remember)
         posted = {row.recipient or row.slack_channel: row for row in messages_of(decision["id"])}
         channel_id = notification.config.get("channel_id")
         targets: Sequence[tuple[str, str | None]]  # (where, approver): None for the team's channel
@@ -130,10 +134,10 @@ class SlackChannel(ChannelPlugin):
             row = posted.get(recipient or slack_channel)
             if row is not None:
                 if notification.event == "decision.escalated":  # the channel message now names the backup
-                    _update(client, row, blocks.request_blocks(decision, requested_by), decision)
+                    _update(client, row, asking, decision)
                 continue
             answer = client.chat_postMessage(channel=slack_channel, text=blocks.fallback_text(decision),
-                                             blocks=blocks.request_blocks(decision, requested_by),
+                                             blocks=asking,
                                              unfurl_links=False, unfurl_media=False)
             _record(notification.team_id, decision["id"], answer["channel"], answer["ts"], recipient)
             new += 1

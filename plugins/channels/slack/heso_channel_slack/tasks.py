@@ -255,10 +255,11 @@ def _tell(client: WebClient, slack_channel: str | None, slack_user: str, text: s
 
 
 def _answer(client: WebClient, team_id: str, decision: dict[str, Any], who: str, slack_user: str,
-            slack_channel: str | None, option: str, notes: str | None = None, modified_action: Any = None) -> str:
+            slack_channel: str | None, option: str, notes: str | None = None, modified_action: Any = None,
+            remember: dict[str, Any] | None = None) -> str:
     try:
-        answered = api.respond(team_id, decision["id"], option, who, via="slack",
-                                        credential=f"slack:{slack_user}", notes=notes, modified_action=modified_action)
+        answered = api.respond(team_id, decision["id"], option, who, via="slack", credential=f"slack:{slack_user}",
+                               notes=notes, modified_action=modified_action, remember=remember)
     except (api.AlreadyResolved, api.Expired):
         fresh = decision_of(team_id, decision["id"]) or decision
         _tell(client, slack_channel, slack_user, settled_text(fresh))
@@ -269,6 +270,9 @@ def _answer(client: WebClient, team_id: str, decision: dict[str, Any], who: str,
     except api.Forbidden:  # escalated away since the click was checked, say
         _tell(client, slack_channel, slack_user, not_approver_text(decision_of(team_id, decision["id"]) or decision))
         return "not an approver"
+    except api.ValidationFailed as exc:  # "Approve for 1 hour" on a decision that cannot be remembered
+        _tell(client, slack_channel, slack_user, f"{exc.message} Nothing was recorded; use Approve.")
+        return "not remembered"
     if answered["status"] in OPEN:  # a vote toward a quorum
         _tell(client, slack_channel, slack_user,
               f"Your approval is counted ({answered['approve_votes']} of {answered['quorum']} needed).")
@@ -310,6 +314,9 @@ def click(team_id: str, decision_id: str, option: str, slack_user: str, slack_ch
             _tell(client, slack_channel, slack_user, "The Modify dialog could not be opened; click Modify again.")
             return "modal failed"
         return "modal opened"
+    if option == blocks.REMEMBER_OPTION:
+        return _answer(client, team_id, decision, decision["_who"], slack_user, slack_channel, "approve",
+                       remember={"hours": blocks.REMEMBER_HOURS})
     return _answer(client, team_id, decision, decision["_who"], slack_user, slack_channel, option)
 
 

@@ -206,7 +206,7 @@ def _build_bolt_app(team_id: str, signing_secret: str) -> App:
               process_before_response=True, ssl_check_enabled=False, url_verification_enabled=False,
               ignoring_self_events_enabled=False, logger=logging.getLogger("heso_channel_slack.bolt"))
 
-    @app.action(re.compile(r"^heso_(approve|deny|modify)$"))
+    @app.action(re.compile(r"^heso_(approve|deny|modify|approve_1h)$"))
     def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         channel = body.get("channel") or {}
         click = {"team_id": team_id, "decision_id": action["value"],
