@@ -95,9 +95,9 @@ def run(app, token: str, max_examples: int, seed: int | None = 1, phases: list[s
     project.update(headers={"Authorization": f"Bearer {token}"}, workers=1)
     project.checks.update(included_check_names=["all"])
     project.generation.update(max_examples=max_examples)
-    if phases is not None:
-        project.phases.update(phases=phases)
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app, config=config)
+    if phases is not None:  # on the schema's own project config: the engine reads that one
+        schema.config.phases.update(phases=phases)
 
     @schema.hook
     def filter_failure(context, failure, case, response) -> bool:
