@@ -74,3 +74,20 @@ def held_decision(heso_url: str, headers: dict[str, str], timeout: float = 60) -
         return page[0] if page else None
 
     return wait_until(pending, timeout, message="the held command's decision")
+
+
+def approve_once_held(process: subprocess.Popen, project: Path, heso_url: str, agent: dict[str, str],
+                      approver: dict[str, str], shown: str) -> None:
+    """The held call's decision shows ``shown`` while the CLI waits (made.txt not yet made); approve it
+    over REST with ``approver``'s headers and let the CLI finish. The CLI is killed if anything fails."""
+    try:
+        decision = held_decision(heso_url, agent)
+        assert shown in decision["action"]
+        assert process.poll() is None and not (project / "proj" / "made.txt").exists()  # the CLI waits
+        answer = requests.post(f"{heso_url}/v1/decisions/{decision['id']}/resolve", json={"action": "approve"},
+                               headers=approver, timeout=10)
+        assert answer.status_code == 200, answer.text
+        finish(process)
+    finally:
+        if process.poll() is None:
+            kill_process_group(process)

@@ -17,8 +17,8 @@ import requests
 from click.testing import CliRunner
 
 from heso.integrations.cli import hooks_group
-from tests.helpers import kill_process_group, serve_wsgi
-from tests.integrations.claude_cli import claude, fake_model, finish, held_decision, make_project
+from tests.helpers import serve_wsgi
+from tests.integrations.claude_cli import approve_once_held, claude, fake_model, finish, make_project
 from tests.integrations.hooks.conftest import APPROVER
 from tests.integrations.hooks.fake_anthropic import FakeModel
 
@@ -72,18 +72,8 @@ def test_allowed_runs_and_denied_never_runs_and_the_model_is_told_why(project, m
 def test_a_held_command_runs_only_once_approved_over_rest(project, model, heso_url, team, starter):
     settings = install(project, heso_url, team.keys["agent"])
     model.command = "rm -rf build && touch made.txt"
-    process = run(project, model, settings)
-    try:
-        decision = held_decision(heso_url, team.headers("agent"))
-        assert "$ rm -rf build && touch made.txt" in decision["action"]
-        assert process.poll() is None and not (project / "proj" / "made.txt").exists()  # the CLI waits
-        answer = requests.post(f"{heso_url}/v1/decisions/{decision['id']}/resolve", json={"action": "approve"},
-                               headers=team.as_member(APPROVER), timeout=10)
-        assert answer.status_code == 200, answer.text
-        finish(process)
-    finally:
-        if process.poll() is None:
-            kill_process_group(process)
+    approve_once_held(run(project, model, settings), project, heso_url, team.headers("agent"),
+                      team.as_member(APPROVER), "$ rm -rf build && touch made.txt")
     assert (project / "proj" / "made.txt").exists() and not (project / "proj" / "build").exists()
 
 

@@ -16,10 +16,8 @@ import json
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.helpers import kill_process_group
-from tests.integrations.claude_cli import claude, fake_model, finish, held_decision, make_project
+from tests.integrations.claude_cli import approve_once_held, claude, fake_model, finish, make_project
 from tests.integrations.hooks.conftest import APPROVER, starter_bundle
 from tests.integrations.hooks.fake_anthropic import FakeModel
 from tests.integrations.mcp.conftest import HESO
@@ -71,17 +69,7 @@ def test_the_prompt_tool_allows_denies_with_the_reason_and_holds_until_approved(
 
     (project / "proj" / "made.txt").unlink()
     model.command = "rm -rf build && touch made.txt"
-    process = run(project, model, config)
-    try:
-        decision = held_decision(heso_url, team.headers("agent"))
-        assert "rm -rf build && touch made.txt" in decision["action"]
-        assert process.poll() is None and not (project / "proj" / "made.txt").exists()  # the CLI waits
-        answer = requests.post(f"{heso_url}/v1/decisions/{decision['id']}/resolve", json={"action": "approve"},
-                               headers=team.as_member(APPROVER), timeout=10)
-        assert answer.status_code == 200, answer.text
-        finish(process)
-    finally:
-        if process.poll() is None:
-            kill_process_group(process)
+    approve_once_held(run(project, model, config), project, heso_url, team.headers("agent"),
+                      team.as_member(APPROVER), "rm -rf build && touch made.txt")
     assert (project / "proj" / "made.txt").exists() and not (project / "proj" / "build").exists()
     assert model.tool_results()[-1].get("is_error") is not True
