@@ -95,6 +95,7 @@ __all__ = [
 
 def respond(team_id: str, decision_id: str, action: str, approver: str, *, via: str,
             credential: str | None = None, notes: str | None = None, modified_action: Any = None,
+            answer: str | None = None, option: str | None = None,
             remember: dict[str, Any] | None = None) -> dict[str, Any]:
     """Answer a decision as ``approver`` (a member's email), who acted through channel ``via``.
 
@@ -106,6 +107,11 @@ def respond(team_id: str, decision_id: str, action: str, approver: str, *, via: 
     ``credential`` names what proved it (``"mychat:U123"``; default ``via``). Returns the
     decision as :func:`read_decision` shows it.
 
+    ``answer`` / ``option`` (with action ``answer``) answer a question (``kind: "question"``):
+    free text, the name of one of its ``response_options``, or both; ``option`` may also
+    name an approval's reason to deny. Neither, an option the decision does not have, or text
+    with another action: :class:`ValidationFailed`, and nothing is recorded.
+
     ``remember`` (with action ``approve``): ``{"hours": N}`` approves and, in the same
     transaction, grants the agent that asked the same tool call for N hours (``tool`` and
     ``arguments`` globs may narrow it), as the console's and the REST API's "approve and
@@ -114,7 +120,8 @@ def respond(team_id: str, decision_id: str, action: str, approver: str, *, via: 
     recorded.
     """
     decision = interactions.respond(team_id, decision_id, action, approver, via=via, credential=credential,
-                                    notes=notes, modified_action=modified_action, remember=remember)
+                                    notes=notes, modified_action=modified_action, answer=answer, option=option,
+                                    remember=remember)
     return read_decision(team_id, decision.id)  # type: ignore[return-value]  # it exists: it was just answered
 
 
