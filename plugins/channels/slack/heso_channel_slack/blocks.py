@@ -1,4 +1,5 @@
-"""Block Kit: the approval message, its settled form, and the Modify modal.
+"""Block Kit: the approval message, its settled form, the Modify modal, and a question's
+message (its response options as buttons) and Answer modal.
 
 Everything a decision carries is text its agent wrote, so it is escaped for mrkdwn (``&``,
 ``<``, ``>``: no mentions, no links smuggled in) and cut to Slack's limits.
@@ -12,6 +13,10 @@ from typing import Any
 
 ACTION_PREFIX = "heso_"
 MODIFY_CALLBACK = "heso_modify"
+#: A question's "Answer…" button opens the modal with this callback id.
+ANSWER_CALLBACK = "heso_answer"
+#: A question's response option button: ``heso_option:<name>`` (names are printable ASCII, ≤ 100).
+OPTION_ACTION = "option:"
 BUTTONS = {"approve": ("Approve", "primary"), "deny": ("Deny", "danger"), "modify": ("Modify", None)}
 #: "Approve for 1 hour": approve, and grant the agent the same tool call for that long
 #: (heso.channels.api.respond(..., remember=...)); only on a tool call's decision.
@@ -23,11 +28,14 @@ OUTCOMES = {
     "modified": ":pencil2: Approved with changes",
     "expired": ":hourglass: Expired: nobody answered in time",
     "cancelled": ":no_entry_sign: Cancelled by the agent",
+    "answered": ":speech_balloon: Answered",
 }
 MAX_FIELDS = 10  # Slack's limit per section
 MAX_MODAL_FIELDS = 20
 FIELD_CHARS = 1900  # a section field holds 2,000 characters
 INPUT_CHARS = 3000  # a plain_text_input holds 3,000
+BUTTON_CHARS = 75  # a button's text, an option's text and description
+MAX_RADIO = 10  # radio_buttons hold 10 options; a static_select 100 (a question has at most 20)
 
 
 def escape(text: Any) -> str:
@@ -92,6 +100,8 @@ def request_blocks(decision: dict[str, Any], requested_by: str | None = None,
     """The message asking for an answer, with one button per option of the decision, and
     "Approve for 1 hour" after Approve when ``remember`` (``heso.channels.api.grant_offer``)
     says the decision can be remembered; the message then says what that would allow."""
+    if is_question(decision):
+        return question_blocks(decision, requested_by)
     title = "Approval needed"
     if decision.get("status") == "escalated":
         title = "Approval needed (escalated)"
@@ -121,8 +131,68 @@ def _remember_note(remember: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(text, 2900)}]}]
 
 
+def is_question(decision: dict[str, Any]) -> bool:
+    return decision.get("kind") == "question"
+
+
+def _choices(decision: dict[str, Any]) -> list[dict[str, Any]]:
+    return [choice for choice in decision.get("response_options") or [] if isinstance(choice, dict)]
+
+
+def _choice_title(choice: dict[str, Any]) -> str:
+    return str(choice.get("title") or choice["name"])
+
+
+def _choices_text(decision: dict[str, Any]) -> list[dict[str, Any]]:
+    """The response options whole (a button shows 75 characters): title, and description."""
+    lines = []
+    for choice in _choices(decision):
+        line = f"• *{escape(_cut(_choice_title(choice), 200))}*"
+        if choice.get("description"):
+            line += f": {escape(_cut(str(choice['description']), 300))}"
+        lines.append(line)
+    if not lines:
+        return []
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": _cut("*Options*\n" + "\n".join(lines), 2900)}}]
+
+
+def question_blocks(decision: dict[str, Any], requested_by: str | None = None) -> list[dict[str, Any]]:
+    """A question's message: the question, its response options (described, and one button
+    each), and "Answer…", which opens :func:`answer_modal` for free text."""
+    title = "Question (escalated)" if decision.get("status") == "escalated" else "Question"
+    buttons: list[dict[str, Any]] = [
+        {"type": "button", "action_id": f"{ACTION_PREFIX}{OPTION_ACTION}{choice['name']}"[:255],
+         "value": decision["id"], "text": {"type": "plain_text", "text": _cut(_choice_title(choice), BUTTON_CHARS)}}
+        for choice in _choices(decision)]
+    buttons.append({"type": "button", "action_id": ACTION_PREFIX + "answer", "value": decision["id"],
+                    "style": "primary", "text": {"type": "plain_text", "text": "Answer…"}})
+    return [*_header(decision, title), *_details(decision, requested_by), *_choices_text(decision),
+            {"type": "actions", "block_id": "heso_answer", "elements": buttons}]
+
+
+def answer_text(decision: dict[str, Any]) -> str:
+    """A settled question's answer: the chosen option's title in bold, then the text quoted."""
+    parts = []
+    chosen = decision.get("answer_option")
+    if chosen:
+        title = next((_choice_title(choice) for choice in _choices(decision) if choice["name"] == chosen), chosen)
+        parts.append(f"*{escape(_cut(title, 200))}*")
+    if decision.get("answer"):
+        quoted = "\n".join(">" + escape(line) for line in _cut(decision["answer"], 2000).splitlines() or [""])
+        parts.append(quoted)
+    return "\n".join(parts)
+
+
 def outcome_line(decision: dict[str, Any]) -> str:
     status = decision.get("status", "")
+    if status == "answered":
+        line = OUTCOMES["answered"]
+        if decision.get("resolved_by"):
+            line += f" by {escape(decision['resolved_by'])}"
+        if decision.get("resolved_at"):
+            line += f" · {_when(decision['resolved_at'])}"
+        text = answer_text(decision)
+        return _cut(f"{line}:{chr(10) if text.startswith('>') else ' '}{text}", 2900)  # text quoted on its own line
     line = OUTCOMES.get(status, status)
     if decision.get("resolved_by") and status in ("approved", "denied", "modified"):
         line += f" by {escape(decision['resolved_by'])}"
@@ -135,7 +205,8 @@ def outcome_line(decision: dict[str, Any]) -> str:
 
 def outcome_blocks(decision: dict[str, Any], requested_by: str | None = None) -> list[dict[str, Any]]:
     """The same message once the decision settled: its outcome instead of the buttons."""
-    return [*_header(decision, "Approval request"), *_details(decision, requested_by),
+    title = "Question" if is_question(decision) else "Approval request"
+    return [*_header(decision, title), *_details(decision, requested_by),
             {"type": "section", "text": {"type": "mrkdwn", "text": outcome_line(decision)}}]
 
 
@@ -149,7 +220,8 @@ def escalated_away_blocks(decision: dict[str, Any], requested_by: str | None = N
 def fallback_text(decision: dict[str, Any]) -> str:
     """The notification text (and what screen readers read)."""
     status = decision.get("status") or ""
-    prefix = "Approval needed" if status in ("pending", "escalated") else OUTCOMES.get(status, status)
+    asking = "Question" if is_question(decision) else "Approval needed"
+    prefix = asking if status in ("pending", "escalated") else OUTCOMES.get(status, status)
     return _cut(f"{prefix}: {decision.get('action', '')}", 3000)
 
 
@@ -227,3 +299,57 @@ def read_modal(decision: dict[str, Any], values: dict[str, Any]) -> tuple[dict[s
             except ValueError:
                 errors[block_id] = "Not valid JSON (write a number, true, false, null, a list or an object)."
     return {"action": action, "context": modified_context}, text("notes") or None, errors
+
+
+def answer_modal(decision: dict[str, Any], private_metadata: str) -> dict[str, Any]:
+    """The Answer dialog of a question: the question, a text box, and its response options
+    (radio buttons up to ten, else a select), both optional: :func:`read_answer` wants one."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": _cut(f"*{escape(decision.get('action', ''))}*", 2900)}}]
+    choices = _choices(decision)
+    if choices:
+        options = []
+        for choice in choices:
+            option: dict[str, Any] = {"text": {"type": "plain_text", "text": _cut(_choice_title(choice), BUTTON_CHARS)},
+                                      "value": choice["name"]}
+            if choice.get("description") and len(choices) <= MAX_RADIO:
+                option["description"] = {"type": "plain_text", "text": _cut(str(choice["description"]), BUTTON_CHARS)}
+            options.append(option)
+        element: dict[str, Any] = ({"type": "radio_buttons", "action_id": "value", "options": options}
+                                   if len(choices) <= MAX_RADIO else
+                                   {"type": "static_select", "action_id": "value", "options": options,
+                                    "placeholder": {"type": "plain_text", "text": "Choose one"}})
+        blocks.append({"type": "input", "block_id": "option", "optional": True,
+                       "label": {"type": "plain_text", "text": "Choose"}, "element": element})
+    blocks.append({"type": "input", "block_id": "answer", "optional": bool(choices),
+                   "label": {"type": "plain_text", "text": "Your answer"},
+                   "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
+                               "max_length": INPUT_CHARS}})
+    return {"type": "modal", "callback_id": ANSWER_CALLBACK, "private_metadata": private_metadata,
+            "title": {"type": "plain_text", "text": "Answer the question"},
+            "submit": {"type": "plain_text", "text": "Answer"},
+            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
+
+
+def read_answer(decision: dict[str, Any], values: dict[str, Any]) -> tuple[str | None, str | None, dict[str, str]]:
+    """``(answer, option, errors)`` from a submitted Answer dialog's ``state.values``: text
+    (blank is none), an option's name, or both; ``errors`` (block id -> message) otherwise."""
+    def entry(block_id: str) -> dict[str, Any]:
+        block = values.get(block_id)
+        value = block.get("value") if isinstance(block, dict) else None
+        return value if isinstance(value, dict) else {}
+
+    raw = entry("answer").get("value")
+    answer = raw.strip() if isinstance(raw, str) and raw.strip() else None
+    selected = entry("option").get("selected_option")
+    option = selected.get("value") if isinstance(selected, dict) else None
+    option = option if isinstance(option, str) else None
+    errors: dict[str, str] = {}
+    names = [choice["name"] for choice in _choices(decision)]
+    if option is not None and option not in names:
+        errors["option" if names else "answer"] = "That is not one of this question's options."
+    if answer is not None and len(answer) > INPUT_CHARS:
+        errors["answer"] = f"At most {INPUT_CHARS} characters."
+    if answer is None and option is None:
+        errors["answer"] = "Write an answer or choose one of the options." if names else "Write an answer."
+    return answer, option, errors

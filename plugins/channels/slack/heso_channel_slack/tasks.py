@@ -237,6 +237,11 @@ def not_approver_text(decision: dict[str, Any]) -> str:
 def settled_text(decision: dict[str, Any]) -> str:
     """What a click on a settled decision shows: its outcome, and by whom."""
     status, by = decision.get("status"), decision.get("resolved_by")
+    if status == "answered":
+        said = decision.get("answer_option") or ""
+        if decision.get("answer"):
+            said = f"{said}: {decision['answer']}" if said else decision["answer"]
+        return f"Already answered by {by}: {said[:300]}. Your click changed nothing."
     if status == "expired":
         return "This request expired before anyone answered; nothing changed."
     if status == "cancelled":
@@ -256,10 +261,11 @@ def _tell(client: WebClient, slack_channel: str | None, slack_user: str, text: s
 
 def _answer(client: WebClient, team_id: str, decision: dict[str, Any], who: str, slack_user: str,
             slack_channel: str | None, option: str, notes: str | None = None, modified_action: Any = None,
-            remember: dict[str, Any] | None = None) -> str:
+            remember: dict[str, Any] | None = None, answer: str | None = None, choice: str | None = None) -> str:
     try:
         answered = api.respond(team_id, decision["id"], option, who, via="slack", credential=f"slack:{slack_user}",
-                               notes=notes, modified_action=modified_action, remember=remember)
+                               notes=notes, modified_action=modified_action, remember=remember, answer=answer,
+                               option=choice)
     except (api.AlreadyResolved, api.Expired):
         fresh = decision_of(team_id, decision["id"]) or decision
         _tell(client, slack_channel, slack_user, settled_text(fresh))
@@ -270,7 +276,10 @@ def _answer(client: WebClient, team_id: str, decision: dict[str, Any], who: str,
     except api.Forbidden:  # escalated away since the click was checked, say
         _tell(client, slack_channel, slack_user, not_approver_text(decision_of(team_id, decision["id"]) or decision))
         return "not an approver"
-    except api.ValidationFailed as exc:  # "Approve for 1 hour" on a decision that cannot be remembered
+    except api.ValidationFailed as exc:  # "Approve for 1 hour" on a decision that cannot be remembered, say
+        if remember is None:  # a forged option, or a click of an approval's button on a question
+            _tell(client, slack_channel, slack_user, f"{exc.message} Nothing was recorded.")
+            return "refused"
         _tell(client, slack_channel, slack_user, f"{exc.message} Nothing was recorded; use Approve.")
         return "not remembered"
     if answered["status"] in OPEN:  # a vote toward a quorum
@@ -298,22 +307,31 @@ def _checked(client: WebClient, team_id: str, decision_id: str, slack_user: str,
 
 def click(team_id: str, decision_id: str, option: str, slack_user: str, slack_channel: str | None,
           trigger_id: str | None = None) -> str:
-    """A button click: answer approve/deny, or open the Modify modal."""
+    """A button click: answer approve/deny or a question's response option (``option:<name>``),
+    or open the Modify modal or a question's Answer modal (``answer``)."""
     client = _client(team_id)
     decision, refused = _checked(client, team_id, decision_id, slack_user, slack_channel)
     if decision is None:
         return refused or ""
-    if option == "modify":
+    if option in ("modify", "answer"):
         if not trigger_id:
             return "no trigger"
         metadata = json.dumps({"d": decision_id, "c": slack_channel}, separators=(",", ":"))
+        button = "Modify" if option == "modify" else "Answer…"
         try:
-            client.views_open(trigger_id=trigger_id, view=blocks.modal(decision, metadata))
+            if option == "answer" and not blocks.is_question(decision):
+                _tell(client, slack_channel, slack_user, "This request is not a question; nothing was recorded.")
+                return "not a question"
+            view = blocks.modal(decision, metadata) if option == "modify" else blocks.answer_modal(decision, metadata)
+            client.views_open(trigger_id=trigger_id, view=view)
         except (SlackApiError, OSError) as exc:  # the trigger lasts 3 s: a retry cannot open it
-            log.warning("Could not open the Modify dialog for %s: %s", decision_id, exc)
-            _tell(client, slack_channel, slack_user, "The Modify dialog could not be opened; click Modify again.")
+            log.warning("Could not open the %s dialog for %s: %s", button, decision_id, exc)
+            _tell(client, slack_channel, slack_user, f"The {button} dialog could not be opened; click {button} again.")
             return "modal failed"
         return "modal opened"
+    if option.startswith(blocks.OPTION_ACTION):
+        return _answer(client, team_id, decision, decision["_who"], slack_user, slack_channel, "answer",
+                       choice=option[len(blocks.OPTION_ACTION):])
     if option == blocks.REMEMBER_OPTION:
         return _answer(client, team_id, decision, decision["_who"], slack_user, slack_channel, "approve",
                        remember={"hours": blocks.REMEMBER_HOURS})
@@ -331,4 +349,15 @@ def modify(team_id: str, decision_id: str, slack_user: str, slack_channel: str |
                    notes=notes, modified_action=modified_action)
 
 
-HANDLERS.update(click=click, modify=modify)
+def submit_answer(team_id: str, decision_id: str, slack_user: str, slack_channel: str | None,
+           answer: str | None = None, option: str | None = None) -> str:
+    """A question's Answer modal was submitted: answer it with the text and/or the option."""
+    client = _client(team_id)
+    decision, refused = _checked(client, team_id, decision_id, slack_user, slack_channel)
+    if decision is None:
+        return refused or ""
+    return _answer(client, team_id, decision, decision["_who"], slack_user, slack_channel, "answer",
+                   answer=answer, choice=option)
+
+
+HANDLERS.update(click=click, modify=modify, submit_answer=submit_answer)

@@ -1,4 +1,4 @@
-"""Slack's requests to HESO: button clicks, the Modify modal, and the OAuth install flow.
+"""Slack's requests to HESO: button clicks, the Modify and Answer modals, and the OAuth install flow.
 
 Each HESO team has its own Slack app, so its own URLs under ``/channels/slack/teams/<team>/``
 and its own signing secret. A click is checked in this order:
@@ -160,7 +160,8 @@ def payload_problem(payload: dict[str, Any]) -> str | None:
         view = payload.get("view")
         if not isinstance(view, dict) or not isinstance(view.get("private_metadata"), str):
             return "view.private_metadata is missing"
-        if view.get("callback_id") == blocks.MODIFY_CALLBACK and _modal_metadata(view) is None:
+        ours = view.get("callback_id") in (blocks.MODIFY_CALLBACK, blocks.ANSWER_CALLBACK)
+        if ours and _modal_metadata(view) is None:
             return "view.private_metadata is not HESO's"
         if not isinstance((view.get("state") or {}).get("values"), dict):
             return "view.state.values is missing"
@@ -206,14 +207,15 @@ def _build_bolt_app(team_id: str, signing_secret: str) -> App:
               process_before_response=True, ssl_check_enabled=False, url_verification_enabled=False,
               ignoring_self_events_enabled=False, logger=logging.getLogger("heso_channel_slack.bolt"))
 
-    @app.action(re.compile(r"^heso_(approve|deny|modify|approve_1h)$"))
+    # a question's response option: heso_option:<name> (printable ASCII without spaces)
+    @app.action(re.compile(r"^heso_(approve|deny|modify|approve_1h|answer|option:[!-~]{1,100})$"))
     def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         channel = body.get("channel") or {}
         click = {"team_id": team_id, "decision_id": action["value"],
                  "option": action["action_id"][len(blocks.ACTION_PREFIX):], "slack_user": body["user"]["id"],
                  "slack_channel": channel.get("id") if isinstance(channel, dict) else channel,
                  "trigger_id": body.get("trigger_id")}
-        if click["option"] == "modify":
+        if click["option"] in ("modify", "answer"):  # a dialog: Modify, or a question's Answer…
             open_dialog_soon(click)
         else:
             tasks.enqueue(tasks.click, **click)
@@ -234,6 +236,21 @@ def _build_bolt_app(team_id: str, signing_secret: str) -> App:
                       slack_channel=metadata["c"], modified_action=modified_action, notes=notes)
         ack()
 
+    @app.view(blocks.ANSWER_CALLBACK)
+    def on_answer(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        metadata = _modal_metadata(view) or {}
+        decision = tasks.decision_of(team_id, metadata["d"])
+        if decision is None:
+            ack(response_action="errors", errors={"answer": "This question no longer exists."})
+            return
+        answer, option, problems = blocks.read_answer(decision, view["state"]["values"])
+        if problems:
+            ack(response_action="errors", errors=problems)
+            return
+        tasks.enqueue(tasks.submit_answer, team_id=team_id, decision_id=metadata["d"], slack_user=body["user"]["id"],
+                      slack_channel=metadata["c"], answer=answer, option=option)
+        ack()
+
     return app
 
 
@@ -242,7 +259,7 @@ _dialog_slots = threading.BoundedSemaphore(16)
 
 
 def open_dialog_soon(click: dict[str, Any]) -> None:
-    """Open the Modify dialog from this process, just after the ack.
+    """Open the Modify (or a question's Answer) dialog from this process, just after the ack.
 
     Slack's ``trigger_id`` lasts 3 seconds, so the dialog cannot wait behind other jobs in
     the queue: a thread of the web process opens it (who clicked, then ``views.open``) once
@@ -258,7 +275,7 @@ def open_dialog_soon(click: dict[str, Any]) -> None:
             with app.app_context():
                 tasks.click(**click)
         except Exception:  # noqa: BLE001 - a thread has nobody to raise to; the approver clicks again
-            log.exception("Could not open the Modify dialog for %s", click["decision_id"])
+            log.exception("Could not open the %s dialog for %s", click["option"], click["decision_id"])
         finally:
             _dialog_slots.release()
 
