@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_WORKERS ?= 4
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint bench clean
+.PHONY: help install test-tools run test lint bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -48,7 +48,16 @@ $(TS_CLIENT)/dist/index.js: $(TS_STAMP) $(TS_CLIENT)/tsconfig.json $(wildcard $(
 	npm run --prefix $(TS_CLIENT) --silent build
 	touch $@
 
-install: $(STAMP) $(CLAUDE_STAMP) $(TS_CLIENT)/dist/index.js ## Create .venv and install HESO, its built-in plugins and test tools
+# axe-core, the accessibility checker the console's browser tests run in Chromium (tests/console).
+AXE_VERSION := 4.14.1
+AXE_STAMP := .cache/npm/.axe-core-$(AXE_VERSION)
+$(AXE_STAMP):
+	npm install --prefix .cache/npm --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
+	touch $(AXE_STAMP)
+
+install: $(STAMP) ## Create .venv and install HESO, its built-in plugins and the Python test tools
+
+test-tools: $(CHROMIUM) $(CLAUDE_STAMP) $(AXE_STAMP) $(TS_CLIENT)/dist/index.js ## What the tests drive: Chromium, the Claude Code CLI, axe-core, the TypeScript client
 
 $(CHROMIUM):
 	$(SUDO) apt-get install -y -q chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
@@ -60,7 +69,7 @@ lint: install ## ruff, then mypy (strict on the plugin API and the SDK)
 	$(VENV)/bin/ruff check .
 	$(MYPY)
 
-test: install $(CHROMIUM) ## Lint and type-check, then the whole test suite (fails if no test ran)
+test: install test-tools ## Lint and type-check, then the whole test suite (fails if no test ran)
 	$(VENV)/bin/ruff check .
 	$(MYPY)
 	$(PY) -m pytest -n $(TEST_WORKERS); status=$$?; \
