@@ -9,13 +9,17 @@ re-send without ever creating a second decision.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Insert, Table, bindparam, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import ReturningInsert
 
-from heso import errors
+from heso import errors, oneshot
 from heso.agents import service as agents
 from heso.auth import members
 from heso.auth.service import Principal
@@ -107,7 +111,12 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
     execution_id = data.get(id_field) or _new_execution_id(kind)
     # No look-up first: a new id (the common case) costs no extra round trip, and a known
     # one is found by the unique constraint below.
-    active = runtime.active(principal.team_id)
+    # PostgreSQL with no transaction open: the head read and the write below run in autocommit
+    # (heso/oneshot.py), saving the BEGIN and COMMIT round trips, unless something on the way
+    # (a grant's use, a policy-sync claim, a routing look-up) opens the session's transaction.
+    alone = oneshot.available()
+    with oneshot.autocommit() if alone else nullcontext() as connection:
+        active = runtime.active(principal.team_id, connection)
     sync.schedule_if_due(principal.team_id, active)
     verdict = active.policy.verdict(_actions(kind, body))
     deciding = verdict.deciding
@@ -132,20 +141,27 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
         "decision_id": None, "resolution": None, "created_by": principal.key_id, "created_at": now,
         "resolved_at": None if effect == "require_approval" else now, "grant_id": grant_id,
     }
-    table = ExecutionRequest.__table__
+    entry = {"outcome": values["outcome"], "effect": values["effect"], "matched_rule": values["matched_rule"],
+             "floor": values["floor"], "policy_version": values["policy_version"], "request_hash": request_hash}
+    if "arguments" in body:  # a tool call's arguments, by digest (the request holds them)
+        entry["arguments_digest"] = arguments_digest(body)
+    if grant_id is not None:
+        entry["grant_id"] = grant_id
+    ledger_entry = ledger.entry(principal.team_id, f"{kind}.requested", execution_id, actor=principal.key_id, at=now,
+                                data=entry)
     try:
-        # Core INSERT … RETURNING: the ORM unit of work and the re-read after commit would
-        # each cost this hot path more than the round trip itself.
-        row_id = db.session.execute(table.insert().returning(table.c.id), values).scalar_one()
-        entry = {"outcome": values["outcome"], "effect": values["effect"], "matched_rule": values["matched_rule"],
-                 "floor": values["floor"], "policy_version": values["policy_version"], "request_hash": request_hash}
-        if "arguments" in body:  # a tool call's arguments, by digest (the request holds them)
-            entry["arguments_digest"] = arguments_digest(body)
-        if grant_id is not None:
-            entry["grant_id"] = grant_id
-        ledger.append(principal.team_id, f"{kind}.requested", execution_id, actor=principal.key_id, at=now,
-                      data=entry)
-        db.session.commit()
+        if alone and not db.session().in_transaction():
+            # One statement in autocommit: the row and its ledger entry commit together or not
+            # at all (a known id fails the whole statement), one round trip instead of four.
+            with oneshot.autocommit() as connection:
+                row_id = connection.execute(_insert_statement(tuple(values)), {
+                    **values, **{f"ledger_{name}": value for name, value in ledger_entry.items()}}).scalar_one()
+        else:
+            # Core INSERT … RETURNING: the ORM unit of work and the re-read after commit would
+            # each cost this hot path more than the round trip itself.
+            row_id = db.session.execute(_plain_insert(), values).scalar_one()
+            ledger.append_many([ledger_entry])
+            db.session.commit()
     except IntegrityError:
         db.session.rollback()  # a known id (a re-send, or the same id arriving concurrently)
         existing = _by_execution_id(principal.team_id, execution_id)
@@ -155,6 +171,29 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
     if values["outcome"] == "pending":
         return _open_decision(principal, row_id), False
     return ExecutionRequest(id=row_id, **values), False
+
+
+def _bound_insert(table: Table, columns: Iterable[str], prefix: str) -> Insert:
+    return table.insert().values({name: bindparam(prefix + name, type_=table.c[name].type) for name in columns})
+
+
+@functools.cache
+def _plain_insert() -> ReturningInsert[Any]:
+    table = ExecutionRequest.__table__
+    return table.insert().returning(table.c.id)
+
+
+@functools.cache
+def _insert_statement(columns: tuple[str, ...]) -> ReturningInsert[Any]:
+    """``WITH ledger AS (INSERT INTO ledger_entries …) INSERT INTO execution_requests … RETURNING id``,
+    built once (as decisions' create statement)."""
+    table = ExecutionRequest.__table__
+    ledger_insert = _bound_insert(LedgerEntry.__table__, _LEDGER_COLUMNS, "ledger_").values(
+        id=literal_column("DEFAULT"))  # the sequence's next value, not one fetched in a round trip of its own
+    return _bound_insert(table, columns, "").add_cte(ledger_insert.cte("ledger")).returning(table.c.id)
+
+
+_LEDGER_COLUMNS = ("team_id", "event", "subject_id", "actor", "data", "created_at", "sealed")
 
 
 def arguments_digest(body: dict[str, Any]) -> str | None:

@@ -8,6 +8,7 @@ for itself and never serves a different policy.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.engine import Connection
 
 from heso.extensions import db
 from heso.policy import document
@@ -104,13 +106,21 @@ class Active:
     next_check_at: datetime | None
 
 
-def active(team_id: str) -> Active:
-    """The team's active policy: one query for the head, the compiled bundle from the cache."""
-    row = db.session.execute(
-        select(PolicyHead.bundle_id, PolicyHead.source, PolicyHead.next_check_at, PolicyBundle.digest)
-        .outerjoin(PolicyBundle, PolicyBundle.id == PolicyHead.bundle_id)
-        .where(PolicyHead.team_id == team_id)
-    ).first()
+@functools.cache
+def _head_statement() -> Select:
+    """The head query, built once (constructing it cost more than running it on the hot path)."""
+    return (select(PolicyHead.bundle_id, PolicyHead.source, PolicyHead.next_check_at, PolicyBundle.digest)
+            .outerjoin(PolicyBundle, PolicyBundle.id == PolicyHead.bundle_id)
+            .where(PolicyHead.team_id == bindparam("team_id")))
+
+
+def active(team_id: str, connection: Connection | None = None) -> Active:
+    """The team's active policy: one query for the head, the compiled bundle from the cache.
+
+    ``connection``: run the query there (an autocommit one, :mod:`heso.oneshot`) instead of in
+    the request's session, so that it opens no transaction.
+    """
+    row = (connection or db.session).execute(_head_statement(), {"team_id": team_id}).first()
     if row is None:
         return Active(empty_policy(), None, "database", None)
     if row.bundle_id is None:
