@@ -33,7 +33,8 @@ def _new_team_with_admin_key(name: str, admin_email: str | None = None) -> tuple
 def _print_key(team: Team, token: str, admin_email: str | None = None) -> None:
     click.echo(f"Team {team.name!r} ({team.id}) created.")
     if admin_email:
-        click.echo(f"Admin member {admin_email.strip().lower()} created: sign in at /auth/sign-in with that address.")
+        click.echo(f"Admin member {admin_email.strip().lower()} created: sign in at / with that address "
+                   f"(no mail server yet? heso members sign-in-link {admin_email.strip().lower()}).")
     click.echo("Admin API key (shown once, store it now):")
     click.secho(f"  {token}", bold=True)
 
@@ -69,8 +70,8 @@ def _first_admin_member(team: Team, email: str) -> None:
     else:
         members.add(team.id, email, "admin", status="active", invited_by="heso init")
     db.session.commit()
-    click.echo(f"Admin member {email.strip().lower()} created in team {team.name!r}: "
-               "sign in at /auth/sign-in with that address.")
+    click.echo(f"Admin member {email.strip().lower()} created in team {team.name!r}: sign in at / with that "
+               f"address (no mail server yet? heso members sign-in-link {email.strip().lower()}).")
 
 
 @click.group("teams")
@@ -152,7 +153,7 @@ def keys_revoke(key_id: str) -> None:
     click.echo(f"Key {key_id} revoked.")
 
 
-@click.group("members", short_help="Members: invite, list, set-role, disable, enable.")
+@click.group("members", short_help="Members: invite, sign-in-link, list, set-role, disable, enable.")
 def members_group() -> None:
     """The people of a team: approvers, operators, admins and viewers."""
 
@@ -195,6 +196,18 @@ def members_invite(email: str, role: str, name: str, team: str | None) -> None:
     sent = signin.invite(member, members.settings(team_id), "An administrator")
     click.echo(f"Invited {member.email} as {role} ({member.id}); "
                + ("invite mailed." if sent else "the invite mail could NOT be sent: check HESO_SMTP_URL."))
+
+
+@members_group.command("sign-in-link")
+@click.argument("email")
+@with_appcontext
+def members_sign_in_link(email: str) -> None:
+    """Print a single-use sign-in link for EMAIL (15 min): the way in before HESO_SMTP_URL works."""
+    link = signin.issue_link(email)
+    if link is None:
+        raise click.ClickException(f"{email!r} is no active member of any team.")
+    click.echo("Open this link in your browser to sign in (it works once, for 15 minutes):")
+    click.echo(f"  {link}")
 
 
 @members_group.command("list")

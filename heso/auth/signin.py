@@ -63,18 +63,34 @@ def request_code(email: str, now: datetime | None = None) -> None:
     if throttle.count_request(f"sign-in-mail:{email}", window) > config["SIGN_IN_REQUESTS_PER_EMAIL"]:
         log.info("Sign-in mail for an address at %s not sent: too many requests", email.rpartition("@")[2])
         return
+    code, token = _new_request(email, now)
+    mail.send_sign_in(email, code, token, config["SIGN_IN_CODE_TTL_SECONDS"] // 60)
+
+
+def _new_request(email: str, now: datetime) -> tuple[str, str]:
+    """A new sign-in code and link for ``email`` (committed); the previous ones stop working."""
     code = f"{secrets.randbelow(10**6):06d}"
     token = secrets.token_urlsafe(32)
     request_id = new_id("sgn")
     # The previous request for this address stops working: only the newest code is live.
     db.session.execute(update(SignInRequest).where(SignInRequest.email == email, SignInRequest.purpose == "sign_in",
                                                    SignInRequest.used_at.is_(None)).values(used_at=now))
-    ttl = config["SIGN_IN_CODE_TTL_SECONDS"]
+    ttl = current_app.config["SIGN_IN_CODE_TTL_SECONDS"]
     db.session.add(SignInRequest(id=request_id, email=email, purpose="sign_in", code_hash=_code_hash(request_id, code),
                                  link_hash=tokens.digest(token), failed_attempts=0, created_at=now,
                                  expires_at=now + timedelta(seconds=ttl)))
     db.session.commit()
-    mail.send_sign_in(email, code, token, ttl // 60)
+    return code, token
+
+
+def issue_link(email: str, now: datetime | None = None) -> str | None:
+    """The sign-in link that would be mailed, for the operator at the server's console (``heso members
+    sign-in-link``): the way in before SMTP is set up. None if ``email`` is no active member's."""
+    email = normalize_email(email)
+    if not _memberships(email):
+        return None
+    _, token = _new_request(email, now or utcnow())
+    return mail.link("/auth/link", token)
 
 
 def _refuse_if_throttled(*keys_and_limits: tuple[str, int]) -> None:

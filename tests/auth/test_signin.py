@@ -197,3 +197,15 @@ def test_malformed_requests_are_422(client, body):
                                   {"email": ANA}, {"code": "123456"}])
 def test_malformed_verifications_are_422(client, body):
     assert_envelope(client.post("/v1/auth/email/verify", json=body), 422, "VALIDATION_ERROR")
+
+
+def test_the_operator_prints_a_sign_in_link_before_any_mail_server_exists(app, client, heso):
+    """`make run`, `heso init --email`, then `heso members sign-in-link`: the way in with no SMTP."""
+    heso("init", "--email", "me@example.com")
+    output = heso("members", "sign-in-link", "Me@Example.com").output
+    url = next(word for word in output.split() if "/auth/link#token=" in word)
+    token = url.split("#token=", 1)[1]
+    signed_in = client.post("/auth/link", data={"token": token, "confirm": "1"})
+    assert signed_in.status_code == 303 and "me@example.com" in client.get("/").text
+    assert client.post("/auth/link", data={"token": token, "confirm": "1"}).status_code == 401  # once only
+    assert "no active member" in heso("members", "sign-in-link", "nobody@example.com", exit_code=1).output
