@@ -21,6 +21,9 @@ from heso.execution.schemas import (
 blp = Blueprint("execution", __name__, url_prefix="/v1",
                 description="Ask policy before acting: execution requests, tool calls, and why a human was asked.")
 
+# Argument schemas are instances, not classes (as in decisions/routes.py): webargs would build
+# a new instance from a class on every request; loading keeps no state on the instance.
+
 
 def _answer(kind: str, data: dict[str, Any]) -> Any:
     row, resumed = service.submit(current_principal(), kind, data)
@@ -31,7 +34,7 @@ def _answer(kind: str, data: dict[str, Any]) -> Any:
 @blp.route("/execution/request")
 class ExecutionRequests(MethodView):
     @require("agent")
-    @blp.arguments(ExecutionRequestSchema)
+    @blp.arguments(ExecutionRequestSchema())
     @blp.response(200, ExecutionResultSchema)
     def post(self, data: dict[str, Any]) -> Any:
         """Allow, deny, or pending with a decision; re-send the same execution_id to resume."""
@@ -50,7 +53,7 @@ class ExecutionById(MethodView):
 @blp.route("/execution/<execution_id>/result")
 class ExecutionResultRecord(MethodView):
     @require("agent")
-    @blp.arguments(ToolResultSchema)
+    @blp.arguments(ToolResultSchema())
     @blp.response(200, ToolResultRecordedSchema)
     def post(self, data: dict[str, Any], execution_id: str) -> Any:
         """Record a hash of what an allowed call answered (the ledger's ``tool.completed``); once per call."""
@@ -62,7 +65,7 @@ class ExecutionResultRecord(MethodView):
 @blp.route("/tools/authorize")
 class ToolAuthorize(MethodView):
     @require("agent")
-    @blp.arguments(ToolAuthorizeSchema)
+    @blp.arguments(ToolAuthorizeSchema())
     @blp.response(200, ExecutionResultSchema)
     def post(self, data: dict[str, Any]) -> Any:
         """Authorize one tool call; re-send the same call_id to resume a pending one."""

@@ -21,8 +21,8 @@ blp = Blueprint("hooks", __name__, url_prefix="/v1/integrations",
 @accepts_body(MAX_HOOK_BYTES)
 class Hook(MethodView):
     @require("agent")
-    @blp.arguments(HookQuerySchema, location="query", as_kwargs=True, unknown=ma.RAISE)
-    @blp.arguments(HookEventSchema)
+    @blp.arguments(HookQuerySchema(), location="query", as_kwargs=True, unknown=ma.RAISE)
+    @blp.arguments(HookEventSchema())
     @blp.response(200, HookAnswerSchema)
     def post(self, event: dict[str, Any], agent: str, timeout: int) -> Any:
         """Answer a ``PreToolUse`` or ``PermissionRequest`` hook (``agent``: claude-code or codex).
