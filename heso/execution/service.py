@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Insert, Table, bindparam, literal_column, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -111,12 +112,29 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
     execution_id = data.get(id_field) or _new_execution_id(kind)
     # No look-up first: a new id (the common case) costs no extra round trip, and a known
     # one is found by the unique constraint below.
-    # PostgreSQL with no transaction open: the head read and the write below run in autocommit
-    # (heso/oneshot.py), saving the BEGIN and COMMIT round trips, unless something on the way
-    # (a grant's use, a policy-sync claim, a routing look-up) opens the session's transaction.
-    alone = oneshot.available()
-    with oneshot.autocommit() if alone else nullcontext() as connection:
-        active = runtime.active(principal.team_id, connection)
+    # PostgreSQL with no transaction open: the head read and the write run on one connection in
+    # autocommit (heso/oneshot.py), saving the BEGIN and COMMIT round trips, unless something on
+    # the way (a grant's use, a policy-sync claim, a routing look-up) opens the session's transaction.
+    try:
+        with oneshot.autocommit() if oneshot.available() else nullcontext() as connection:
+            row_id, values = _write(principal, kind, body, request_hash, execution_id, connection)
+    except IntegrityError:
+        db.session.rollback()  # a known id (a re-send, or the same id arriving concurrently)
+        existing = _by_execution_id(principal.team_id, execution_id)
+        if existing is None:
+            raise
+        return _resume_or_conflict(principal, existing, request_hash, kind), True
+    if values["outcome"] == "pending":
+        return _open_decision(principal, row_id), False
+    return ExecutionRequest(id=row_id, **values), False
+
+
+def _write(principal: Principal, kind: str, body: dict[str, Any], request_hash: str, execution_id: str,
+           connection: Connection | None) -> tuple[int, dict[str, Any]]:
+    """Ask policy and write the row with its ledger entry; ``(row id, its values)``.
+
+    IntegrityError when the id is known (nothing written then)."""
+    active = runtime.active(principal.team_id, connection)
     sync.schedule_if_due(principal.team_id, active)
     verdict = active.policy.verdict(_actions(kind, body))
     deciding = verdict.deciding
@@ -149,28 +167,18 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
         entry["grant_id"] = grant_id
     ledger_entry = ledger.entry(principal.team_id, f"{kind}.requested", execution_id, actor=principal.key_id, at=now,
                                 data=entry)
-    try:
-        if alone and not db.session().in_transaction():
-            # One statement in autocommit: the row and its ledger entry commit together or not
-            # at all (a known id fails the whole statement), one round trip instead of four.
-            with oneshot.autocommit() as connection:
-                row_id = connection.execute(_insert_statement(tuple(values)), {
-                    **values, **{f"ledger_{name}": value for name, value in ledger_entry.items()}}).scalar_one()
-        else:
-            # Core INSERT … RETURNING: the ORM unit of work and the re-read after commit would
-            # each cost this hot path more than the round trip itself.
-            row_id = db.session.execute(_plain_insert(), values).scalar_one()
-            ledger.append_many([ledger_entry])
-            db.session.commit()
-    except IntegrityError:
-        db.session.rollback()  # a known id (a re-send, or the same id arriving concurrently)
-        existing = _by_execution_id(principal.team_id, execution_id)
-        if existing is None:
-            raise
-        return _resume_or_conflict(principal, existing, request_hash, kind), True
-    if values["outcome"] == "pending":
-        return _open_decision(principal, row_id), False
-    return ExecutionRequest(id=row_id, **values), False
+    if connection is not None and not db.session().in_transaction():
+        # One statement in autocommit: the row and its ledger entry commit together or not
+        # at all (a known id fails the whole statement), one round trip instead of four.
+        row_id = connection.execute(_insert_statement(tuple(values)), {
+            **values, **{f"ledger_{name}": value for name, value in ledger_entry.items()}}).scalar_one()
+    else:
+        # Core INSERT … RETURNING: the ORM unit of work and the re-read after commit would
+        # each cost this hot path more than the round trip itself.
+        row_id = db.session.execute(_plain_insert(), values).scalar_one()
+        ledger.append_many([ledger_entry])
+        db.session.commit()
+    return row_id, values
 
 
 def _bound_insert(table: Table, columns: Iterable[str], prefix: str) -> Insert:
