@@ -15,7 +15,7 @@ from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, literal_column, select, update
+from sqlalchemy import Insert, Select, Table, bindparam, literal_column, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import ReturningInsert
@@ -303,10 +303,8 @@ def record_result(principal: Principal, execution_id: str, data: dict[str, Any])
 
     Once per call: the same hash again replays (``True`` second value), another one is 409.
     """
-    row = db.session.scalars(
-        select(ExecutionRequest).where(ExecutionRequest.team_id == principal.team_id,
-                                       ExecutionRequest.execution_id == execution_id).with_for_update()
-    ).one_or_none()
+    # Only the columns needed, locked (so two results for one call never both pass the check below).
+    row = db.session.execute(_result_target(), {"team_id": principal.team_id, "execution_id": execution_id}).first()
     if row is None:
         raise errors.NotFound(f"No execution request {execution_id!r}.")
     if row.outcome != "allow":
@@ -315,10 +313,8 @@ def record_result(principal: Principal, execution_id: str, data: dict[str, Any])
     event = f"{row.kind}.completed"
     recorded = {"execution_id": execution_id, "result_hash": data["result_hash"], "is_error": data["is_error"],
                 "arguments_digest": arguments_digest(row.request)}
-    previous = db.session.scalars(
-        select(LedgerEntry.data).where(LedgerEntry.team_id == principal.team_id,
-                                       LedgerEntry.subject_id == execution_id, LedgerEntry.event == event)
-    ).first()
+    previous = db.session.scalars(_recorded_result(), {"team_id": principal.team_id, "subject_id": execution_id,
+                                                       "event": event}).first()
     if previous is not None:
         db.session.rollback()
         if previous.get("result_hash") != data["result_hash"] or previous.get("is_error") != data["is_error"]:
@@ -329,6 +325,20 @@ def record_result(principal: Principal, execution_id: str, data: dict[str, Any])
                   data={key: value for key, value in recorded.items() if key != "execution_id"})
     db.session.commit()
     return {**recorded, "replayed": False}
+
+
+@functools.cache
+def _result_target() -> Select[Any]:
+    return (select(ExecutionRequest.kind, ExecutionRequest.outcome, ExecutionRequest.request)
+            .where(ExecutionRequest.team_id == bindparam("team_id"),
+                   ExecutionRequest.execution_id == bindparam("execution_id")).with_for_update())
+
+
+@functools.cache
+def _recorded_result() -> Select[Any]:
+    return select(LedgerEntry.data).where(LedgerEntry.team_id == bindparam("team_id"),
+                                          LedgerEntry.subject_id == bindparam("subject_id"),
+                                          LedgerEntry.event == bindparam("event")).limit(1)
 
 
 def get(team_id: str, execution_id: str) -> ExecutionRequest:
