@@ -127,6 +127,17 @@ def test_the_same_id_with_a_different_body_is_a_conflict(client, team, policy):
     assert body["details"]["execution_id"] == "exec-1"
 
 
+def test_a_resent_id_writes_no_second_ledger_entry(client, team, policy):
+    """On PostgreSQL the row and its ledger entry are one INSERT in autocommit: a known id
+    fails the whole statement, so neither a replay nor a conflict leaves an entry behind."""
+    assert send(client, team).json["decision"] == "allow"
+    assert send(client, team).headers["Idempotent-Replayed"] == "true"
+    assert_envelope(send(client, team, requested_capabilities=["fs.write"]), 409, "CONFLICT")
+    entries = client.get("/v1/audit?subject_id=exec-1", headers=team.headers()).json["data"]
+    assert [entry["event"] for entry in entries] == ["execution.requested"]
+    assert entries[0]["data"]["outcome"] == "allow"
+
+
 def test_concurrent_first_requests_decide_once(app, client, team, policy):
     results, barrier = [], threading.Barrier(6)
 
