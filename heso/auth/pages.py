@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from heso import errors
 from heso.auth import sessions, signin
 
-blp = Blueprint("auth_pages", __name__, url_prefix="/auth", template_folder="templates")
+blp = Blueprint("auth_pages", __name__, url_prefix="/auth", template_folder="templates", static_folder="static")
 
 _EMAIL = ma.fields.Email()
 
@@ -26,7 +26,7 @@ def _page(status: int = 200, **context: Any) -> Response:
     response = make_response(render_template("auth/page.html", **context), status)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; "
-                                                   "script-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+                                                   "script-src 'self'; img-src 'self'; form-action 'self'; "
                                                    "frame-ancestors 'none'")
     return response
 
