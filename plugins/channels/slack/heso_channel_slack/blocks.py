@@ -77,7 +77,8 @@ def _details(decision: dict[str, Any], requested_by: str | None) -> list[dict[st
     urgency_text = f"*{urgency.upper()}*" if urgency in URGENT else urgency
     approvers = ", ".join(escape(who) for who in decision.get("approvers") or [decision.get("approver", "")])
     facts = [f"*Urgency*\n{urgency_text}", f"*Deadline*\n{_when(decision.get('expires_at'))}",
-             f"*Requested by*\n{escape(requested_by or 'an agent')}", f"*Approvers*\n{approvers}"]
+             f"*Requested by*\n{escape(requested_by or 'an agent')}",
+             f"*{'Asked' if is_question(decision) else 'Approvers'}*\n{approvers}"]
     blocks: list[dict[str, Any]] = [{"type": "section", "fields": [
         {"type": "mrkdwn", "text": _cut(fact, FIELD_CHARS)} for fact in facts]}]
     context = decision.get("context")
@@ -213,7 +214,8 @@ def outcome_blocks(decision: dict[str, Any], requested_by: str | None = None) ->
 def escalated_away_blocks(decision: dict[str, Any], requested_by: str | None = None) -> list[dict[str, Any]]:
     """What a former approver's message says once the decision went to the backup."""
     text = f":arrow_right: Escalated to {escape(decision.get('approver', ''))}; your answer is no longer needed."
-    return [*_header(decision, "Approval request"), *_details(decision, requested_by),
+    title = "Question" if is_question(decision) else "Approval request"
+    return [*_header(decision, title), *_details(decision, requested_by),
             {"type": "section", "text": {"type": "mrkdwn", "text": text}}]
 
 

@@ -187,3 +187,13 @@ def test_many_options_go_in_a_select_and_long_titles_are_cut_to_slacks_limits():
                for option in select["element"]["options"])
     answered = dict(question, status="answered", answer_option="opt3", answer="x" * 5000, resolved_by="s@x")
     assert len(blocks.outcome_line(answered)) <= 2900
+
+
+def test_a_question_names_who_is_asked_not_approvers_and_keeps_its_title_once_escalated():
+    question = {"id": "dec_01", "kind": "question", "action": "Which customer?", "status": "pending",
+                "options": ["answer"], "approvers": ["sarah@example.com"], "approver": "sarah@example.com",
+                "response_options": None}
+    text = str(blocks.request_blocks(question))
+    assert "*Asked*" in text and "*Approvers*" not in text
+    away = str(blocks.escalated_away_blocks(question))
+    assert "Question" in away and "Approval request" not in away
