@@ -118,3 +118,33 @@ def test_bad_input_and_bad_keys(app, team, heso_url, serve, front):
     done = subprocess.run([HESO, "mcp", "serve", "--url", front[1]], env=env, capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 2 and "HESO_AGENT_KEY" in done.stderr
+
+
+def test_serve_over_streamable_http_authorizes_through_heso(portal, heso_url, tmp_path):
+    """``heso mcp serve --http``: the same tools over Streamable HTTP, answering through HESO's policy."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tests.integrations.mcp.conftest import PLACEHOLDER, free_port
+    from tests.integrations.mcp.test_proxy import _listening
+
+    port = free_port()
+    env = {**os.environ, "HESO_URL": heso_url, "HESO_AGENT_KEY": PLACEHOLDER}
+    server = subprocess.Popen([HESO, "mcp", "serve", "--http", f"127.0.0.1:{port}"], env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _listening(port), 60, message="heso mcp serve --http")
+
+        async def authorize() -> tuple[set[str], types.CallToolResult]:
+            async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write), \
+                    ClientSession(read, write) as session:
+                await session.initialize()
+                names = {tool.name for tool in (await session.list_tools()).tools}
+                return names, await session.call_tool("authorize", {"requested_capabilities": ["fs.read"]})
+
+        names, result = portal.call(authorize)
+        assert "approve_tool_use" in names and "request_approval" in names
+        assert answer(result)["decision"] == "allow" and answer(result)["matched_rule"]["id"] == "reads"
+    finally:
+        server.terminate()
+        server.wait(30)
