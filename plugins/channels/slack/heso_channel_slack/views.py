@@ -21,6 +21,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -221,32 +222,37 @@ def _build_bolt_app(team_id: str, signing_secret: str) -> App:
             tasks.enqueue(tasks.click, **click)
         ack()
 
-    @app.view(blocks.MODIFY_CALLBACK)
-    def on_modify(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def submitted(ack: Any, view: dict[str, Any], field: str, gone: str,
+                  read: Callable[[dict[str, Any], Any], tuple[Any, Any, dict[str, str]]]) -> tuple | None:
+        """A dialog's submission read with ``read``: its metadata and the two values, or None once
+        Slack was told what is wrong (shown on the dialog's ``field``); nothing is queued then."""
         metadata = _modal_metadata(view) or {}
         decision = tasks.decision_of(team_id, metadata["d"])
         if decision is None:
-            ack(response_action="errors", errors={"action": "This request no longer exists."})
-            return
-        modified_action, notes, problems = blocks.read_modal(decision, view["state"]["values"])
+            ack(response_action="errors", errors={field: gone})
+            return None
+        first, second, problems = read(decision, view["state"]["values"])
         if problems:
             ack(response_action="errors", errors=problems)
+            return None
+        return metadata, first, second
+
+    @app.view(blocks.MODIFY_CALLBACK)
+    def on_modify(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        read = submitted(ack, view, "action", "This request no longer exists.", blocks.read_modal)
+        if read is None:
             return
+        metadata, modified_action, notes = read
         tasks.enqueue(tasks.modify, team_id=team_id, decision_id=metadata["d"], slack_user=body["user"]["id"],
                       slack_channel=metadata["c"], modified_action=modified_action, notes=notes)
         ack()
 
     @app.view(blocks.ANSWER_CALLBACK)
     def on_answer(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        metadata = _modal_metadata(view) or {}
-        decision = tasks.decision_of(team_id, metadata["d"])
-        if decision is None:
-            ack(response_action="errors", errors={"answer": "This question no longer exists."})
+        read = submitted(ack, view, "answer", "This question no longer exists.", blocks.read_answer)
+        if read is None:
             return
-        answer, option, problems = blocks.read_answer(decision, view["state"]["values"])
-        if problems:
-            ack(response_action="errors", errors=problems)
-            return
+        metadata, answer, option = read
         tasks.enqueue(tasks.submit_answer, team_id=team_id, decision_id=metadata["d"], slack_user=body["user"]["id"],
                       slack_channel=metadata["c"], answer=answer, option=option)
         ack()
