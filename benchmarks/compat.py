@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from client_size import measure as install_sizes  # noqa: E402
-from console import database  # noqa: E402 - after sys.path
-from decisions import REDIS_URL, figure, flush_redis, progress  # noqa: E402
+from console import in_process_app  # noqa: E402 - after sys.path
+from decisions import figure, progress  # noqa: E402
 
 APPROVER = "sarah@example.com"
 _ids = itertools.count()
@@ -99,22 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trips", type=int, default=50, help="round trips of each kind per round")
     parser.add_argument("--sqlite", action="store_true", help="a temporary SQLite file instead of PostgreSQL")
     args = parser.parse_args(argv)
-    from heso.testing import migrated_app
-
-    flush_redis()
-    try:
-        with database(args.sqlite) as url:
-            app = migrated_app(url, REDIS_URL=REDIS_URL, RATE_LIMIT="", RATE_LIMIT_UNAUTHENTICATED="",
-                               TESTING=False)
-            figure("database", url.split(":")[0])
-            measure(app, args.rounds, args.trips)
-            with app.app_context():
-                from heso.extensions import db
-
-                db.session.remove()
-                db.engine.dispose()
-    finally:
-        flush_redis()
+    with in_process_app(args.sqlite) as app:
+        measure(app, args.rounds, args.trips)
     for name, value in install_sizes().items():  # a fresh heso-client install against the server's
         figure(name, value)
     return 0

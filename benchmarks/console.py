@@ -163,6 +163,30 @@ def database(sqlite: bool) -> Any:
             yield url
 
 
+@contextmanager
+def in_process_app(sqlite: bool) -> Any:
+    """A migrated app on a scratch database (PostgreSQL, or SQLite with ``sqlite``), rate limits off,
+    Redis flushed before and after; the database's connections closed at the end."""
+    from heso.testing import migrated_app
+
+    flush_redis()
+    try:
+        with database(sqlite) as url:
+            app = migrated_app(url, REDIS_URL=REDIS_URL, RATE_LIMIT="", RATE_LIMIT_UNAUTHENTICATED="",
+                               TESTING=False)
+            figure("database", url.split(":")[0])
+            try:
+                yield app
+            finally:
+                with app.app_context():
+                    from heso.extensions import db
+
+                    db.session.remove()
+                    db.engine.dispose()
+    finally:
+        flush_redis()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--decisions", type=int, default=10_000)
@@ -170,24 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=25, help="requests of each kind per round")
     parser.add_argument("--sqlite", action="store_true", help="a temporary SQLite file instead of PostgreSQL")
     args = parser.parse_args(argv)
-    from heso.testing import migrated_app
-
-    flush_redis()
-    try:
-        with database(args.sqlite) as url:
-            app = migrated_app(url, REDIS_URL=REDIS_URL, RATE_LIMIT="", RATE_LIMIT_UNAUTHENTICATED="",
-                               TESTING=False)
-            figure("database", url.split(":")[0])
-            token = provision(app, args.decisions)
-            figure("decisions", args.decisions)
-            measure(app, token, args.rounds, args.requests)
-            with app.app_context():
-                from heso.extensions import db
-
-                db.session.remove()
-                db.engine.dispose()
-    finally:
-        flush_redis()
+    with in_process_app(args.sqlite) as app:
+        token = provision(app, args.decisions)
+        figure("decisions", args.decisions)
+        measure(app, token, args.rounds, args.requests)
     return 0
 
 
