@@ -18,17 +18,11 @@ from click.testing import CliRunner
 
 from heso.integrations.cli import hooks_group
 from tests.helpers import serve_wsgi
-from tests.integrations.claude_cli import approve_once_held, claude, fake_model, finish, make_project
+from tests.integrations.claude_cli import approve_once_held, claude, finish, make_project
 from tests.integrations.hooks.conftest import APPROVER
 from tests.integrations.hooks.fake_anthropic import FakeModel
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def model():
-    with fake_model() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -17,19 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integrations.claude_cli import approve_once_held, claude, fake_model, finish, make_project
+from tests.integrations.claude_cli import approve_once_held, claude, finish, make_project
 from tests.integrations.hooks.conftest import APPROVER, starter_bundle
 from tests.integrations.hooks.fake_anthropic import FakeModel
 from tests.integrations.mcp.conftest import HESO
 from tests.policy.bundles import upload
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def model():
-    with fake_model() as fake:
-        yield fake
 
 
 @pytest.fixture
