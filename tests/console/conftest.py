@@ -28,9 +28,14 @@ def database_url(tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.getbasetemp() / 'heso-test.db'}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One Chromium for the session (``make test`` installs Debian's ``chromium``)."""
+    """One Chromium per test module (``make test`` installs Debian's ``chromium``).
+
+    Per module, not per session: Playwright's sync API keeps an asyncio loop running on the main
+    thread while it is open, and any later test in the same pytest-xdist worker that calls
+    ``asyncio.run`` (the framework adapters' tests do) would fail with "event loop is already running".
+    """
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
     from playwright.sync_api import sync_playwright
