@@ -8,15 +8,23 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from heso.auth.access import current_principal, require
-from heso.execution import service
+from heso.execution import batches, service
 from heso.execution.schemas import (
     ExecutionRequestSchema,
     ExecutionResultSchema,
     ExplainSchema,
+    ToolAuthorizeBatchSchema,
     ToolAuthorizeSchema,
+    ToolCallOutcomeSchema,
+    ToolResultBatchSchema,
+    ToolResultOutcomeSchema,
     ToolResultRecordedSchema,
     ToolResultSchema,
 )
+from heso.request_body import accepts_body
+
+#: A full batch of tool calls with their arguments (one call alone may use HESO_MAX_BODY_BYTES).
+MAX_BATCH_BYTES = 2 * 1024 * 1024
 
 blp = Blueprint("execution", __name__, url_prefix="/v1",
                 description="Ask policy before acting: execution requests, tool calls, and why a human was asked.")
@@ -62,6 +70,20 @@ class ExecutionResultRecord(MethodView):
         return recorded, 200, headers
 
 
+@blp.route("/execution/results/batch")
+class ExecutionResultBatch(MethodView):
+    @require("agent")
+    @blp.arguments(ToolResultBatchSchema())
+    @blp.response(200, ToolResultOutcomeSchema(many=True))
+    def post(self, data: dict[str, Any]) -> Any:
+        """Record the result hashes of up to 100 allowed calls in one request.
+
+        One answer per item, in order, as ``POST /v1/execution/{id}/result`` would have answered
+        it (``status``, and ``result`` or ``error``): an unknown id (or another team's) is 404, a
+        call not allowed or with another result recorded 409, the same result again ``replayed``."""
+        return batches.record_results(current_principal(), data["results"])
+
+
 @blp.route("/tools/authorize")
 class ToolAuthorize(MethodView):
     @require("agent")
@@ -70,6 +92,22 @@ class ToolAuthorize(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Authorize one tool call; re-send the same call_id to resume a pending one."""
         return _answer("tool", data)
+
+
+@blp.route("/tools/authorize/batch")
+@accepts_body(MAX_BATCH_BYTES)
+class ToolAuthorizeBatch(MethodView):
+    @require("agent")
+    @blp.arguments(ToolAuthorizeBatchSchema())
+    @blp.response(200, ToolCallOutcomeSchema(many=True))
+    def post(self, data: dict[str, Any]) -> Any:
+        """Authorize up to 100 tool calls in one request (a gateway's concurrent calls).
+
+        One answer per call, in order, as ``POST /v1/tools/authorize`` would have answered it
+        (``status``, and ``result`` or ``error``; ``replayed`` for a re-sent call_id). A call that
+        needs a human answers at once with its pending decision; wait for it as for a single
+        call (``GET /v1/decisions/{id}?wait=``, then re-send the call_id)."""
+        return batches.authorize(current_principal(), data["calls"])
 
 
 @blp.route("/decisions/<decision_id>/explain")

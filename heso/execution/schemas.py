@@ -57,6 +57,49 @@ class ToolResultSchema(StrictSchema):
     is_error = StrictBoolean(load_default=False, metadata={"description": "The tool answered with an error"})
 
 
+class ToolResultItemSchema(ToolResultSchema):
+    execution_id = ma.fields.String(required=True, validate=EXECUTION_ID,
+                                    metadata={"description": "The allowed call's id (its call_id)"})
+
+
+#: The most items in one batch; a longer list answers 422 (it is one request for the rate limit).
+MAX_BATCH_ITEMS = 100
+
+
+class ToolAuthorizeBatchSchema(StrictSchema):
+    calls = ma.fields.List(ma.fields.Raw(), required=True, validate=ma.validate.Length(min=1, max=MAX_BATCH_ITEMS),
+                           metadata={"description": f"1 to {MAX_BATCH_ITEMS} tool calls, each a body of "
+                                                    "POST /v1/tools/authorize (ToolAuthorize), each judged on its own: "
+                                                    "an invalid one is answered in its place (status 422)"})
+
+
+class ToolResultBatchSchema(StrictSchema):
+    results = ma.fields.List(ma.fields.Raw(), required=True, validate=ma.validate.Length(min=1, max=MAX_BATCH_ITEMS),
+                             metadata={"description": f"1 to {MAX_BATCH_ITEMS} results, each "
+                                                      "{execution_id, result_hash, is_error?} (the body of POST "
+                                                      "/v1/execution/{id}/result with the id), each judged on its own"})
+
+
+class BatchItemErrorSchema(ma.Schema):
+    error = ma.fields.String(metadata={"description": "The error code a request of its own would have answered"})
+    message = ma.fields.String()
+    details = ma.fields.Dict()
+
+
+class _BatchItemSchema(ma.Schema):
+    status = ma.fields.Integer(metadata={"description": "The HTTP status a request of its own would have answered"})
+    replayed = ma.fields.Boolean(metadata={"description": "The id was seen before (Idempotent-Replayed)"})
+    error = ma.fields.Nested(BatchItemErrorSchema, metadata={"description": "Only when status is not 200"})
+
+
+class ToolCallOutcomeSchema(_BatchItemSchema):
+    result = ma.fields.Nested("ExecutionResultSchema", metadata={"description": "Only when status is 200"})
+
+
+class ToolResultOutcomeSchema(_BatchItemSchema):
+    result = ma.fields.Nested("ToolResultRecordedSchema", metadata={"description": "Only when status is 200"})
+
+
 class ToolResultRecordedSchema(ma.Schema):
     execution_id = ma.fields.String()
     result_hash = ma.fields.String()

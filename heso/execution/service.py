@@ -106,10 +106,7 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
     Returns ``(row, resumed)``; ``resumed`` is true when the id was seen before.
     """
     agents.ensure_active(principal)  # a paused agent's requests are denied (403 AGENT_PAUSED)
-    id_field = "execution_id" if kind == "execution" else "call_id"
-    body = _with_identity(principal, {key: value for key, value in data.items() if key != id_field})
-    request_hash = _hash(body)
-    execution_id = data.get(id_field) or _new_execution_id(kind)
+    body, request_hash, execution_id = prepare(principal, kind, data)
     # No look-up first: a new id (the common case) costs no extra round trip, and a known
     # one is found by the unique constraint below.
     # PostgreSQL with no transaction open: the head read and the write run on one connection in
@@ -124,9 +121,22 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
         if existing is None:
             raise
         return _resume_or_conflict(principal, existing, request_hash, kind), True
+    return written(principal, row_id, values), False
+
+
+def prepare(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
+    """``(body, request hash, execution id)`` of a loaded request: the body without its id and
+    with the caller's identity, which the hash covers (a re-send must hash the same)."""
+    id_field = "execution_id" if kind == "execution" else "call_id"
+    body = _with_identity(principal, {key: value for key, value in data.items() if key != id_field})
+    return body, _hash(body), data.get(id_field) or _new_execution_id(kind)
+
+
+def written(principal: Principal, row_id: int, values: dict[str, Any]) -> ExecutionRequest:
+    """The row just committed with ``values``; one that needs a human gets its decision now."""
     if values["outcome"] == "pending":
-        return _open_decision(principal, row_id), False
-    return ExecutionRequest(id=row_id, **values), False
+        return _open_decision(principal, row_id)
+    return ExecutionRequest(id=row_id, **values)
 
 
 def _write(principal: Principal, kind: str, body: dict[str, Any], request_hash: str, execution_id: str,
@@ -136,6 +146,27 @@ def _write(principal: Principal, kind: str, body: dict[str, Any], request_hash: 
     IntegrityError when the id is known (nothing written then)."""
     active = runtime.active(principal.team_id, connection)
     sync.schedule_if_due(principal.team_id, active)
+    values, ledger_entry = decide(principal, kind, body, request_hash, execution_id, active)
+    if connection is not None and not db.session().in_transaction():
+        # One statement in autocommit: the row and its ledger entry commit together or not
+        # at all (a known id fails the whole statement), one round trip instead of four.
+        row_id = connection.execute(_insert_statement(tuple(values)), {
+            **values, **{f"ledger_{name}": value for name, value in ledger_entry.items()}}).scalar_one()
+    else:
+        # Core INSERT … RETURNING: the ORM unit of work and the re-read after commit would
+        # each cost this hot path more than the round trip itself.
+        row_id = db.session.execute(_plain_insert(), values).scalar_one()
+        ledger.append_many([ledger_entry])
+        db.session.commit()
+    return row_id, values
+
+
+def decide(principal: Principal, kind: str, body: dict[str, Any], request_hash: str, execution_id: str,
+           active: runtime.Active) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ask policy: the row's values and its ledger entry, to be written by the caller.
+
+    Writes nothing itself but a grant's use (in the session's transaction, which the caller
+    commits with the row or rolls back)."""
     verdict = active.policy.verdict(_actions(kind, body))
     deciding = verdict.deciding
     effect = verdict.effect
@@ -165,20 +196,8 @@ def _write(principal: Principal, kind: str, body: dict[str, Any], request_hash: 
         entry["arguments_digest"] = arguments_digest(body)
     if grant_id is not None:
         entry["grant_id"] = grant_id
-    ledger_entry = ledger.entry(principal.team_id, f"{kind}.requested", execution_id, actor=principal.key_id, at=now,
+    return values, ledger.entry(principal.team_id, f"{kind}.requested", execution_id, actor=principal.key_id, at=now,
                                 data=entry)
-    if connection is not None and not db.session().in_transaction():
-        # One statement in autocommit: the row and its ledger entry commit together or not
-        # at all (a known id fails the whole statement), one round trip instead of four.
-        row_id = connection.execute(_insert_statement(tuple(values)), {
-            **values, **{f"ledger_{name}": value for name, value in ledger_entry.items()}}).scalar_one()
-    else:
-        # Core INSERT … RETURNING: the ORM unit of work and the re-read after commit would
-        # each cost this hot path more than the round trip itself.
-        row_id = db.session.execute(_plain_insert(), values).scalar_one()
-        ledger.append_many([ledger_entry])
-        db.session.commit()
-    return row_id, values
 
 
 def _bound_insert(table: Table, columns: Iterable[str], prefix: str) -> Insert:

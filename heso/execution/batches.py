@@ -1,0 +1,216 @@
+"""Many tool calls, or many result hashes, in one request (a gateway's: ``heso mcp proxy``).
+
+A gateway in front of fast tools spends most of a call on its round trips to HESO; batching
+them pays the authentication, the active-policy read, the INSERTs and the commit once per
+batch instead of once per call. Each item still gets its own outcome, exactly what a
+request of its own would have answered (``status`` and the body, or the error envelope):
+one bad item never fails the others, and a held call answers at once with its decision (the
+caller waits for it separately), so it never delays the allowed ones.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import ReturningInsert
+
+from heso import errors
+from heso.agents import service as agents
+from heso.auth.service import Principal
+from heso.execution import service
+from heso.execution.models import ExecutionRequest
+from heso.execution.schemas import ToolAuthorizeSchema, ToolResultItemSchema
+from heso.extensions import db
+from heso.ledger import service as ledger
+from heso.ledger.models import LedgerEntry
+from heso.policy import runtime, sync
+
+_CALL = ToolAuthorizeSchema()
+_RESULT = ToolResultItemSchema()
+
+
+def _failed(exc: errors.HesoError) -> dict[str, Any]:
+    return {"status": exc.status, "error": {"error": exc.code, "message": exc.message, "details": exc.details}}
+
+
+def _invalid(exc: ma.ValidationError) -> dict[str, Any]:
+    messages = exc.normalized_messages()
+    fields = ", ".join(sorted(messages)) if isinstance(messages, dict) else ""
+    return _failed(errors.ValidationFailed(f"Invalid item: {fields}." if fields else "Invalid item.",
+                                           details={"json": messages}))
+
+
+def _answered(row: ExecutionRequest, replayed: bool) -> dict[str, Any]:
+    return {"status": 200, "replayed": replayed, "result": service.view(row)}
+
+
+@dataclass
+class _Call:
+    index: int
+    data: dict[str, Any]
+    body: dict[str, Any]
+    request_hash: str
+    execution_id: str
+
+
+def authorize(principal: Principal, items: list[Any]) -> list[dict[str, Any]]:
+    """Decide every tool call of a batch; one answer per item, in order.
+
+    New call ids (the common case): one head read, one multi-row INSERT of the rows and one of
+    their ledger entries, one commit. A known id anywhere in the batch (a re-send) fails that
+    INSERT as a whole: then every call goes the single-call way, which resumes or refuses each.
+    """
+    agents.ensure_active(principal)  # the whole batch is one agent's: 403 AGENT_PAUSED for all
+    answers: list[dict[str, Any] | None] = [None] * len(items)
+    calls = []
+    for index, item in enumerate(items):
+        try:
+            data = _CALL.load(item)
+            calls.append(_Call(index, data, *service.prepare(principal, "tool", data)))
+        except ma.ValidationError as exc:
+            answers[index] = _invalid(exc)
+        except errors.HesoError as exc:
+            answers[index] = _failed(exc)
+    if calls:
+        try:
+            decided = _write(principal, calls, answers)
+        except IntegrityError:
+            db.session.rollback()
+            decided = []
+            for call in calls:  # one by one: resume or refuse the known ids, write the new ones
+                answers[call.index] = _one(principal, call.data)
+        for call, row_id, values in decided:
+            try:
+                answers[call.index] = _answered(service.written(principal, row_id, values), False)
+            except errors.HesoError as exc:
+                db.session.rollback()
+                answers[call.index] = _failed(exc)
+    assert all(answer is not None for answer in answers), "every item was answered"
+    return answers  # type: ignore[return-value]
+
+
+def _write(principal: Principal, calls: list[_Call],
+           answers: list[dict[str, Any] | None]) -> list[tuple[_Call, int, dict[str, Any]]]:
+    """Ask policy for each call and write the allowed, denied and held ones together."""
+    active = runtime.active(principal.team_id)
+    sync.schedule_if_due(principal.team_id, active)
+    decided, rows, entries = [], [], []
+    for call in calls:
+        try:
+            values, entry = service.decide(principal, "tool", call.body, call.request_hash, call.execution_id,
+                                           active)
+        except errors.HesoError as exc:  # e.g. routed to a channel that is not installed
+            answers[call.index] = _failed(exc)
+            continue
+        decided.append(call)
+        rows.append(values)
+        entries.append(entry)
+    if not rows:
+        db.session.commit()  # a grant's use is never left half-done; here there is none
+        return []
+    row_ids = db.session.scalars(_insert_rows(), rows).all()
+    ledger.append_many(entries)
+    db.session.commit()
+    return list(zip(decided, row_ids, rows, strict=True))
+
+
+def _one(principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        row, replayed = service.submit(principal, "tool", data)
+        return _answered(row, replayed)
+    except errors.HesoError as exc:
+        db.session.rollback()
+        return _failed(exc)
+
+
+@functools.cache
+def _insert_rows() -> ReturningInsert[Any]:
+    """Many rows in one INSERT (SQLAlchemy's "insertmanyvalues"), their ids in the rows' order."""
+    table = ExecutionRequest.__table__
+    return table.insert().returning(table.c.id, sort_by_parameter_order=True)
+
+
+# --- results ----------------------------------------------------------------------------------------
+
+
+def record_results(principal: Principal, items: list[Any]) -> list[dict[str, Any]]:
+    """Record the result hashes of many allowed calls; one answer per item, in order.
+
+    Two queries for the whole batch (the calls, locked, and the results already recorded),
+    one multi-row INSERT of the new ledger entries, one commit. Per item, as
+    ``POST /v1/execution/{id}/result`` would answer: 404 for an id this team does not have
+    (another team's included: nothing about it is told), 409 for a call that was not allowed
+    or already has another result, ``replayed`` for the same result again.
+    """
+    answers: list[dict[str, Any] | None] = [None] * len(items)
+    loaded: list[tuple[int, dict[str, Any]]] = []
+    for index, item in enumerate(items):
+        try:
+            loaded.append((index, _RESULT.load(item)))
+        except ma.ValidationError as exc:
+            answers[index] = _invalid(exc)
+    ids = sorted({data["execution_id"] for _, data in loaded})
+    calls = {row.execution_id: row for row in db.session.execute(
+        _calls(), {"team_id": principal.team_id, "ids": ids})} if ids else {}
+    recorded: dict[str, dict[str, Any]] = {}
+    if calls:
+        for subject_id, event, data in db.session.execute(
+                _recorded(), {"team_id": principal.team_id, "ids": sorted(calls)}):
+            if event == f"{calls[subject_id].kind}.completed":
+                recorded.setdefault(subject_id, data)
+    entries = []
+    for index, data in loaded:
+        execution_id = data["execution_id"]
+        row = calls.get(execution_id)
+        try:
+            if row is None:
+                raise errors.NotFound(f"No execution request {execution_id!r}.", details={"execution_id": execution_id})
+            if row.outcome != "allow":
+                raise errors.Conflict(
+                    f"Execution {execution_id!r} is {row.outcome}, not allowed: it has no result to record.",
+                    details={"execution_id": execution_id, "outcome": row.outcome})
+        except errors.HesoError as exc:
+            answers[index] = _failed(exc)
+            continue
+        result = {"result_hash": data["result_hash"], "is_error": data["is_error"],
+                  "arguments_digest": service.arguments_digest(row.request)}
+        previous = recorded.get(execution_id)
+        if previous is None:
+            recorded[execution_id] = result
+            entries.append(ledger.entry(principal.team_id, f"{row.kind}.completed", execution_id,
+                                        actor=principal.key_id, data=result))
+            answers[index] = {"status": 200, "replayed": False, "result": {"execution_id": execution_id, **result}}
+        elif (previous.get("result_hash"), previous.get("is_error")) == (data["result_hash"], data["is_error"]):
+            answers[index] = {"status": 200, "replayed": True, "result": {"execution_id": execution_id, **result}}
+        else:
+            answers[index] = _failed(errors.Conflict(
+                f"Execution {execution_id!r} already has another result recorded.",
+                details={"execution_id": execution_id, "result_hash": previous.get("result_hash")}))
+    ledger.append_many(entries)
+    db.session.commit()
+    assert all(answer is not None for answer in answers), "every item was answered"
+    return answers  # type: ignore[return-value]
+
+
+@functools.cache
+def _calls() -> Select[Any]:
+    """The batch's calls of this team, locked (two results for one call never both pass the checks)."""
+    return (select(ExecutionRequest.execution_id, ExecutionRequest.kind, ExecutionRequest.outcome,
+                   ExecutionRequest.request)
+            .where(ExecutionRequest.team_id == bindparam("team_id"),
+                   ExecutionRequest.execution_id.in_(bindparam("ids", expanding=True)))
+            .order_by(ExecutionRequest.id).with_for_update())
+
+
+@functools.cache
+def _recorded() -> Select[Any]:
+    return (select(LedgerEntry.subject_id, LedgerEntry.event, LedgerEntry.data)
+            .where(LedgerEntry.team_id == bindparam("team_id"),
+                   LedgerEntry.subject_id.in_(bindparam("ids", expanding=True)),
+                   LedgerEntry.event.in_(("tool.completed", "execution.completed")))
+            .order_by(LedgerEntry.id))
