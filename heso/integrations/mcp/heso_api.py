@@ -18,6 +18,7 @@ import blake3
 import rfc8785
 
 from heso.client import Decision, HesoClient, HesoError
+from heso.client.errors import from_envelope
 
 T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:5000"
@@ -66,20 +67,27 @@ class Heso:
         """``POST /v1/tools/authorize``: allow, deny or pending; the same ``call_id`` resumes.
 
         ``fields``: the rest of the body (capabilities, context, summary)."""
-        body: dict[str, Any] = {**fields, "tool": tool, "call_id": call_id, "adapter_id": adapter_id,
-                                "arguments": arguments}
-        if read_only:
-            body["read_only_hint"] = True
-        return await self._run(self._request, "POST", "/v1/tools/authorize", json=body)
+        return await self._run(self._request, "POST", "/v1/tools/authorize",
+                               json=tool_call(tool, arguments, call_id=call_id, read_only=read_only,
+                                              adapter_id=adapter_id, **fields))
+
+    async def authorize_tools(self, calls: list[dict[str, Any]]) -> list[dict[str, Any] | HesoError]:
+        """``POST /v1/tools/authorize/batch`` (bodies from :func:`tool_call`): per call, what
+        ``POST /v1/tools/authorize`` would have answered, or the error it would have raised."""
+        return await self._run(self._batch, "/v1/tools/authorize/batch", "calls", calls)
+
+    async def record_results(self, results: list[dict[str, Any]]) -> list[dict[str, Any] | HesoError]:
+        """``POST /v1/execution/results/batch`` (items from :func:`result_record`), answered per item."""
+        return await self._run(self._batch, "/v1/execution/results/batch", "results", results)
+
+    def _batch(self, path: str, field: str, items: list[dict[str, Any]]) -> list[dict[str, Any] | HesoError]:
+        answers = self._request("POST", path, json={field: items})["data"]
+        return [answer["result"] if answer["status"] == 200 else from_envelope(answer["status"], answer["error"])
+                for answer in answers]
 
     async def execution_request(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /v1/execution/request`` with the body as given (policy's answer, as the API gives it)."""
         return await self._run(self._request, "POST", "/v1/execution/request", json=body)
-
-    async def record_result(self, call_id: str, result: Any, is_error: bool) -> None:
-        """``POST /v1/execution/{id}/result``: the ledger keeps a hash of what the call answered."""
-        await self._run(self._request, "POST", f"/v1/execution/{call_id}/result",
-                        json={"result_hash": digest(result), "is_error": is_error})
 
     async def create_decision(self, **fields: Any) -> Decision:
         return await self._run(self.client.create_decision, **fields)
@@ -112,6 +120,21 @@ class Heso:
             if progress is not None:
                 await progress(elapsed, seconds, f"Waiting for a human: decision {decision_id} "
                                                  f"({self.console_url(decision_id)})")
+
+
+def tool_call(tool: str, arguments: dict[str, Any], *, call_id: str, read_only: bool = False,
+              adapter_id: str = "heso-mcp", **fields: Any) -> dict[str, Any]:
+    """The body of ``POST /v1/tools/authorize`` (``fields``: capabilities, context, summary)."""
+    body: dict[str, Any] = {**fields, "tool": tool, "call_id": call_id, "adapter_id": adapter_id,
+                            "arguments": arguments}
+    if read_only:
+        body["read_only_hint"] = True
+    return body
+
+
+def result_record(call_id: str, result: Any, is_error: bool) -> dict[str, Any]:
+    """One item of ``POST /v1/execution/results/batch``: a hash of what the call answered, never the answer."""
+    return {"execution_id": call_id, "result_hash": digest(result), "is_error": is_error}
 
 
 def new_call_id() -> str:

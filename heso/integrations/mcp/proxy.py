@@ -14,8 +14,13 @@ HTTP URLs), lists their tools as ``<server>__<tool>``, and for each call asks HE
   forwards the modified arguments (the modified action, a JSON object).
 
 After a forwarded call, a hash of its result goes to the ledger (``tool.completed``) beside the
-arguments' digest. An upstream that dies gives an error result at once, and a decision held
-for it is cancelled.
+arguments' digest, off the call's path. An upstream that dies gives an error result at once,
+and a decision held for it is cancelled.
+
+Calls made at once share their requests to HESO (:mod:`heso.integrations.mcp.batching`): while
+one ``POST /v1/tools/authorize/batch`` is in flight, the calls that arrive wait and go in the
+next, and result hashes go the same way to ``POST /v1/execution/results/batch`` from a bounded
+queue that is emptied before the proxy exits.
 """
 
 from __future__ import annotations
@@ -37,13 +42,18 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from heso.client import HesoError
-from heso.integrations.mcp.heso_api import Heso, digest, new_call_id, refusal
+from heso.integrations.mcp.batching import Item, MicroBatcher
+from heso.integrations.mcp.heso_api import Heso, digest, new_call_id, refusal, result_record, tool_call
 
 SEPARATOR = "__"
 SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")  # no "_": "__" separates server and tool
 HOLD_META = "heso/holdSeconds"
 #: How often a held call checks that its upstream is still alive.
 WATCH_SECONDS = 1.0
+#: Items in one batched request to HESO (the server's limit), and result hashes waiting to be
+#: recorded before a forwarded call waits for room.
+BATCH_ITEMS = 100
+RESULTS_QUEUED = 1000
 
 
 class ConfigError(ValueError):
@@ -101,6 +111,10 @@ class Gateway:
         #: (tool, arguments digest) -> call id of a call still pending, so that a retry resumes it.
         self.pending: dict[tuple[str, str], str] = {}
         self._reports: anyio.abc.TaskGroup | None = None
+        self.authorizations: MicroBatcher[dict[str, Any], dict[str, Any]] = MicroBatcher(
+            heso.authorize_tools, max_items=BATCH_ITEMS)
+        self.results: MicroBatcher[dict[str, Any], dict[str, Any]] = MicroBatcher(
+            heso.record_results, max_items=BATCH_ITEMS, capacity=RESULTS_QUEUED)
 
     # -- upstreams ----------------------------------------------------------------------------------
 
@@ -164,16 +178,15 @@ class Gateway:
         key = (policy_tool, digest(arguments))
         call_id = self.pending.get(key) or new_call_id()
         read_only = bool(tool.annotations and tool.annotations.read_only_hint)
+        body = tool_call(policy_tool, arguments, call_id=call_id, read_only=read_only, adapter_id="heso-mcp-proxy")
         try:
-            answer = await self.heso.authorize_tool(policy_tool, arguments, call_id=call_id, read_only=read_only,
-                                                    adapter_id="heso-mcp-proxy")
+            answer = await self.authorizations.submit(body)
             if answer["decision"] == "pending":
                 self.pending[key] = call_id
                 held = await self._hold(ctx, upstream, answer)
                 if held is not None:
                     return held
-                answer = await self.heso.authorize_tool(policy_tool, arguments, call_id=call_id, read_only=read_only,
-                                                        adapter_id="heso-mcp-proxy")
+                answer = await self.authorizations.submit(body)  # the same call id: resumes it
                 if answer["decision"] == "pending":
                     return self._still_pending(answer)
             self.pending.pop(key, None)
@@ -207,15 +220,17 @@ class Gateway:
         if not isinstance(result, types.CallToolResult):  # pragma: no cover - only with allow_* flags
             return _text("The upstream answered an unexpected result.", status="upstream_error")
         if self._reports is not None:
-            self._reports.start_soon(self._record, call_id, result)
+            queued = await self.results.enqueue(result_record(
+                call_id, result.model_dump(mode="json", by_alias=True, exclude_none=True), bool(result.is_error)))
+            self._reports.start_soon(self._record, queued)
         return result
 
-    async def _record(self, call_id: str, result: types.CallToolResult) -> None:
+    async def _record(self, queued: Item[dict[str, Any], dict[str, Any]]) -> None:
         try:
-            await self.heso.record_result(call_id, result.model_dump(mode="json", by_alias=True, exclude_none=True),
-                                          bool(result.is_error))
-        except HesoError as exc:
-            print(f"heso mcp proxy: could not record the result of {call_id}: {exc}", file=sys.stderr)
+            await self.results.result(queued)
+        except Exception as exc:  # noqa: BLE001 - a result that cannot be recorded never stops the proxy
+            print(f"heso mcp proxy: could not record the result of {queued.value['execution_id']}: {exc}",
+                  file=sys.stderr)
 
     async def _hold(self, ctx: Any, upstream: Upstream, answer: dict[str, Any]) -> types.CallToolResult | None:
         """Wait for the human (or return why not); None once the decision settled or the wait ran out."""

@@ -14,6 +14,7 @@ import contextlib
 import os
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,15 +31,24 @@ PLACEHOLDER = "heso_placeholder_front"
 
 
 class Front:
-    """A WSGI app forwarding to ``self.app`` with ``PLACEHOLDER`` replaced by ``self.key``."""
+    """A WSGI app forwarding to ``self.app`` with ``PLACEHOLDER`` replaced by ``self.key``.
+
+    It notes every request's method and path in ``self.seen``; while ``self.gate`` is set to an
+    unset event, requests to ``self.gated`` wait for it (up to 30 s) before they go through."""
 
     def __init__(self) -> None:
         self.app: Any = None
         self.key = ""
+        self.seen: list[str] = []
+        self.gate: threading.Event | None = None
+        self.gated = ""
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("HTTP_AUTHORIZATION") == f"Bearer {PLACEHOLDER}":
             environ["HTTP_AUTHORIZATION"] = f"Bearer {self.key}"
+        self.seen.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
+        if self.gate is not None and environ["PATH_INFO"] == self.gated:
+            self.gate.wait(30)
         return self.app(environ, start_response)
 
 
@@ -54,6 +64,7 @@ def heso_url(front, app, team) -> str:
     """The front's URL, serving this test's app as this test's team."""
     handler, url = front
     handler.app, handler.key = app, team.keys["agent"]
+    handler.seen, handler.gate = [], None
     return url
 
 

@@ -131,6 +131,34 @@ def test_tools_are_namespaced_and_allowed_calls_pass_byte_for_byte(app, team, he
     assert completed[echo_call]["arguments_digest"] == requested[echo_call]["arguments_digest"]
 
 
+def test_concurrent_calls_share_requests_to_heso_and_each_keeps_its_outcome(app, team, front, heso_url, proxy):
+    handler, _ = front
+    handler.gated, handler.gate = "/v1/tools/authorize/batch", threading.Event()
+    texts = [f"call {number}" for number in range(7)]
+    calls = [proxy.start("up__echo", {"text": text}) for text in texts]
+    calls.append(proxy.start("up__read_secret", {"name": "prod"}))
+    wait_until(lambda: "POST /v1/tools/authorize/batch" in handler.seen, 30, message="a batch in flight")
+    proxy.portal.call(proxy.session.send_ping)  # answered once the proxy has taken in every call sent before it
+    handler.gate.set()
+    answers = [call.result(60) for call in calls]
+    for text_sent, answer in zip(texts, answers, strict=False):
+        assert not answer.is_error and answer.structured_content == {"result": text_sent}
+    assert answers[-1].is_error and answers[-1].structured_content["heso"]["rule"] == "no-secrets"
+    # fewer requests than calls: the calls that came while one request was in flight went in the next
+    authorize_requests = handler.seen.count("POST /v1/tools/authorize/batch")
+    assert 1 <= authorize_requests <= 2 and "POST /v1/tools/authorize" not in handler.seen
+    requested = ledger(app, team, "tool.requested")
+    assert sorted(data["arguments_digest"] for _, data in requested) == sorted(
+        [digest({"text": text_sent}) for text_sent in texts] + [digest({"name": "prod"})])
+    completed = wait_until(lambda: (found := dict(ledger(app, team, "tool.completed"))) and len(found) == 7 and found,
+                           30, message="every allowed call's result in the ledger")
+    by_call = {call_id: data for call_id, data in requested}
+    for call_id, data in completed.items():
+        assert data["arguments_digest"] == by_call[call_id]["arguments_digest"]
+        assert by_call[call_id]["outcome"] == "allow"
+    assert handler.seen.count("POST /v1/execution/results/batch") <= 7
+
+
 def test_denied_calls_name_the_rule(app, team, heso_url, proxy):
     result = proxy.call("up__read_secret", {"name": "prod"})
     assert result.is_error and "no-secrets" in text(result) and "not run" in text(result)
