@@ -423,11 +423,20 @@ def wrk_load(wrk: str, port: int, headers: dict[str, str], seconds: float, concu
 # --- Part 1: create throughput -------------------------------------------------------------
 
 
-def timed_run(label: str, port: int, headers: dict[str, str], args: argparse.Namespace) -> LoadResult:
-    wrk = shutil.which("wrk")
-    progress(f"{label}: {args.concurrency} connections for {args.seconds:g} s ({'wrk' if wrk else 'python'} client)")
-    if wrk:
-        result = wrk_load(wrk, port, headers, args.seconds, args.concurrency)
+def clients(choice: str) -> list[str]:
+    """The load generators of this run, the headline one first: wrk when installed (see README)."""
+    wrk = shutil.which("wrk") is not None
+    if choice == "wrk" and not wrk:
+        raise SystemExit("--client wrk: wrk is not installed (make bench-tools)")
+    if choice == "both":
+        return ["wrk", "python"] if wrk else ["python"]
+    return [choice]
+
+
+def timed_run(label: str, port: int, headers: dict[str, str], args: argparse.Namespace, client: str) -> LoadResult:
+    progress(f"{label}: {args.concurrency} connections for {args.seconds:g} s ({client} client)")
+    if client == "wrk":
+        result = wrk_load(shutil.which("wrk") or "wrk", port, headers, args.seconds, args.concurrency)
     else:
         result = python_load(port, headers, args.seconds, args.concurrency)
     cpu = f", client used {result.client_cpu_seconds:.1f} CPU-s" if result.client_cpu_seconds else ""
@@ -436,34 +445,41 @@ def timed_run(label: str, port: int, headers: dict[str, str], args: argparse.Nam
 
 
 def measure_create(args: argparse.Namespace, env: dict[str, str], token: str, log_dir: Path) -> None:
-    """bare, HESO, bare: the mean of the two bare runs is the baseline (it cancels slow drift)."""
+    """bare, HESO, bare per client: the mean of the two bare runs is the baseline (it cancels slow drift).
+
+    The headline client's figures come unprefixed; another client's carry its name as a prefix
+    (``python_decisions_create_ratio``), so a change of client shows in one run's output.
+    """
     children = Children(log_dir)
+    runs = []
     try:
         heso_port, bare_port = start_servers(children, env)
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-        bare_1 = timed_run("bare #1", bare_port, headers, args)
-        heso = timed_run("HESO", heso_port, headers, args)
-        bare_2 = timed_run("bare #2", bare_port, headers, args)
+        for client in clients(args.client):
+            runs.append((client, timed_run(f"{client}: bare #1", bare_port, headers, args, client),
+                         timed_run(f"{client}: HESO", heso_port, headers, args, client),
+                         timed_run(f"{client}: bare #2", bare_port, headers, args, client)))
         children.check_alive()
     finally:
         progress("stopping gunicorn and the worker")
         children.stop_all()
-    report_create(bare_1, heso, bare_2)
+    for index, (client, bare_1, heso, bare_2) in enumerate(runs):
+        report_create(client, bare_1, heso, bare_2, prefix="" if index == 0 else f"{client}_")
 
 
-def report_create(bare_1: LoadResult, heso: LoadResult, bare_2: LoadResult) -> None:
+def report_create(client: str, bare_1: LoadResult, heso: LoadResult, bare_2: LoadResult, prefix: str = "") -> None:
     bare_rps = (bare_1.rps + bare_2.rps) / 2
     errors = bare_1.errors + heso.errors + bare_2.errors
-    figure("client", "wrk" if shutil.which("wrk") else "python")
-    figure("bare_rps_runs", f"{bare_1.rps:.1f},{bare_2.rps:.1f}")
-    figure("bare_rps", bare_rps)
-    figure("heso_rps", heso.rps)
-    figure("decisions_create_ratio", heso.rps / bare_rps)
-    figure("bare_errors", sum(bare_1.errors.values()) + sum(bare_2.errors.values()))
-    figure("heso_errors", sum(heso.errors.values()))
-    figure("errors", sum(errors.values()))
+    figure(f"{prefix}client", client)
+    figure(f"{prefix}bare_rps_runs", f"{bare_1.rps:.1f},{bare_2.rps:.1f}")
+    figure(f"{prefix}bare_rps", bare_rps)
+    figure(f"{prefix}heso_rps", heso.rps)
+    figure(f"{prefix}decisions_create_ratio", heso.rps / bare_rps)
+    figure(f"{prefix}bare_errors", sum(bare_1.errors.values()) + sum(bare_2.errors.values()))
+    figure(f"{prefix}heso_errors", sum(heso.errors.values()))
+    figure(f"{prefix}errors", sum(errors.values()))
     for kind, count in errors.items():
-        figure(f"errors[{kind}]", count)
+        figure(f"{prefix}errors[{kind}]", count)
 
 
 # --- Part 2: expiry and sealing throughput -------------------------------------------------
@@ -660,6 +676,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each timed load run (default 10)")
     parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections (default 16)")
     parser.add_argument("--decisions", type=int, default=100_000, help="overdue decisions to expire (default 100000)")
+    parser.add_argument("--client", choices=("both", "wrk", "python"), default="both",
+                        help="load generator(s) of the create part (default both: wrk's figures first, "
+                             "then python_-prefixed ones; python alone without wrk)")
     parser.add_argument("--skip-load", action="store_true", help="skip the create-throughput part")
     parser.add_argument("--skip-expiry", action="store_true", help="skip the expiry/seal part")
     args = parser.parse_args(argv)
