@@ -73,6 +73,11 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_ALLOW_PRIVATE": "",  # comma-separated CIDRs let through the SSRF guard, e.g. 10.0.0.0/8
     # Keys
     "KEY_LAST_USED_RESOLUTION_SECONDS": 60,
+    # Per-process caches of hot reads (heso/local_cache.py: verified API keys), emptied through Redis
+    # on every change and bypassed while Redis is unreachable; an entry is re-read after this many
+    # seconds at the latest (0: no caching), and each cache holds at most this many entries.
+    "LOCAL_CACHE_SECONDS": 60,
+    "LOCAL_CACHE_ENTRIES": 10000,
     # Agents (heso/agents): bootstrap token TTL, the old key's grace after a rotation, when an
     # agent counts as online, the cadence advertised to agents.
     "AGENT_BOOTSTRAP_TTL_SECONDS": 7 * 24 * 3600,

@@ -14,6 +14,11 @@ The database is the truth, Redis a hint. A waiter re-reads the database:
 - every second while it is not (Redis down, or silent to our pings for
   :data:`STALE_SECONDS`), and every second after the caller's ``soon`` (e.g. a decision's
   expiry, which the sweeper records without a message per decision).
+
+The same subscriber carries cache invalidations (``heso:invalidate:<topic>``, see
+:mod:`heso.local_cache`): :meth:`Wakeups.listen` registers a callback for a channel's messages
+and one for every change of :attr:`Wakeups.connected`, so a process has one subscriber thread
+whatever it listens to.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 #: Every channel prefix a long-poll may wait on; one pattern subscription each.
-PATTERNS = ("heso:decision:*", "heso:agent:*")
+PATTERNS = ("heso:decision:*", "heso:agent:*", "heso:invalidate:*")
 EXTENSION = "heso.wakeups"
 #: The subscriber pings Redis this often, and reconnects when it heard nothing for STALE_SECONDS.
 PING_SECONDS = 2.0
@@ -53,6 +58,8 @@ class Wakeups:
         self._stale_seconds = stale_seconds
         self._lock = threading.Lock()
         self._waiting: dict[str, set[threading.Event]] = defaultdict(set)
+        self._listeners: dict[str, list[Callable[[bytes], None]]] = defaultdict(list)
+        self._on_reset: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._stopping = threading.Event()
@@ -106,6 +113,39 @@ class Wakeups:
         if thread is not None:
             thread.join(5)
 
+    # -- listeners (cache invalidation) -------------------------------------------------------
+
+    def listen(self, channel: str, on_message: Callable[[bytes], None], on_reset: Callable[[], None]) -> None:
+        """Call ``on_message(payload)`` for each message on ``channel`` (it must match a pattern of
+        this subscriber), and ``on_reset()`` whenever :attr:`connected` is set or cleared: messages
+        may have been lost around either. Both run on the subscriber thread and must be quick."""
+        with self._lock:
+            self._listeners[channel].append(on_message)
+            self._on_reset.append(on_reset)
+
+    def start(self) -> None:
+        """Start this process's subscriber if it is not running (a forked child starts its own)."""
+        self._ensure_listener()
+
+    def _dispatch(self, channel: str, payload: bytes) -> None:
+        with self._lock:
+            callbacks = list(self._listeners.get(channel, ()))
+        for callback in callbacks:
+            try:
+                callback(payload)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop the subscriber
+                log.exception("A listener of %s failed; resetting it", channel)
+                self._reset()  # it may have missed this message: it forgets what it knew
+
+    def _reset(self) -> None:
+        with self._lock:
+            callbacks = list(self._on_reset)
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop the subscriber
+                log.exception("A subscriber listener failed to reset")
+
     # -- the subscriber ------------------------------------------------------------------------
 
     def _ensure_listener(self) -> None:
@@ -129,6 +169,7 @@ class Wakeups:
             except Exception as exc:  # noqa: BLE001 - the subscriber must outlive any Redis failure
                 if self.connected.is_set():
                     self.connected.clear()
+                    self._reset()
                     self._wake_all()  # waiters switch to the 1 s re-check now, not after their 10 s
                 if not reported:  # once per outage, not once a second
                     log.warning("Long-poll wake-ups have no Redis (%s); waiting requests re-read the "
@@ -142,6 +183,7 @@ class Wakeups:
                     except Exception:  # noqa: BLE001, S110 - closing a broken connection may fail too
                         pass
         self.connected.clear()
+        self._reset()
 
     def _serve(self, pubsub: PubSub) -> None:
         confirmed = 0
@@ -153,12 +195,15 @@ class Wakeups:
                 last_heard = now
                 kind = message["type"]
                 if kind == "pmessage":
-                    self._wake(message["channel"].decode())
+                    channel = message["channel"].decode()
+                    self._wake(channel)
+                    self._dispatch(channel, message["data"])
                 elif kind == "psubscribe":
                     confirmed += 1
                     if confirmed == len(self._patterns):
                         # Subscribed: a message published before this point may be lost, so
-                        # every waiter re-reads the database once.
+                        # every waiter re-reads the database once, and every listener resets.
+                        self._reset()
                         self.connected.set()
                         self._wake_all()
             elif now - last_heard > self._stale_seconds:  # a connection that went silent (half-open)
