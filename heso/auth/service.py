@@ -5,13 +5,14 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import bindparam, select, update
 
-from heso import errors, oneshot
+from heso import errors, local_cache, oneshot
 from heso.agents.models import Agent, AgentKey
-from heso.auth import tokens
+from heso.auth import key_cache, tokens
 from heso.auth.models import ApiKey, Member, Team
 from heso.extensions import db
 from heso.ids import new_id
@@ -160,20 +161,57 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+class _KeyRow(NamedTuple):
+    """What :data:`_KEY_QUERY` returns, as an immutable value the key cache may share between threads."""
+
+    id: str
+    team_id: str
+    scopes: str
+    secret_hash: str
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    member_id: str | None
+    member_email: str | None
+    member_role: str | None
+    member_status: str | None
+    agent_id: str | None
+    agent_role: str | None
+    agent_status: str | None
+    agent_status_reason: str | None
+
+
+def _read_key(key_id: str) -> _KeyRow | None:
+    """The key's row from the database. On PostgreSQL outside the session's transaction (no
+    BEGIN round trip for it; the route's own statements begin their transaction when they need one)."""
+    if oneshot.available():
+        with oneshot.autocommit() as connection:
+            row = connection.execute(_KEY_QUERY, {"key_id": key_id}).first()
+    else:
+        row = db.session.execute(_KEY_QUERY, {"key_id": key_id}).first()
+    return None if row is None else _KeyRow(**row._mapping)
+
+
+def _key(key_id: str) -> tuple[_KeyRow | None, local_cache.LocalCache[_KeyRow]]:
+    """The key's row, from this process's verified-key cache when it holds it (heso/auth/key_cache.py
+    says what empties it). The token is still checked against the row's hash on every request."""
+    keys = key_cache.cache()
+    row = keys.get(key_id)
+    if row is None:
+        generation = keys.generation()  # before the read: an invalidation during it drops the put
+        row = _read_key(key_id)
+        if row is not None:
+            keys.put(key_id, row, generation)
+    return row, keys
+
+
 def authenticate(authorization: str | None) -> Principal:
     """Turn an ``Authorization`` header holding an API key into a :class:`Principal`, or raise the precise 401."""
     token = bearer_token(authorization)
     key_id = tokens.parse(token)
     if key_id is None:
         raise errors.InvalidKey()
-    # Only the columns authentication needs, without the ORM's identity map: this runs on
-    # every request. On PostgreSQL outside the session's transaction (no BEGIN round trip
-    # for it; the route's own statements begin their transaction when they need one).
-    if oneshot.available():
-        with oneshot.autocommit() as connection:
-            key = connection.execute(_KEY_QUERY, {"key_id": key_id}).first()
-    else:
-        key = db.session.execute(_KEY_QUERY, {"key_id": key_id}).first()
+    key, keys = _key(key_id)
     if key is None or not hmac.compare_digest(key.secret_hash, tokens.digest(token)):
         raise errors.InvalidKey()
     now = utcnow()
@@ -184,9 +222,11 @@ def authenticate(authorization: str | None) -> Principal:
     resolution = timedelta(seconds=current_app.config["KEY_LAST_USED_RESOLUTION_SECONDS"])
     if key.last_used_at is None or now - key.last_used_at >= resolution:
         # Written at most once per resolution window: a write per request would cost
-        # every API call a second round trip for a field read by humans.
-        db.session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        # every API call a second round trip for a field read by humans. Through the session's
+        # connection, not the session: it is no change the key cache must hear about.
+        db.session.connection().execute(update(_KEYS).where(_KEYS.c.id == key.id).values(last_used_at=now))
         db.session.commit()
+        keys.replace(key.id, key, key._replace(last_used_at=now))
     if key.member_id is not None and key.member_status == "disabled":
         raise errors.MemberDisabled()
     scopes = member_scopes(frozenset(key.scopes.split()), key.member_role if key.member_id else None)
