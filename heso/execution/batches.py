@@ -11,15 +11,16 @@ caller waits for it separately), so it never delays the allowed ones.
 from __future__ import annotations
 
 import functools
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, and_, bindparam, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import ReturningInsert
 
-from heso import errors
+from heso import errors, oneshot
 from heso.agents import service as agents
 from heso.auth.service import Principal
 from heso.execution import service
@@ -96,9 +97,30 @@ def authorize(principal: Principal, items: list[Any]) -> list[dict[str, Any]]:
 
 def _write(principal: Principal, calls: list[_Call],
            answers: list[dict[str, Any] | None]) -> list[tuple[_Call, int, dict[str, Any]]]:
-    """Ask policy for each call and write the allowed, denied and held ones together."""
-    active = runtime.active(principal.team_id)
-    sync.schedule_if_due(principal.team_id, active)
+    """Ask policy for each call and write the allowed, denied and held ones together.
+
+    PostgreSQL with no transaction open (as the single call, :mod:`heso.oneshot`): the head read
+    and one statement writing every row and ledger entry, in autocommit: two round trips for
+    the batch. Else (SQLite, or a grant's use or a policy-sync claim opened the session's
+    transaction): through the session, committed together."""
+    with oneshot.autocommit() if oneshot.available() else nullcontext() as connection:
+        active = runtime.active(principal.team_id, connection)
+        sync.schedule_if_due(principal.team_id, active)
+        decided, rows, entries = _decide_all(principal, calls, active, answers)
+        if not rows:
+            db.session.commit()  # a policy-sync claim, if any
+            return []
+        if connection is not None and not db.session().in_transaction():
+            ids = dict(connection.execute(_insert_with_ledger(rows, entries)).tuples().all())
+            return [(call, ids[call.execution_id], values) for call, values in zip(decided, rows, strict=True)]
+    row_ids = db.session.scalars(_insert_rows(), rows).all()
+    ledger.append_many(entries)
+    db.session.commit()
+    return list(zip(decided, row_ids, rows, strict=True))
+
+
+def _decide_all(principal: Principal, calls: list[_Call], active: runtime.Active,
+                answers: list[dict[str, Any] | None]) -> tuple[list[_Call], list[dict[str, Any]], list[dict[str, Any]]]:
     decided, rows, entries = [], [], []
     for call in calls:
         try:
@@ -110,13 +132,18 @@ def _write(principal: Principal, calls: list[_Call],
         decided.append(call)
         rows.append(values)
         entries.append(entry)
-    if not rows:
-        db.session.commit()  # a grant's use is never left half-done; here there is none
-        return []
-    row_ids = db.session.scalars(_insert_rows(), rows).all()
-    ledger.append_many(entries)
-    db.session.commit()
-    return list(zip(decided, row_ids, rows, strict=True))
+    return decided, rows, entries
+
+
+def _insert_with_ledger(rows: list[dict[str, Any]], entries: list[dict[str, Any]]) -> Any:
+    """``WITH ledger AS (INSERT INTO ledger_entries VALUES …) INSERT INTO execution_requests VALUES …
+    RETURNING execution_id, id``: one statement, so the rows and their entries commit together or
+    not at all (a known call id fails it as a whole). Built per batch (its size varies)."""
+    table = ExecutionRequest.__table__
+    ledger_insert = LedgerEntry.__table__.insert().values(
+        [{**entry, "id": literal_column("DEFAULT")} for entry in entries])  # the sequence's, in the statement
+    return (table.insert().values(rows).add_cte(ledger_insert.cte("ledger"))
+            .returning(table.c.execution_id, table.c.id))
 
 
 def _one(principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +168,7 @@ def _insert_rows() -> ReturningInsert[Any]:
 def record_results(principal: Principal, items: list[Any]) -> list[dict[str, Any]]:
     """Record the result hashes of many allowed calls; one answer per item, in order.
 
-    Two queries for the whole batch (the calls, locked, and the results already recorded),
+    One query for the whole batch (the calls, locked, with the results already recorded),
     one multi-row INSERT of the new ledger entries, one commit. Per item, as
     ``POST /v1/execution/{id}/result`` would answer: 404 for an id this team does not have
     (another team's included: nothing about it is told), 409 for a call that was not allowed
@@ -155,14 +182,11 @@ def record_results(principal: Principal, items: list[Any]) -> list[dict[str, Any
         except ma.ValidationError as exc:
             answers[index] = _invalid(exc)
     ids = sorted({data["execution_id"] for _, data in loaded})
-    calls = {row.execution_id: row for row in db.session.execute(
-        _calls(), {"team_id": principal.team_id, "ids": ids})} if ids else {}
-    recorded: dict[str, dict[str, Any]] = {}
-    if calls:
-        for subject_id, event, data in db.session.execute(
-                _recorded(), {"team_id": principal.team_id, "ids": sorted(calls)}):
-            if event == f"{calls[subject_id].kind}.completed":
-                recorded.setdefault(subject_id, data)
+    calls, recorded = {}, {}
+    for row in db.session.execute(_calls(), {"team_id": principal.team_id, "ids": ids}) if ids else ():
+        calls[row.execution_id] = row
+        if row.recorded is not None and row.event == f"{row.kind}.completed":
+            recorded[row.execution_id] = row.recorded
     entries = []
     for index, data in loaded:
         execution_id = data["execution_id"]
@@ -199,18 +223,14 @@ def record_results(principal: Principal, items: list[Any]) -> list[dict[str, Any
 
 @functools.cache
 def _calls() -> Select[Any]:
-    """The batch's calls of this team, locked (two results for one call never both pass the checks)."""
+    """The batch's calls of this team, each with the result already recorded (if any), the calls
+    locked: two results for one call never both pass the checks. One query for the batch."""
+    recorded = LedgerEntry.__table__.alias("recorded")
     return (select(ExecutionRequest.execution_id, ExecutionRequest.kind, ExecutionRequest.outcome,
-                   ExecutionRequest.request)
+                   ExecutionRequest.request, recorded.c.event, recorded.c.data.label("recorded"))
+            .outerjoin(recorded, and_(recorded.c.team_id == ExecutionRequest.team_id,
+                                      recorded.c.subject_id == ExecutionRequest.execution_id,
+                                      recorded.c.event.in_(("tool.completed", "execution.completed"))))
             .where(ExecutionRequest.team_id == bindparam("team_id"),
                    ExecutionRequest.execution_id.in_(bindparam("ids", expanding=True)))
-            .order_by(ExecutionRequest.id).with_for_update())
-
-
-@functools.cache
-def _recorded() -> Select[Any]:
-    return (select(LedgerEntry.subject_id, LedgerEntry.event, LedgerEntry.data)
-            .where(LedgerEntry.team_id == bindparam("team_id"),
-                   LedgerEntry.subject_id.in_(bindparam("ids", expanding=True)),
-                   LedgerEntry.event.in_(("tool.completed", "execution.completed")))
-            .order_by(LedgerEntry.id))
+            .order_by(ExecutionRequest.id).with_for_update(of=ExecutionRequest.__table__))
