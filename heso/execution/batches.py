@@ -182,11 +182,12 @@ def record_results(principal: Principal, items: list[Any]) -> list[dict[str, Any
         except ma.ValidationError as exc:
             answers[index] = _invalid(exc)
     ids = sorted({data["execution_id"] for _, data in loaded})
-    calls, recorded = {}, {}
-    for row in db.session.execute(_calls(), {"team_id": principal.team_id, "ids": ids}) if ids else ():
-        calls[row.execution_id] = row
-        if row.recorded is not None and row.event == f"{row.kind}.completed":
-            recorded[row.execution_id] = row.recorded
+    calls: dict[str, Any] = {}
+    recorded: dict[str, dict[str, Any]] = {}
+    for found in db.session.execute(_calls(), {"team_id": principal.team_id, "ids": ids}) if ids else ():
+        calls[found.execution_id] = found
+        if found.recorded is not None and found.event == f"{found.kind}.completed":
+            recorded[found.execution_id] = found.recorded
     entries = []
     for index, data in loaded:
         execution_id = data["execution_id"]
