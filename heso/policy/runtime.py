@@ -1,9 +1,13 @@
-"""The per-process side of policy: the operator's floors and a cache of compiled bundles.
+"""The per-process side of policy: the operator's floors, a cache of compiled bundles, and a
+cache of each team's active head.
 
-Nothing here is authoritative. Which bundle a team has active is read from the database on
-every evaluation (one indexed row); only the *compiled form* of a bundle version is cached,
-keyed by its immutable row id and digest, so a second web process compiles the same bundle
-for itself and never serves a different policy.
+Nothing here is authoritative. The *compiled form* of a bundle version is cached, keyed by its
+immutable row id and digest, so a second web process compiles the same bundle for itself and
+never serves a different policy. Which bundle a team has active (its head row: one indexed
+read, on every tool call) is kept per team in :mod:`heso.local_cache` (topic ``policy-heads``):
+every commit that changes a head (an activation, a rollback, a sync, a source change, a
+policy-sync claim) empties it in the committing process at once and in every other through
+Redis; while a process's subscriber is not connected, the head is read on every call.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask, current_app
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.engine import Connection
 
+from heso import local_cache
 from heso.extensions import db
 from heso.policy import document
 from heso.policy.engine import CompiledRules, Policy
@@ -114,17 +119,47 @@ def _head_statement() -> Select:
             .where(PolicyHead.team_id == bindparam("team_id")))
 
 
+HEADS = "policy-heads"
+# What the head read returns; any other column (last_checked_at, last_error…) a sync writes
+# leaves the cache alone. A head inserted needs nothing: a team without one is never cached.
+local_cache.watch(HEADS, PolicyHead, frozenset({"team_id", "bundle_id", "source", "next_check_at"}),
+                  key_of=lambda head: head.team_id)
+
+
+class _Head(NamedTuple):
+    """A team's head as :func:`_head_statement` reads it (immutable: shared between threads)."""
+
+    bundle_id: int | None
+    source: str
+    next_check_at: datetime | None
+    digest: str | None
+
+
+def _head(team_id: str, connection: Connection | None) -> _Head | None:
+    heads = local_cache.cache(HEADS)
+    head = heads.get(team_id)
+    if head is None:
+        generation = heads.generation()  # before the read: an invalidation during it drops the put
+        row = (connection or db.session).execute(_head_statement(), {"team_id": team_id}).first()
+        head = None if row is None else _Head(*row)
+        if head is not None:
+            heads.put(team_id, head, generation)
+    return head
+
+
 def active(team_id: str, connection: Connection | None = None) -> Active:
-    """The team's active policy: one query for the head, the compiled bundle from the cache.
+    """The team's active policy: the head (this process's cache, else one query), the compiled
+    bundle from the cache.
 
     ``connection``: run the query there (an autocommit one, :mod:`heso.oneshot`) instead of in
     the request's session, so that it opens no transaction.
     """
-    row = (connection or db.session).execute(_head_statement(), {"team_id": team_id}).first()
+    row = _head(team_id, connection)
     if row is None:
         return Active(empty_policy(), None, "database", None)
     if row.bundle_id is None:
         return Active(empty_policy(), None, row.source, row.next_check_at)
+    assert row.digest is not None, "a head's bundle has a digest"
     return Active(compiled(row.bundle_id, row.digest), row.bundle_id, row.source, row.next_check_at)
 
 
