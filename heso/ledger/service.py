@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.engine import Connection
 
 from heso.extensions import db
 from heso.ledger import checkpoints
@@ -54,51 +58,117 @@ def _document(entry: LedgerEntry | dict, seq: int | None) -> dict[str, Any]:
 def seal(team_id: str) -> int:
     """Give every unsealed entry of a team its place in the chain; return how many were sealed.
 
-    Runs in its own transactions, one per batch of :data:`SEAL_BATCH` entries, each with the
-    team's head row locked (``SELECT … FOR UPDATE``), so two sealers never fork the chain and a
-    crash leaves the batches committed before it: a sealed prefix that verifies, which the next
-    call continues. Each batch is three statements whatever its size (read the entries' hashed
-    columns, write every entry's place, move the head) rather than one per entry: the database
-    work stays a fraction of the chain hashes themselves (benchmarks/decisions.py, part 2).
+    Entries are sealed in batches of :data:`SEAL_BATCH`, each written in its own transaction
+    with the team's head row locked (``SELECT … FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``), and
+    only if the head is still the one the batch was hashed from: two sealers never fork the
+    chain (the one that finds the head moved starts again from the new head), and a crash
+    leaves the batches committed before it, a sealed prefix that the next call continues.
+
+    Why a thread: the chain hashes are Python work and the writes are the database's (each
+    sealed row's indexes), so the next batch is read and hashed while the database writes this
+    one (benchmarks/decisions.py, part 2: the writes alone cost about as much as the hashes).
     """
+    sealed = 0
     try:
-        return _seal_batches(team_id)
+        while True:
+            count, finished = _seal_from_head(team_id)
+            sealed += count
+            if finished:
+                return sealed
+            # Another sealer moved the head since this pass read it: continue from where it left it.
     except BaseException:
         db.session.rollback()  # the failed batch only: those before it are committed
         raise
 
 
-def _seal_batches(team_id: str) -> int:
+@dataclass(frozen=True)
+class _Batch:
+    """Consecutive entries with their places worked out from the head ``(first_seq - 1, first_prev)``."""
+
+    first_seq: int
+    first_prev: str
+    ids: list[int]
+    hashes: list[str]
+
+    @property
+    def last(self) -> tuple[int, int, str]:
+        """(id, seq, hash) of the batch's last entry: where the next batch starts."""
+        return self.ids[-1], self.first_seq + len(self.ids) - 1, self.hashes[-1]
+
+
+def _seal_from_head(team_id: str) -> tuple[int, bool]:
+    """One pass from the current head: ``(entries sealed, whether every entry was reached)``."""
+    head = db.session.execute(_HEAD, {"team_id": team_id}).one_or_none()
+    db.session.commit()
     sealed = 0
-    while True:
-        head = _locked_head(team_id)
-        rows = db.session.execute(_UNSEALED, {"team_id": team_id, "limit": SEAL_BATCH}).all()
-        if not rows:
-            db.session.commit()
-            return sealed
-        first_seq, seq, prev = head.seq + 1, head.seq, head.entry_hash
-        hashes = []
-        for _, event, subject_id, actor, data, created_at in rows:
-            seq += 1
-            prev = link(prev, {"seq": seq, "team_id": team_id, "event": event, "subject_id": subject_id,
-                               "actor": actor, "data": data, "created_at": isoformat(created_at)})
-            hashes.append(prev)
-        _write_places([row[0] for row in rows], first_seq, head.entry_hash, hashes)
-        if checkpoints.due(team_id, head.seq, seq, current_app.config["LEDGER_CHECKPOINT_EVERY"],
-                           current_app.config["LEDGER_CHECKPOINT_SECONDS"]):
-            checkpoints.record(team_id, seq, prev)
-        db.session.execute(_MOVE_HEAD, {"team": team_id, "new_seq": seq, "new_hash": prev})
-        db.session.commit()
-        sealed += len(rows)
+    with closing(_hashed_batches(team_id, *((head.seq, head.entry_hash) if head else (0, GENESIS_HASH)))) as batches:
+        for batch in batches:
+            if not _write(team_id, batch):
+                return sealed, False
+            sealed += len(batch.ids)
+    return sealed, True
+
+
+def _hashed_batches(team_id: str, seq: int, prev: str) -> Iterator[_Batch]:
+    """The unsealed entries in id order, in batches chained from ``(seq, prev)``.
+
+    After a full first batch on PostgreSQL, the next batch is read and hashed in a thread, on a
+    connection of its own (in autocommit: it holds no snapshot or lock between batches), while
+    the caller writes this one. Otherwise (a few entries, as most calls find, or SQLite, which
+    runs in this process with one writer at a time) the session reads each batch in turn.
+    """
+    batch = _read_and_hash(db.session.connection(), team_id, 0, seq, prev)
+    if batch is not None and len(batch.ids) == SEAL_BATCH and db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as reader, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="heso-seal") as hasher:
+            while batch is not None:
+                pending = hasher.submit(_read_and_hash, reader, team_id, *batch.last)
+                yield batch
+                batch = pending.result()
+    while batch is not None:
+        yield batch
+        batch = _read_and_hash(db.session.connection(), team_id, *batch.last)
+
+
+def _read_and_hash(reader: Connection, team_id: str, after_id: int, seq: int, prev: str) -> _Batch | None:
+    """The next batch of unsealed entries (ids past ``after_id``) chained from ``(seq, prev)``."""
+    rows = reader.execute(_UNSEALED, {"team_id": team_id, "after_id": after_id, "limit": SEAL_BATCH}).all()
+    if not rows:
+        return None
+    first_seq, first_prev, hashes = seq + 1, prev, []
+    for _, event, subject_id, actor, data, created_at in rows:
+        seq += 1
+        prev = link(prev, {"seq": seq, "team_id": team_id, "event": event, "subject_id": subject_id,
+                           "actor": actor, "data": data, "created_at": isoformat(created_at)})
+        hashes.append(prev)
+    return _Batch(first_seq, first_prev, [row[0] for row in rows], hashes)
+
+
+def _write(team_id: str, batch: _Batch) -> bool:
+    """Commit ``batch``'s places and move the head past it, or return False (writing nothing)
+    if the head is no longer the one it was hashed from."""
+    head = _locked_head(team_id)
+    if (head.seq, head.entry_hash) != (batch.first_seq - 1, batch.first_prev):
+        db.session.rollback()
+        return False
+    _write_places(batch.ids, batch.first_seq, batch.first_prev, batch.hashes)
+    _, seq, entry_hash = batch.last
+    if checkpoints.due(team_id, head.seq, seq, current_app.config["LEDGER_CHECKPOINT_EVERY"],
+                       current_app.config["LEDGER_CHECKPOINT_SECONDS"]):
+        checkpoints.record(team_id, seq, entry_hash)
+    db.session.execute(_MOVE_HEAD, {"team": team_id, "new_seq": seq, "new_hash": entry_hash})
+    db.session.commit()
+    return True
 
 
 _entries, _heads = LedgerEntry.__table__, LedgerHead.__table__
 # Built once (Core, not the ORM: no identity map or unit of work for rows read once and written once).
-_LOCK_HEAD = (select(_heads.c.seq, _heads.c.entry_hash).where(_heads.c.team_id == bindparam("team_id"))
-              .with_for_update())
+_HEAD = select(_heads.c.seq, _heads.c.entry_hash).where(_heads.c.team_id == bindparam("team_id"))
+_LOCK_HEAD = _HEAD.with_for_update()
 _UNSEALED = (select(_entries.c.id, _entries.c.event, _entries.c.subject_id, _entries.c.actor, _entries.c.data,
                     _entries.c.created_at)
-             .where(_entries.c.team_id == bindparam("team_id"), _entries.c.sealed.is_(False))
+             .where(_entries.c.team_id == bindparam("team_id"), _entries.c.sealed.is_(False),
+                    _entries.c.id > bindparam("after_id"))
              .order_by(_entries.c.id).limit(bindparam("limit")))
 _MOVE_HEAD = (update(_heads).where(_heads.c.team_id == bindparam("team"))
               .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash")))

@@ -139,8 +139,10 @@ def test_concurrent_sealers_never_fork_the_chain(app, team, monkeypatch):
         assert ledger.verify(team.id)["valid"] is True
 
 
-def test_a_sealer_that_finds_the_head_moved_continues_from_the_new_head(app, team, monkeypatch):
-    """Another sealer seals everything between this one's start and its first write."""
+def test_a_sealer_that_finds_the_head_moved_continues_from_the_new_head(app, team, monkeypatch, database_url):
+    """Another sealer seals everything between this one's hashing a batch and writing it."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite reads and writes a batch in one BEGIN IMMEDIATE: no sealer comes between")
     with app.app_context():
         append_entries(team.id, 12)
     monkeypatch.setattr(ledger, "SEAL_BATCH", 5)
