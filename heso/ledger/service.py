@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -109,7 +109,7 @@ def _seal_from_head(team_id: str) -> tuple[int, bool]:
     return sealed, True
 
 
-def _hashed_batches(team_id: str, seq: int, prev: str) -> Iterator[_Batch]:
+def _hashed_batches(team_id: str, seq: int, prev: str) -> Generator[_Batch, None, None]:
     """The unsealed entries in id order, in batches chained from ``(seq, prev)``.
 
     After a full first batch on PostgreSQL, the next batch is read and hashed in a thread, on a
