@@ -33,12 +33,14 @@ Use::
         row = read_from_database(key_id)
         keys.put(key_id, row, generation)
 
-and, where the row changes, ``local_cache.invalidate_on_commit("api-keys", key_id)``.
+and, where the row changes, ``local_cache.invalidate_on_commit("api-keys", key_id)`` — or, to
+cover every path that changes it, :func:`watch` the models and columns the cached value comes from.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -47,8 +49,8 @@ from typing import Any, Generic, TypeVar
 
 from flask import Flask, current_app, has_app_context
 from redis.exceptions import RedisError
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy import Delete, TextClause, Update, event, inspect
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from heso import wakeups
 from heso.extensions import state
@@ -208,4 +210,101 @@ def _drop_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-__all__ = ["CHANNEL_PREFIX", "EVERYTHING", "LocalCache", "cache", "invalidate_on_commit", "publish_invalidation"]
+# -- watching the models a cache's values come from ---------------------------------------------
+
+#: topic -> {model: the columns its cached values read (None: any change), how to name the entry}
+_WATCHED: dict[str, dict[type, tuple[frozenset[str] | None, Callable[[Any], str]]]] = {}
+
+
+def _everything(instance: Any) -> str:
+    return EVERYTHING
+
+
+def watch(topic: str, model: type, columns: frozenset[str] | None,
+          key_of: Callable[[Any], str] = _everything) -> None:
+    """Invalidate ``topic`` on commit whenever the session writes ``columns`` of ``model`` (None:
+    any column), deletes one, or (``columns`` None) inserts one.
+
+    Watching the session rather than calling :func:`invalidate_on_commit` in each service covers
+    every path, including ones written later: a flush of a changed instance invalidates
+    ``key_of(instance)``; a bulk ``UPDATE``/``DELETE`` of the table through the session, or a
+    textual statement that writes it, every entry. What it cannot see is a write outside the
+    session (a raw connection): do not write a watched table that way. Leave out of ``columns``
+    what reads write themselves (last-used times), or every read would empty the cache.
+    """
+    _WATCHED.setdefault(topic, {})[model] = (columns, key_of)
+
+
+def _changed(instance: Any, columns: frozenset[str] | None) -> bool:
+    if columns is None:
+        return True
+    state = inspect(instance)
+    return any(state.attrs[name].history.has_changes() for name in columns if name in state.attrs)
+
+
+@event.listens_for(Session, "after_flush")
+def _watch_flush(session: Session, flush_context: UOWTransaction) -> None:
+    """Queue this flush's invalidations (``new``/``dirty``/``deleted`` and the attribute history
+    are still those of before the flush here)."""
+    for topic, models in _WATCHED.items():
+        for instance in session.dirty:
+            watched = models.get(type(instance))
+            if watched is not None and _changed(instance, watched[0]):
+                invalidate_on_commit(session, topic, watched[1](instance))
+        for instance in session.deleted:
+            watched = models.get(type(instance))
+            if watched is not None:
+                invalidate_on_commit(session, topic, watched[1](instance))
+        for instance in session.new:
+            watched = models.get(type(instance))
+            if watched is not None and watched[0] is None:
+                invalidate_on_commit(session, topic, watched[1](instance))
+
+
+def _set_columns(statement: Update) -> set[str] | None:
+    """The column names an UPDATE sets, or None when they cannot be told (then: assume any)."""
+    values = getattr(statement, "_values", None)
+    if not values:
+        return None
+    names = set()
+    for column in values:
+        name = column if isinstance(column, str) else getattr(column, "key", None)
+        if not isinstance(name, str):
+            return None
+        names.add(name)
+    return names
+
+
+_WRITES = re.compile(r"\b(?:update|delete\s+from|insert\s+into)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def _text_writes(statement: TextClause) -> set[str]:
+    """The tables a textual statement may write (matched loosely: a false hit costs a re-read)."""
+    return {name.lower() for name in _WRITES.findall(statement.text)}
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _watch_statement(state: ORMExecuteState) -> None:
+    statement = state.statement
+    if isinstance(statement, TextClause):
+        written = _text_writes(statement)
+        for topic, models in _WATCHED.items():
+            if any(model.__table__.name in written for model in models):  # type: ignore[attr-defined]
+                invalidate_on_commit(state.session, topic)
+        return
+    if not isinstance(statement, Update | Delete):
+        return
+    table = getattr(statement.table, "name", None)
+    for topic, models in _WATCHED.items():
+        for model, (columns, _) in models.items():
+            if model.__table__.name != table:  # type: ignore[attr-defined]
+                continue
+            if isinstance(statement, Update) and columns is not None:
+                sets = _set_columns(statement)
+                if sets is not None and not sets & columns:
+                    continue
+            invalidate_on_commit(state.session, topic)
+
+
+__all__ = ["CHANNEL_PREFIX", "EVERYTHING", "LocalCache", "cache", "invalidate_on_commit", "publish_invalidation",
+           "watch"]

@@ -125,6 +125,9 @@ class Wakeups:
 
     def start(self) -> None:
         """Start this process's subscriber if it is not running (a forked child starts its own)."""
+        thread = self._thread
+        if thread is not None and self._pid == os.getpid() and thread.is_alive():
+            return  # the common case, on every cached read: no lock
         self._ensure_listener()
 
     def _dispatch(self, channel: str, payload: bytes) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
-from heso import errors
+from heso import errors, local_cache
 from heso.auth import sessions
 from heso.auth.models import ROLES, Member, Team
 from heso.extensions import db
@@ -109,18 +109,35 @@ def update_settings(team_id: str, changes: dict[str, object]) -> Team:
     return team
 
 
+#: Per process (heso.local_cache): (team id, email) -> status of the members approver lists named.
+#: Only members found are cached, so a new member needs no invalidation; a changed email or
+#: status, or a member removed, empties it.
+APPROVERS_TOPIC = "approvers"
+local_cache.watch(APPROVERS_TOPIC, Member, frozenset({"team_id", "email", "status"}))
+_APPROVERS_QUERY = select(Member.email, Member.status).where(
+    Member.team_id == bindparam("team_id"), Member.email.in_(bindparam("emails", expanding=True)))
+
+
 def canonical_approvers(team_id: str, addresses: Iterable[str], field: str = "approvers",
                         connection: Connection | None = None) -> dict[str, str]:
     """Map each address to how a decision stores it: the member's email, or (outside approvers
     allowed) the address as given. 422 names every address that is no member, or is disabled.
 
+    Every decision names its approvers, so members found are cached per process: a decision
+    naming only enabled members it already saw costs no query.
+
     ``connection``: run the look-up there (the create path's autocommit connection on PostgreSQL),
     not in the session, which would open a transaction of its own for one read.
     """
-    run = (connection or db.session).execute
     wanted = {address: normalize_email(address) for address in addresses}
-    rows = run(select(Member.email, Member.status).where(
-        Member.team_id == team_id, Member.email.in_(set(wanted.values())))).all()
+    known = local_cache.cache(APPROVERS_TOPIC)
+    if all(known.get((team_id, email)) not in (None, "disabled") for email in wanted.values()):
+        return dict(wanted)
+    run = (connection or db.session).execute
+    generation = known.generation()
+    rows = run(_APPROVERS_QUERY, {"team_id": team_id, "emails": sorted(set(wanted.values()))}).all()
+    for row in rows:
+        known.put((team_id, row.email), row.status, generation)
     found = {row.email: row.status for row in rows}
     disabled = sorted(address for address, email in wanted.items() if found.get(email) == "disabled")
     unknown = sorted(address for address, email in wanted.items() if email not in found)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import update
 
 from heso import local_cache, wakeups
-from heso.auth import key_cache, tokens
+from heso.auth import key_cache, members, tokens
 from heso.auth.models import ApiKey
 from heso.extensions import db
 from heso.timeutil import utcnow
@@ -147,3 +147,17 @@ def test_a_wrong_secret_for_a_cached_key_id_is_refused(app, client, team):
     forged = f"heso_{key_id}_{'A' * 32}"
     forged += tokens._checksum(forged)  # well-formed, right id, wrong secret
     assert_envelope(client.get(PROBE, headers=bearer(forged)), 401, "INVALID_KEY")
+
+
+def test_a_disabled_member_cannot_be_named_as_approver_by_a_process_that_cached_them(app, client, team,
+                                                                                       other_process):
+    """The approvers a decision names are cached per process too (heso.auth.members)."""
+    body = {"action": "Deploy", "approver": "a@x.com"}
+    other = other_process.test_client()
+    warm(other_process, team.headers("agent"))
+    assert other.post("/v1/decisions", json=body, headers=team.headers("agent")).status_code == 201
+    with other_process.app_context():
+        assert local_cache.cache(members.APPROVERS_TOPIC, other_process).get((team.id, "a@x.com")) == "active"
+    assert client.patch(f"/v1/members/{team.member_ids['a@x.com']}", json={"status": "disabled"},
+                        headers=team.headers()).status_code == 200
+    refused_soon(other_process, "POST", "/v1/decisions", team.headers("agent"), 422, "VALIDATION_ERROR", json=body)
