@@ -9,7 +9,9 @@ could point at the metadata service, Redis or an admin page on the LAN. So (RELI
   after it, like any name);
 * the connection goes to the vetted address itself, never to the name again (DNS
   rebinding), and the peer is checked once more after connecting;
-* redirects are never followed; the answer is read up to a cap, within one deadline.
+* redirects are never followed; the answer is read up to a cap, within one deadline;
+* connections are kept alive per endpoint and reused only for the address vetted when they
+  were opened (:mod:`heso.channels.keepalive`).
 
 The Python anti-SSRF library (``advocate``) is archived and ``requests`` resolves the name
 again when it connects, so this is built on ``http.client`` with a pinned socket.
@@ -20,10 +22,11 @@ addresses stay closed whatever it says.
 from __future__ import annotations
 
 import http.client
+import io
+import os
 import re
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +42,7 @@ from urllib.parse import urlsplit
 import marshmallow as ma
 from flask import current_app, has_app_context
 
+from heso.channels import keepalive
 from heso.channels.base import DeliveryResult
 from heso.config import DEFAULTS
 
@@ -186,7 +190,16 @@ def _setting(name: str, explicit: float | None) -> Any:
 
 # ---------------------------------------------------------------------------- URL vetting
 
-def _vet(url: str, allow: tuple[Network, ...]) -> _Target:
+@dataclass(frozen=True)
+class _Url:
+    scheme: str
+    host: str  # ASCII, without brackets
+    port: int
+    request_target: str  # path and query
+
+
+def _parse(url: str) -> _Url:
+    """The checks that need no DNS: scheme, credentials, fragment, host, port."""
     if not isinstance(url, str) or not url:
         raise UnsafeUrl("URL is empty")
     if len(url) > MAX_URL_LENGTH:
@@ -212,8 +225,15 @@ def _vet(url: str, allow: tuple[Network, ...]) -> _Target:
         host = host.encode("idna").decode("ascii") if not host.isascii() else host
     except UnicodeError:
         raise UnsafeUrl(f"host {host!r} is not a valid international domain name") from None
-    port = port or DEFAULT_PORTS[scheme]
-    addresses = _resolve(host, port)
+    request_target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Url(scheme, host, port or DEFAULT_PORTS[scheme], request_target)
+
+
+def _vet(url: str | _Url, allow: tuple[Network, ...]) -> _Target:
+    """Parse, resolve, and refuse unless every address the host resolves to is allowed."""
+    parsed = _parse(url) if isinstance(url, str) else url
+    host = parsed.host
+    addresses = _resolve(host, parsed.port)
     for ip, _family, _sockaddr in addresses:
         reason = refusal(ip, allow)
         if reason:
@@ -223,8 +243,7 @@ def _vet(url: str, allow: tuple[Network, ...]) -> _Target:
             # A name: never tell the caller what it resolves to inside the network (issue 13).
             raise UnsafeUrl(f"host {host!r} resolves to an address HESO may not connect to (private, loopback, "
                             f"link-local, reserved or cloud metadata){hint}")
-    request_target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _Target(scheme, host, port, request_target, addresses)
+    return _Target(parsed.scheme, host, parsed.port, parsed.request_target, addresses)
 
 
 def _is_literal(host: str) -> bool:
@@ -273,18 +292,68 @@ def check_url(url: str, allow_private: str | Iterable[str] | None = None) -> Non
 
 # ---------------------------------------------------------------------------- the request
 
-class _PinnedConnection(http.client.HTTPConnection):
-    """An HTTP(S) connection to a vetted address: ``self.host`` only names it (Host, SNI)."""
+@lru_cache(maxsize=4)
+def _tls_context(ca_file: str | None, ca_path: str | None) -> ssl.SSLContext:
+    """One verifying TLS context per process (building one loads the CA store: ~ms each time).
 
-    def __init__(self, target: _Target, allow: tuple[Network, ...], deadline: float) -> None:
+    Keyed by ``SSL_CERT_FILE``/``SSL_CERT_DIR``, which the default context reads, so that a
+    changed trust store is honoured as it was when a context was made per request.
+    """
+    return ssl.create_default_context()
+
+
+def _shared_tls_context() -> ssl.SSLContext:
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The answer's bytes, each ``recv`` bounded by what is left of the request's deadline.
+
+    Bounding every read by the *remaining* time, not a fixed timeout, is what stops a receiver
+    dripping one byte at a time, without a watchdog thread per request.
+    """
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, connection: _PinnedConnection) -> None:
+        super().__init__()
+        # ``raw`` is the socket's makefile() reader: holding it keeps the socket open while the
+        # answer is read even if the connection closes its end (as http.client does on "close").
+        self._raw, self._sock, self._connection = raw, sock, connection
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        self._sock.settimeout(self._connection.remaining())
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, *args: Any, connection: _PinnedConnection, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock, connection))
+
+
+class _PinnedConnection(http.client.HTTPConnection):
+    """A keep-alive HTTP(S) connection to a vetted address: ``self.host`` only names it (Host, SNI).
+
+    Every socket operation (connect, TLS handshake, send, each read) waits at most until
+    ``deadline``, which the caller sets per request.
+    """
+
+    def __init__(self, target: _Target, allow: tuple[Network, ...]) -> None:
         super().__init__(target.host, target.port)
         self.default_port = DEFAULT_PORTS[target.scheme]  # so the Host header omits it
-        self._target, self._allow, self._deadline = target, allow, deadline
-        self.live: socket.socket | None = None  # what the watchdog shuts down
+        self._target, self._allow = target, allow
+        self.deadline = 0.0
         self.address: str | None = None
+        self.response_class = partial(_DeadlineResponse, connection=self)  # type: ignore[assignment]
 
-    def _remaining(self) -> float:
-        remaining = self._deadline - time.monotonic()
+    def remaining(self) -> float:
+        remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("deadline passed")
         return remaining
@@ -293,9 +362,8 @@ class _PinnedConnection(http.client.HTTPConnection):
         last_error: OSError = OSError("no address")
         for ip, family, sockaddr in self._target.addresses:
             sock = socket.socket(family, socket.SOCK_STREAM)
-            self.live = sock
             try:
-                sock.settimeout(self._remaining())
+                sock.settimeout(self.remaining())
                 sock.connect(sockaddr)
                 peer = ip_address(str(sock.getpeername()[0]).split("%", 1)[0])
                 if peer != ip or refusal(peer, self._allow):
@@ -310,31 +378,34 @@ class _PinnedConnection(http.client.HTTPConnection):
         else:
             raise last_error
         self.address = str(ip)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as http.client does
         if self._target.scheme == "https":  # verify the certificate for the name, not the IP
             try:
-                context = ssl.create_default_context()
-                sock = context.wrap_socket(sock, server_hostname=self._target.host, do_handshake_on_connect=False)
-                self.live = sock
+                sock = _shared_tls_context().wrap_socket(sock, server_hostname=self._target.host,
+                                                         do_handshake_on_connect=False)
+                sock.settimeout(self.remaining())  # the handshake as a whole, not per read
                 sock.do_handshake()
             except BaseException:
                 sock.close()
                 raise
         self.sock = sock
 
+    def send(self, data: Any) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(self.remaining())  # sendall's timeout bounds the whole call
+        super().send(data)
+
 
 class _Refused(Exception):
     pass
 
 
-def _cut(connection: _PinnedConnection, fired: threading.Event) -> None:
-    """The watchdog: a receiver dripping bytes would otherwise beat any per-read timeout."""
-    fired.set()
-    sock = connection.live
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+class _Stale(Exception):
+    """A reused connection the receiver had closed: nothing was answered, send on a new one."""
+
+
+#: Connection errors that mean a kept-alive connection was closed under us before any answer.
+_STALE_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float | None = None,
@@ -348,49 +419,75 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float | None =
     guard; None reads ``HESO_WEBHOOK_ALLOW_PRIVATE`` from the current app (none outside one).
     A 3xx is returned with ``error`` set: redirects are never followed. Raises only
     ``ValueError`` for a malformed allow-list (a configuration error, not a delivery one).
-    Name resolution is the system resolver's and is not bounded by ``timeout``.
+    Name resolution is the system resolver's and is bounded by ``HESO_DNS_TIMEOUT_SECONDS``.
+
+    Connections are kept alive and reused for the same endpoint (:mod:`heso.channels.keepalive`):
+    a reused one goes to the address vetted when it was opened, under the same allow-list;
+    a new one resolves and vets the name again. Safe to call from several threads.
     """
     timeout = float(_setting("WEBHOOK_TIMEOUT_SECONDS", timeout))
     max_bytes = int(_setting("WEBHOOK_MAX_RESPONSE_BYTES", max_response_bytes))
     started = time.monotonic()
-
-    def outcome(**fields: Any) -> HttpOutcome:
-        fields = {"status_code": None, "headers": {}, "body_excerpt": b"", "error": None, **fields}
-        return HttpOutcome(elapsed_ms=int((time.monotonic() - started) * 1000), **fields)
-
+    deadline = started + timeout
     allow = _allow_list(allow_private)
     try:
-        target = _vet(url, allow)
+        parsed = _parse(url)
     except UnsafeUrl as exc:
-        return outcome(error=f"refused: {exc.reason}", refused=not exc.retryable)
-    connection = _PinnedConnection(target, allow, started + timeout)
-    fired = threading.Event()
-    watchdog = threading.Timer(max(0.0, started + timeout - time.monotonic()), _cut, (connection, fired))
-    watchdog.daemon = True
-    watchdog.start()
+        return _outcome(started, error=f"refused: {exc.reason}", refused=True)
+    key = (parsed.scheme, parsed.host, parsed.port, allow)
+    reused = keepalive.POOL.take(key)
+    if isinstance(reused, _PinnedConnection):
+        try:
+            return _exchange(reused, key, parsed, body, headers, deadline, timeout, max_bytes, started, reused=True)
+        except _Stale:
+            pass  # the receiver closed it as we sent: the same request once more on a new connection
     try:
-        connection.request("POST", target.request_target, body=body,
-                           headers={"User-Agent": "HESO", **headers, "Connection": "close"})
+        target = _vet(parsed, allow)
+    except UnsafeUrl as exc:
+        return _outcome(started, error=f"refused: {exc.reason}", refused=not exc.retryable)
+    connection = _PinnedConnection(target, allow)
+    keepalive.POOL.opened(connection)
+    return _exchange(connection, key, parsed, body, headers, deadline, timeout, max_bytes, started, reused=False)
+
+
+def _outcome(started: float, **fields: Any) -> HttpOutcome:
+    fields = {"status_code": None, "headers": {}, "body_excerpt": b"", "error": None, **fields}
+    return HttpOutcome(elapsed_ms=int((time.monotonic() - started) * 1000), **fields)
+
+
+def _exchange(connection: _PinnedConnection, key: Any, parsed: _Url, body: bytes, headers: dict[str, str],
+              deadline: float, timeout: float, max_bytes: int, started: float, *, reused: bool) -> HttpOutcome:
+    """One request on ``connection``; the connection goes back to the pool only if its answer was read whole."""
+    connection.deadline = deadline
+    keep = False
+    try:
+        connection.request("POST", parsed.request_target, body=body, headers={"User-Agent": "HESO", **headers})
         response = connection.getresponse()
         data = response.read(max_bytes)
         truncated = len(data) >= max_bytes and response.length != 0 and not response.isclosed()
+        keep = response.isclosed() and not response.will_close and not truncated
         answer = _headers(response)
         error = None
         if 300 <= response.status < 400:
             error = f"redirect ({response.status}) to {answer.get('location', '?')!r} not followed"
-        if fired.is_set():  # cut while reading: whatever arrived is incomplete
-            raise TimeoutError
-        return outcome(status_code=response.status, headers=answer, body_excerpt=data, error=error,
-                       truncated=truncated, address=connection.address)
+        return _outcome(started, status_code=response.status, headers=answer, body_excerpt=data, error=error,
+                        truncated=truncated, address=connection.address)
     except _Refused as exc:
-        return outcome(error=f"refused: {exc}", refused=True, address=connection.address)
+        return _outcome(started, error=f"refused: {exc}", refused=True, address=connection.address)
+    except _STALE_ERRORS as exc:
+        if reused and time.monotonic() < deadline:
+            raise _Stale from exc
+        return _outcome(started, error=_describe(exc, parsed), address=connection.address)
     except (TimeoutError, OSError, http.client.HTTPException, ValueError) as exc:
-        if fired.is_set() or isinstance(exc, TimeoutError):
-            return outcome(error=f"timed out after {timeout:g} s", timed_out=True, address=connection.address)
-        return outcome(error=_describe(exc, target), address=connection.address)
+        if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
+            return _outcome(started, error=f"timed out after {timeout:g} s", timed_out=True,
+                            address=connection.address)
+        return _outcome(started, error=_describe(exc, parsed), address=connection.address)
     finally:
-        watchdog.cancel()
-        connection.close()
+        if keep:
+            keepalive.POOL.give(key, connection)
+        else:
+            keepalive.POOL.discard(connection)
 
 
 def _headers(response: http.client.HTTPResponse) -> dict[str, str]:
@@ -401,7 +498,7 @@ def _headers(response: http.client.HTTPResponse) -> dict[str, str]:
     return merged
 
 
-def _describe(exc: BaseException, target: _Target) -> str:
+def _describe(exc: BaseException, target: _Url) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate of {target.host!r} not accepted: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):

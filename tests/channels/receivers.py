@@ -4,12 +4,15 @@
   into the listen backlog without ``accept()``, so counting connections after the fact
   needs no thread and no waiting: a connection made before the count is in the backlog.
 * :class:`Stalling` accepts and never answers, or answers one byte at a time forever.
+* :class:`KeepAlive` answers HTTP/1.1 with keep-alive and counts connections and requests in flight.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def _listener(host: str) -> socket.socket:
@@ -85,3 +88,75 @@ class Stalling:
         for conn in self.accepted:
             conn.close()
         self.sock.close()
+
+
+class KeepAlive:
+    """An HTTP/1.1 receiver with keep-alive, a thread per connection, and a record of each.
+
+    What pytest-httpserver (HTTP/1.0, one request at a time) cannot show: how many TCP
+    connections a client opened for its requests, and how many requests were in flight at
+    once. ``handler(path, body, headers)`` returns ``(status, body)``; it may block (to hold a
+    request in flight) and runs in the connection's thread.
+    """
+
+    def __init__(self, handler: Callable[[str, bytes, dict[str, str]], tuple[int, bytes]] | None = None) -> None:
+        self.handler = handler or (lambda path, body, headers: (200, b"ok"))
+        self.connections = 0
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.in_flight = self.most_in_flight = 0
+        self.lock = threading.Lock()
+        self.open: list[socket.socket] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with outer.lock:
+                    outer.connections += 1
+                    outer.open.append(self.connection)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                with outer.lock:
+                    outer.requests.append((self.path, headers, body))
+                    outer.in_flight += 1
+                    outer.most_in_flight = max(outer.most_in_flight, outer.in_flight)
+                try:
+                    status, answer = outer.handler(self.path, body, headers)
+                finally:
+                    with outer.lock:
+                        outer.in_flight -= 1
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def drop_connections(self) -> None:
+        """Close every connection from the server's side, as a receiver's idle timeout does."""
+        with self.lock:
+            connections, self.open = self.open, []
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.drop_connections()
+        self.server.shutdown()
+        self.server.server_close()

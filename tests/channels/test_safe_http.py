@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -16,10 +17,10 @@ import pytest
 from flask import Flask
 from pytest_httpserver import HTTPServer
 
-from heso.channels import safe_http
+from heso.channels import keepalive, safe_http
 from heso.channels.safe_http import UnsafeUrl, check_url, post
 from heso.config import from_env
-from tests.channels.receivers import Canary, Stalling
+from tests.channels.receivers import Canary, KeepAlive, Stalling
 from tests.helpers import Background, socket_connects
 
 LOCAL = "127.0.0.0/8,::1/128"
@@ -216,6 +217,69 @@ def test_post_connects_to_the_address_it_vetted(fake_dns, httpserver):
     assert calls == ["pinned.example"]  # one lookup: the connection did not resolve again
     request, _ = httpserver.log[0]
     assert request.headers["Host"] == f"pinned.example:{httpserver.port}"
+
+
+# ------------------------------------------------------------------ kept-alive connections
+
+@pytest.fixture
+def keep_alive():
+    receiver = KeepAlive()
+    yield receiver
+    receiver.close()
+    keepalive.POOL.clear()
+
+
+def test_connections_are_kept_alive_and_reused(keep_alive):
+    outcomes = [post(keep_alive.url(), b"{}", {}, allow_private=LOCAL) for _ in range(5)]
+    assert all(outcome.ok for outcome in outcomes) and len(keep_alive.requests) == 5
+    assert keep_alive.connections == 1
+
+
+def test_a_new_connection_vets_the_name_again(fake_dns, keep_alive):
+    """DNS rebinding between deliveries: a kept connection goes on to the address vetted when
+    it was opened; once the receiver closes it, the next connection resolves the name again
+    and refuses the private answer, before any connection is attempted."""
+    answers, calls = fake_dns
+    answers["rebind.example"] = [["127.0.0.1"], ["10.0.0.1"]]
+    url = f"http://rebind.example:{keep_alive.port}/hook"
+    assert post(url, b"{}", {}, allow_private="127.0.0.1/32").ok
+    assert post(url, b"{}", {}, allow_private="127.0.0.1/32").ok
+    assert calls == ["rebind.example"] and keep_alive.connections == 1  # reused: not resolved again
+    keep_alive.drop_connections()  # the receiver's idle timeout
+    with socket_connects() as attempted:
+        rebound = post(url, b"{}", {}, allow_private="127.0.0.1/32")
+    assert rebound.refused and "10.0.0.1" not in rebound.error
+    assert calls == ["rebind.example", "rebind.example"] and attempted == [] and len(keep_alive.requests) == 2
+
+
+def test_a_kept_connection_serves_only_the_allow_list_that_vetted_it(keep_alive):
+    assert post(keep_alive.url(), b"{}", {}, allow_private=LOCAL).ok
+    assert keepalive.POOL.idle_count(("http", "127.0.0.1", keep_alive.port, safe_http.parse_allow_list(LOCAL))) == 1
+    assert post(keep_alive.url(), b"{}", {}, allow_private="").refused  # strict: refused, connection or not
+    assert len(keep_alive.requests) == 1
+
+
+def test_the_deadline_and_the_cap_hold_on_a_kept_connection(keep_alive):
+    release = threading.Event()
+
+    def handler(path, body, headers):
+        if path == "/hang":
+            release.wait(30)
+        return 200, b"x" * 5000 if path == "/big" else b"ok"
+
+    keep_alive.handler = handler
+    assert post(keep_alive.url(), b"{}", {}, allow_private=LOCAL).ok
+    try:
+        hung = Background(lambda: post(keep_alive.url("/hang"), b"{}", {}, timeout=1, allow_private=LOCAL),
+                          "the POST").result(timeout=30)
+    finally:
+        release.set()
+    assert hung.timed_out and hung.error == "timed out after 1 s"
+    assert keep_alive.connections == 1  # it went out on the kept connection, and the deadline held there
+    big = post(keep_alive.url("/big"), b"{}", {}, max_response_bytes=1000, allow_private=LOCAL)
+    assert big.ok and big.truncated and big.body_excerpt == b"x" * 1000
+    assert post(keep_alive.url(), b"{}", {}, allow_private=LOCAL).ok
+    assert keep_alive.connections == 3  # neither a timed-out nor a cut connection is used again
 
 
 # ------------------------------------------------------------------ redirects, time, size
