@@ -99,8 +99,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from flask import Flask
 
     from heso.config import PROJECT_ROOT, from_env
+    from heso.json_provider import OrjsonProvider
 
     app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    app.json = OrjsonProvider(app)
     settings = from_env()
     settings.update(config or {})
     app.config.update(settings)
