@@ -21,7 +21,8 @@ from heso.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead
 from heso.timeutil import isoformat
 
 DATA = [{"status": "expired"}, {"n": 7, "nested": {"b": [1, 2, {"ä": "ö"}], "a": None}, "ok": True},
-        {"text": "line\nbreak \"quoted\" \u2028 \U0001f600", "z": -12}, {}]
+        {"text": "line\nbreak \"quoted\" \u2028 \U0001f600", "z": -12}, {},
+        {"floats": [0.1, 1e21, -2.5e-7, 3.0], "empty": [], "big": 2**53 - 1}]
 
 
 def append_entries(team_id: str, count: int, start: int = 0) -> None:
