@@ -4,10 +4,12 @@
    proxy`` divided by calls per second straight to the same upstream MCP server (the tests'
    upstream, ``tests/integrations/mcp/upstream.py``, over stdio), both driven by the official
    ``mcp`` client with the same concurrency, in alternating rounds (the median round of each
-   counts). The proxied tool is allowed by a rule, so every call is one policy round trip
-   (``POST /v1/tools/authorize``: auth, policy, the request row and its ledger entry) plus
-   the forward, and the result hash is recorded afterwards (``POST /v1/execution/{id}/result``,
-   off the call's path). HESO runs under gunicorn with PostgreSQL, as in decisions.py. Target ≥ 0.5.
+   counts). The proxied tool is allowed by a rule, so every call is a tool call of HESO (auth,
+   policy, the request row and its ledger entry) plus the forward, and the result hash is
+   recorded afterwards, off the call's path; the proxy batches both (``POST
+   /v1/tools/authorize/batch``, ``POST /v1/execution/results/batch``: the calls arriving while
+   one request is in flight go together in the next). HESO runs under gunicorn with
+   PostgreSQL, as in decisions.py. Target ≥ 0.5.
 2. ``hook_p50_ratio`` (:func:`measure_hooks`): the hook round trip (``POST
    /v1/integrations/claude-code/hook``, a command the starter bundle allows) over a bare Flask
    round trip, p50 and p99 in one run, alternating rounds. Target p50 ≤ 2 × bare.
@@ -16,7 +18,7 @@ Everything runs against a throw-away PostgreSQL database and Redis database 14; 
 cleaned up, and every child process stopped, however the run ends.
 
     .venv/bin/python benchmarks/coding_agents.py [--calls 400] [--concurrency 8] [--rounds 3] [--skip-mcp]
-                                                 [--profile FILE]
+                                                 [--skip-hooks] [--profile FILE]
 
 Figures go to stdout as ``name=value`` lines, progress to stderr. See benchmarks/README.md.
 """
@@ -260,6 +262,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent calls on each MCP session")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-mcp", action="store_true")
+    parser.add_argument("--skip-hooks", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, stats to FILE")
     args = parser.parse_args()
     with scratch_database() as database_url, tempfile.TemporaryDirectory(prefix="heso-bench-") as logs:
@@ -275,7 +278,8 @@ def main() -> None:
             upload_bundle(env, heso_url, MCP_BUNDLE)
             if not args.skip_mcp:
                 measure_mcp(args, env, heso_url, agent_key)
-            measure_hooks(args, env, heso_url, agent_key)
+            if not args.skip_hooks:
+                measure_hooks(args, env, heso_url, agent_key)
         finally:
             children.stop_all()
             flush_redis()

@@ -145,8 +145,10 @@ def test_concurrent_calls_share_requests_to_heso_and_each_keeps_its_outcome(app,
         assert not answer.is_error and answer.structured_content == {"result": text_sent}
     assert answers[-1].is_error and answers[-1].structured_content["heso"]["rule"] == "no-secrets"
     # fewer requests than calls: the calls that came while one request was in flight went in the next
+    # (two here: the first call's, held at the front, then the seven others'; three leaves room for a
+    # call the proxy had not taken in when the first came back)
     authorize_requests = handler.seen.count("POST /v1/tools/authorize/batch")
-    assert 1 <= authorize_requests <= 2 and "POST /v1/tools/authorize" not in handler.seen
+    assert 1 <= authorize_requests <= 3 and "POST /v1/tools/authorize" not in handler.seen
     requested = ledger(app, team, "tool.requested")
     assert sorted(data["arguments_digest"] for _, data in requested) == sorted(
         [digest({"text": text_sent}) for text_sent in texts] + [digest({"name": "prod"})])
