@@ -158,6 +158,17 @@ def test_another_teams_call_is_not_found_and_nothing_about_it_leaks(app, client,
     assert entries(app, team, "tool.completed") == [] and entries(app, other_team, "tool.completed") == []
 
 
+def test_another_teams_call_id_is_a_new_call_never_a_resumed_one(app, client, team, other_team):
+    assert upload(client, other_team, BUNDLE).status_code == 201
+    held = authorize(client, team, {"tool": "mcp__fs__write", "call_id": "c1", "arguments": {"path": "/etc"}}).json[0]
+    theirs = authorize(client, other_team, {"tool": "mcp__fs__write", "call_id": "c1",
+                                            "arguments": {"path": "/etc"}}).json[0]
+    assert theirs["status"] == 200 and theirs["replayed"] is False
+    assert theirs["result"]["decision_id"] != held["result"]["decision_id"]
+    other = client.get(f"/v1/decisions/{held['result']['decision_id']}", headers=other_team.headers("agent"))
+    assert other.status_code == 404  # nothing of the first team's call shows through
+
+
 @pytest.mark.parametrize("body", [{}, {"results": []}, {"results": [{"execution_id": "c1", "result_hash": HASH}] * 101},
                                   {"results": {"execution_id": "c1"}}])
 def test_malformed_result_batches_are_422(client, team, body):
