@@ -10,6 +10,12 @@
    /v1/tools/authorize/batch``, ``POST /v1/execution/results/batch``: the calls arriving while
    one request is in flight go together in the next). HESO runs under gunicorn with
    PostgreSQL, as in decisions.py. Target ≥ 0.5.
+
+   ``mcp_passthrough_ratio``, in the same rounds: the same proxy with HESO taken out of the
+   call path (:func:`serve_passthrough`: the proxy's own ``Gateway``, server and transports,
+   whose requests to HESO are answered *allow* / *recorded* in process, without the thread
+   or the HTTP request). It is the ceiling ``mcp_gateway_ratio`` could reach with an MCP
+   proxy in Python in front of this upstream, whatever HESO costs.
 2. ``hook_p50_ratio`` (:func:`measure_hooks`): the hook round trip (``POST
    /v1/integrations/claude-code/hook``, a command the starter bundle allows) over a bare Flask
    round trip, p50 and p99 in one run, alternating rounds. Target p50 ≤ 2 × bare.
@@ -19,6 +25,7 @@ cleaned up, and every child process stopped, however the run ends.
 
     .venv/bin/python benchmarks/coding_agents.py [--calls 400] [--concurrency 8] [--rounds 3] [--skip-mcp]
                                                  [--skip-hooks] [--profile FILE]
+                                                 [--passthrough-profile FILE]
 
 Figures go to stdout as ``name=value`` lines, progress to stderr. See benchmarks/README.md.
 """
@@ -95,31 +102,71 @@ def measure_mcp(args: argparse.Namespace, env: dict[str, str], heso_url: str, ag
         command = [sys.executable, "-m", "cProfile", "-o", args.profile, *command]
     proxied = StdioServerParameters(command=command[0], args=command[1:],
                                     env={"HESO_URL": heso_url, "HESO_AGENT_KEY": agent_key})
+    passthrough_command = [sys.executable, str(Path(__file__).resolve()), "--serve-passthrough", str(config)]
+    if args.passthrough_profile:
+        passthrough_command[1:1] = ["-m", "cProfile", "-o", args.passthrough_profile]
+    passthrough = StdioServerParameters(command=passthrough_command[0], args=passthrough_command[1:])
 
-    async def run() -> tuple[list[float], list[float]]:
+    async def run() -> tuple[list[float], list[float], list[float]]:
         with open("/dev/null", "w") as quiet:
             async with stdio_client(direct, errlog=quiet) as (r1, w1), ClientSession(r1, w1) as straight, \
-                    stdio_client(proxied, errlog=quiet) as (r2, w2), ClientSession(r2, w2) as gateway:
+                    stdio_client(proxied, errlog=quiet) as (r2, w2), ClientSession(r2, w2) as gateway, \
+                    stdio_client(passthrough, errlog=quiet) as (r3, w3), ClientSession(r3, w3) as bare_proxy:
                 await straight.initialize()
                 await gateway.initialize()
+                await bare_proxy.initialize()
                 # warm-up: connections, caches, the policy's compiled bundle
                 await _calls_per_second(straight, "echo", 50, args.concurrency)
                 await _calls_per_second(gateway, "up__echo", 50, args.concurrency)
-                direct_rates, proxy_rates = [], []
+                await _calls_per_second(bare_proxy, "up__echo", 50, args.concurrency)
+                direct_rates, proxy_rates, passthrough_rates = [], [], []
                 for round_number in range(args.rounds):
                     direct_rates.append(await _calls_per_second(straight, "echo", args.calls, args.concurrency))
                     proxy_rates.append(await _calls_per_second(gateway, "up__echo", args.calls, args.concurrency))
+                    passthrough_rates.append(
+                        await _calls_per_second(bare_proxy, "up__echo", args.calls, args.concurrency))
                     progress(f"round {round_number + 1}: direct {direct_rates[-1]:.1f}/s, "
-                             f"proxy {proxy_rates[-1]:.1f}/s")
-                return direct_rates, proxy_rates
+                             f"proxy {proxy_rates[-1]:.1f}/s, pass-through {passthrough_rates[-1]:.1f}/s")
+                return direct_rates, proxy_rates, passthrough_rates
 
-    direct_rates, proxy_rates = anyio.run(run)
+    direct_rates, proxy_rates, passthrough_rates = anyio.run(run)
     figure("mcp_authorize_only_per_s", _authorize_rate(heso_url, agent_key, args.calls, args.concurrency), 1)
     figure("mcp_calls", args.calls)
     figure("mcp_concurrency", args.concurrency)
     figure("mcp_direct_calls_per_s", statistics.median(direct_rates), 1)
     figure("mcp_proxy_calls_per_s", statistics.median(proxy_rates), 1)
+    figure("mcp_passthrough_calls_per_s", statistics.median(passthrough_rates), 1)
     figure("mcp_gateway_ratio", statistics.median(proxy_rates) / statistics.median(direct_rates))
+    figure("mcp_passthrough_ratio", statistics.median(passthrough_rates) / statistics.median(direct_rates))
+
+
+def serve_passthrough(config_path: str) -> None:
+    """``heso mcp proxy`` with HESO taken out of the call path (the ceiling of ``mcp_gateway_ratio``).
+
+    The proxy's own code (``Gateway``, ``build_server``, ``running``, the CLI's stdio serving):
+    lookup, schema check, call id, digest, the micro-batchers and the result hash all run;
+    only the two batch requests to HESO are answered in process (every call allowed, every
+    result recorded) instead of over HTTP from a worker thread.
+    """
+    from heso.integrations.mcp.cli import _run
+    from heso.integrations.mcp.heso_api import Heso
+    from heso.integrations.mcp.proxy import Gateway, build_server, load_config, running
+
+    class NoHeso(Heso):
+        async def authorize_tools(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:  # type: ignore[override]
+            return [{"decision": "allow", "execution_id": call["call_id"]} for call in calls]
+
+        async def record_results(self, results: list[dict[str, Any]]) -> list[dict[str, Any]]:  # type: ignore[override]
+            return [{"execution_id": result["execution_id"]} for result in results]
+
+    servers = load_config(Path(config_path).read_text(encoding="utf-8"))
+    gateway = Gateway(NoHeso("http://127.0.0.1:9", "unused"))
+
+    async def around(serve: Any) -> None:
+        async with running(gateway, servers):
+            await serve()
+
+    _run(build_server(gateway), None, around)
 
 
 def _authorize_rate(heso_url: str, agent_key: str, calls: int, concurrency: int) -> float:
@@ -264,7 +311,13 @@ def main() -> None:
     parser.add_argument("--skip-mcp", action="store_true")
     parser.add_argument("--skip-hooks", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="run the gateway under cProfile, stats to FILE")
+    parser.add_argument("--passthrough-profile", metavar="FILE",
+                        help="run the pass-through proxy under cProfile, stats to FILE")
+    parser.add_argument("--serve-passthrough", metavar="CONFIG", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
+    if args.serve_passthrough:
+        serve_passthrough(args.serve_passthrough)
+        return
     with scratch_database() as database_url, tempfile.TemporaryDirectory(prefix="heso-bench-") as logs:
         env = heso_env(database_url)
         flush_redis()

@@ -40,7 +40,10 @@ def _run(server: Any, http: tuple[str, int] | None, around: Callable[[Callable[[
         if http is None:
             from mcp.server.stdio import stdio_server
 
-            async with stdio_server() as (read, write):
+            from heso.integrations.mcp.stdio import standard_streams
+
+            async with standard_streams() as (stdin, stdout), \
+                    stdio_server(stdin, stdout) as (read, write):  # type: ignore[arg-type]  # duck-typed files
                 await server.run(read, write, server.create_initialization_options())
             return
         import uvicorn
