@@ -54,6 +54,13 @@ DEFAULTS: dict[str, Any] = {
     "DELIVERY_RETRY_SCHEDULE": "5,30,300,1800,7200,21600,43200",
     "DELIVERY_LEASE_SECONDS": 60,
     "DELIVERY_RECOVER_AFTER_SECONDS": 30,
+    # A drain claims up to DELIVERY_BATCH_SIZE due deliveries at a time and sends up to
+    # DELIVERY_CONCURRENCY of them at once (threads of the worker), at most
+    # DELIVERY_ENDPOINT_CONCURRENCY to one endpoint (a team's channel, a callback's host), so a
+    # receiver that hangs holds only its own deliveries. Sizing: docs/operations.md.
+    "DELIVERY_BATCH_SIZE": 50,
+    "DELIVERY_CONCURRENCY": 16,
+    "DELIVERY_ENDPOINT_CONCURRENCY": 4,
     # Email channel: the SMTP server is the operator's, one per installation
     "SMTP_URL": "smtp://127.0.0.1:25",  # smtp://user:pass@host:587?starttls=true, smtps://host:465
     "SMTP_FROM": "heso@localhost",  # a team's email channel config may override it

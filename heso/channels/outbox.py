@@ -4,7 +4,8 @@
    the decision, so the row exists if and only if the change committed.
 2. After the commit, :func:`enqueue` makes sure a drain job is queued.
 3. :func:`drain` (the job) claims due rows in batches with a conditional UPDATE and a
-   lease, sends each, records the attempt, and schedules the next attempt or gives up.
+   lease, sends them side by side (:mod:`heso.channels.sending`), records the attempts of
+   each group that finished in one transaction, and schedules the next attempt or gives up.
 4. :func:`recover` (run by the sweeper) queues a drain for rows whose job was lost: Redis
    flushed or restarted, or a worker killed mid-delivery (its lease runs out).
 
@@ -17,17 +18,20 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from heso.channels import registry
 from heso.channels.base import DeliveryResult, Notification
 from heso.channels.models import CALLBACK, ChannelConfig, Delivery, DeliveryAttempt
+from heso.channels.sending import Job, Sender, Sent
 from heso.channels.tokens import action_token
 from heso.decisions.models import Decision
 from heso.decisions.schemas import DecisionSchema
@@ -118,13 +122,23 @@ def next_delay(attempts_made: int, retry_after: float | None) -> float | None:
     return delay
 
 
+#: The shortest delivery lease, whatever ``HESO_DELIVERY_LEASE_SECONDS`` says (0 is used for
+#: Slack clicks in tests): a drain renews its rows' leases a few times per lease, and must
+#: get the chance before they run out.
+MIN_LEASE_SECONDS = 1.0
+
+
+def _lease_seconds() -> float:
+    return max(MIN_LEASE_SECONDS, float(current_app.config["DELIVERY_LEASE_SECONDS"]))
+
+
 def _claim(now: datetime, *conditions: Any, limit: int | None = None) -> list[Delivery]:
     """Take due deliveries for one attempt each (a conditional UPDATE … RETURNING).
 
     A row is due when pending and its time has come, or when an attempt's lease ran out (its
     worker died). Of several workers racing for a row, exactly one gets it.
     """
-    lease = timedelta(seconds=current_app.config["DELIVERY_LEASE_SECONDS"])
+    lease = timedelta(seconds=_lease_seconds())
     due = or_((Delivery.status == "pending") & (Delivery.next_attempt_at <= now),
               (Delivery.status == "sending") & (Delivery.lease_until < now))
     if limit is not None:
@@ -211,67 +225,179 @@ def _outcome(result: DeliveryResult, attempts: int, finished: datetime) -> tuple
     return dict(values, status="pending", next_attempt_at=finished + timedelta(seconds=delay)), delay
 
 
+def _endpoint(delivery: Delivery, notification: Notification) -> str:
+    """Whom a delivery talks to, for the per-endpoint limit: a team's channel, or a callback's host."""
+    if delivery.channel == CALLBACK:
+        url = str(notification.decision.get("callback_url") or "")
+        try:
+            return f"callback {urlsplit(url).netloc.lower()}"
+        except ValueError:
+            return f"callback {url}"
+    return f"{delivery.team_id} {delivery.channel}"
+
+
+def _jobs(claimed: list[Delivery]) -> list[Job]:
+    """What to send for claimed rows; ends the read transaction (nothing is held while sending)."""
+    notifications, disabled = _prepare(claimed)
+    jobs = [Job(delivery_id=delivery.id, team_id=delivery.team_id, decision_id=delivery.decision_id,
+                channel=delivery.channel, attempts=delivery.attempts, notification=notifications[delivery.id],
+                endpoint=_endpoint(delivery, notifications[delivery.id]), disabled=disabled.get(delivery.id))
+            for delivery in sorted(claimed, key=lambda row: (row.created_at, row.id))]
+    db.session.rollback()  # hold no transaction (on SQLite: no write lock) while channels talk to the world
+    return jobs
+
+
 def deliver(delivery_id: str) -> str:
-    """One attempt of one delivery, if it is due. Returns the delivery's new status."""
+    """One attempt of one delivery, if it is due, sent in this thread. Returns the delivery's new status."""
     claimed = _claim(utcnow(), Delivery.id == delivery_id)
     if not claimed:
         return "skipped"
-    notifications, disabled = _prepare(claimed)
-    return _attempt(claimed[0], notifications[delivery_id], disabled.get(delivery_id))
-
-
-def drain(batch_size: int = 50, max_seconds: float = 60.0) -> dict[str, int]:
-    """Attempt every due delivery, batch by batch (the RQ job behind :func:`enqueue`)."""
-    state().redis.delete(DRAIN_KEY)  # rows committed from now on queue a new drain
-    outcomes: dict[str, int] = {}
-    started = time.monotonic()
-    while time.monotonic() - started < max_seconds:
-        claimed = _claim(utcnow(), limit=batch_size)
-        if len(claimed) == batch_size:
-            trigger()  # more waiting: let another worker help
-        notifications, disabled = _prepare(claimed) if claimed else ({}, {})
-        for delivery in claimed:
-            status = _attempt(delivery, notifications[delivery.id], disabled.get(delivery.id))
-            outcomes[status] = outcomes.get(status, 0) + 1
-        if not claimed:
-            return outcomes
-    trigger(force=True)  # out of time with work left: continue in a fresh job
-    return outcomes
-
-
-def _attempt(delivery: Delivery, notification: Notification, disabled: str | None = None) -> str:
-    """Send one claimed delivery (unless its endpoint is ``disabled``) and record the outcome."""
+    (job,) = _jobs(claimed)
     started = utcnow()
-    delivery_id, team_id, decision_id, channel, attempts = (delivery.id, delivery.team_id, delivery.decision_id,
-                                                            delivery.channel, delivery.attempts)
-    db.session.rollback()  # hold no transaction (on SQLite: no write lock) while the channel talks to the world
-    if disabled:
-        result, latency_ms = DeliveryResult(ok=False, permanent=True, error=disabled), 0
+    if job.disabled is not None:
+        result, latency_ms = DeliveryResult(ok=False, permanent=True, error=job.disabled), 0
     else:
-        result, latency_ms = _send(channel, notification)
-    finished = utcnow()
-    db.session.add(DeliveryAttempt(
-        delivery_id=delivery_id, number=attempts, started_at=started, latency_ms=latency_ms, ok=result.ok,
-        status_code=result.status_code, error=(result.error or "")[:2000] or None,
-        response_excerpt=(result.response_excerpt or "")[:2000] or None,
-    ))
-    values, delay = _outcome(result, attempts, finished)
-    # Only the attempt that still holds the lease may record an outcome.
-    recorded = rowcount(db.session.execute(
-        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending", Delivery.attempts == attempts)
-        .values(**values).execution_options(synchronize_session=False))) == 1
-    if recorded and values["status"] in ("dead", "failed"):
-        ledger.append(team_id, "delivery.exhausted" if values["status"] == "dead" else "delivery.failed",
-                      decision_id, actor="heso", at=finished,
-                      data={"delivery_id": delivery_id, "channel": channel, "attempts": attempts,
-                            "error": result.error})
-    if recorded and result.gone and channel != CALLBACK:
-        _disable_endpoint(team_id, channel, decision_id, result.error or "410 Gone", finished)
+        result, latency_ms = _send(job.channel, job.notification)
+    return _record([Sent(job, result, latency_ms, started, utcnow())])[0]
+
+
+def drain(batch_size: int | None = None, max_seconds: float = 60.0) -> dict[str, int]:
+    """Attempt every due delivery (the RQ job behind :func:`enqueue`), up to ``max_seconds``.
+
+    Claims due rows a batch at a time (``HESO_DELIVERY_BATCH_SIZE``) and keeps the batch
+    topped up while a :class:`~heso.channels.sending.Sender` sends them side by side
+    (``HESO_DELIVERY_CONCURRENCY``, ``HESO_DELIVERY_ENDPOINT_CONCURRENCY``). Whatever has
+    finished is recorded together (one transaction); the lease of every row still held is
+    renewed before it can run out, so no other worker sends it meanwhile.
+    """
+    state().redis.delete(DRAIN_KEY)  # rows committed from now on queue a new drain
+    config = current_app.config
+    size = max(1, int(batch_size or config["DELIVERY_BATCH_SIZE"]))
+    renew_every = _lease_seconds() / 3
+    outcomes: Counter[str] = Counter()
+    started = renewed = time.monotonic()
+    in_time, due_left = True, True
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's object
+    with Sender(app, _send, int(config["DELIVERY_CONCURRENCY"]),
+                int(config["DELIVERY_ENDPOINT_CONCURRENCY"])) as sender:
+        while True:
+            in_time = time.monotonic() - started < max_seconds
+            if in_time and sender.held() <= size // 2:
+                limit = size - sender.held()
+                held = sender.held_ids()  # never its own rows, even should a renewal come late
+                claimed = _claim(utcnow(), *([Delivery.id.not_in(held)] if held else []), limit=limit)
+                if len(claimed) == limit and limit == size:
+                    trigger()  # a full batch and more may wait: let another worker help
+                due_left = bool(claimed)
+                sender.add(_jobs(claimed) if claimed else [])
+            elif not in_time:
+                _release(sender.hand_back_waiting(), utcnow())
+            if not sender.held():
+                break
+            sent, handed_back = sender.collect(timeout=min(0.5, renew_every))
+            outcomes.update(_record(sent))
+            _release(handed_back, utcnow() + timedelta(seconds=SLOW_ENDPOINT_RETRY_SECONDS))
+            if time.monotonic() - renewed > renew_every:
+                _renew(sender.held_ids())
+                renewed = time.monotonic()
+    if not in_time and due_left:
+        trigger(force=True)  # out of time with work left: continue in a fresh job
+    return dict(outcomes)
+
+
+#: Deliveries handed back unattempted because their endpoint is slow are due again this much later.
+SLOW_ENDPOINT_RETRY_SECONDS = 2.0
+
+
+def _renew(delivery_ids: list[str]) -> None:
+    """Extend the lease of rows this worker still holds (sending takes longer than one lease)."""
+    if not delivery_ids:
+        return
+    lease = timedelta(seconds=_lease_seconds())
+    db.session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.status == "sending")
+                       .values(lease_until=utcnow() + lease).execution_options(synchronize_session=False))
     db.session.commit()
-    metrics.delivery_attempted(channel, values["status"] if recorded else "superseded", attempts)
-    if recorded and delay is not None:
-        _enqueue_at(values["next_attempt_at"])
-    return values["status"] if recorded else "superseded"
+
+
+def _release(jobs: list[Job], due: datetime) -> None:
+    """Put claimed rows back unattempted (their attempt count as it was), due at ``due``."""
+    if not jobs:
+        return
+    table = Delivery.__table__
+    db.session.execute(
+        update(table).where(table.c.id == bindparam("b_id"), table.c.status == "sending",
+                            table.c.attempts == bindparam("b_attempts"))
+        .values(status="pending", attempts=table.c.attempts - 1, lease_until=None, next_attempt_at=due,
+                updated_at=utcnow()),
+        [{"b_id": job.delivery_id, "b_attempts": job.attempts} for job in jobs])
+    db.session.commit()
+    _enqueue_at(due)
+
+
+def _record(sent: list[Sent]) -> list[str]:
+    """Record finished attempts in one transaction; return each one's new status.
+
+    Only an attempt whose row still holds the lease it claimed records an outcome (another
+    worker may have claimed the row once its lease ran out: that attempt is "superseded").
+    The first statement locks the rows (and on SQLite takes the write lock), so that holds
+    until the commit. A crash before the commit leaves the rows leased: they are claimed and
+    sent again once the lease runs out, under the same id.
+    """
+    if not sent:
+        return []
+    finished = utcnow()
+    ids = [item.job.delivery_id for item in sent]
+    locked = dict(db.session.execute(
+        update(Delivery).where(Delivery.id.in_(ids), Delivery.status == "sending").values(updated_at=finished)
+        .returning(Delivery.id, Delivery.attempts).execution_options(synchronize_session=False)).all())
+    db.session.execute(insert(DeliveryAttempt), [
+        {"delivery_id": item.job.delivery_id, "number": item.job.attempts, "started_at": item.started_at,
+         "latency_ms": item.latency_ms, "ok": item.result.ok, "status_code": item.result.status_code,
+         "error": (item.result.error or "")[:2000] or None,
+         "response_excerpt": (item.result.response_excerpt or "")[:2000] or None} for item in sent])
+    statuses, updates, retries = [], [], set()
+    for item in sent:
+        job, result = item.job, item.result
+        if locked.get(job.delivery_id) != job.attempts:
+            statuses.append("superseded")
+            continue
+        values, delay = _outcome(result, job.attempts, item.finished_at)
+        updates.append({"b_id": job.delivery_id, "b_status": values["status"], "b_at": item.finished_at,
+                        "b_code": result.status_code, "b_error": result.error,
+                        "b_delivered": values.get("delivered_at"), "b_next": values.get("next_attempt_at")})
+        statuses.append(values["status"])
+        if delay is not None:
+            retries.add(values["next_attempt_at"])
+        if values["status"] in ("dead", "failed"):
+            ledger.append(job.team_id, "delivery.exhausted" if values["status"] == "dead" else "delivery.failed",
+                          job.decision_id, actor="heso", at=item.finished_at,
+                          data={"delivery_id": job.delivery_id, "channel": job.channel, "attempts": job.attempts,
+                                "error": result.error})
+        if result.gone and job.channel != CALLBACK:
+            _disable_endpoint(job.team_id, job.channel, job.decision_id, result.error or "410 Gone",
+                              item.finished_at)
+    if updates:
+        db.session.execute(_RECORD_OUTCOME, updates)
+    db.session.commit()
+    for item, status in zip(sent, statuses, strict=True):
+        metrics.delivery_attempted(item.job.channel, status, item.job.attempts)
+    for when in sorted(retries):
+        _enqueue_at(when)
+    return statuses
+
+
+def _record_outcome_statement() -> Any:
+    """One UPDATE for every recorded attempt of a batch (executemany): the row's new state."""
+    table = Delivery.__table__
+    return (update(table).where(table.c.id == bindparam("b_id")).values(
+        status=bindparam("b_status"), lease_until=None, updated_at=bindparam("b_at"),
+        last_status_code=bindparam("b_code"), last_error=bindparam("b_error"),
+        delivered_at=func.coalesce(bindparam("b_delivered", type_=table.c.delivered_at.type), table.c.delivered_at),
+        next_attempt_at=func.coalesce(bindparam("b_next", type_=table.c.next_attempt_at.type),
+                                      table.c.next_attempt_at)))
+
+
+_RECORD_OUTCOME = _record_outcome_statement()
 
 
 def _disable_endpoint(team_id: str, channel: str, decision_id: str, reason: str, now: datetime) -> None:
