@@ -43,11 +43,32 @@ def entry(team_id: str, event: str, subject_id: str, data: dict[str, Any], actor
 
 
 def append_many(rows: Iterable[dict[str, Any]]) -> None:
-    """Record several state changes with one multi-row INSERT."""
+    """Record several state changes in the caller's transaction, with one statement.
+
+    PostgreSQL gets the columns as arrays (one INSERT … SELECT FROM unnest): the driver's
+    executemany sends one INSERT per row, which was half of expiring 100,000 decisions (issue 18).
+    """
     rows = [dict(row, sealed=False) for row in rows]
-    if rows:
+    if len(rows) > 1 and db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(_INSERT_ARRAYS, {
+            "team_ids": [row["team_id"] for row in rows], "events": [row["event"] for row in rows],
+            "subject_ids": [row["subject_id"] for row in rows], "actors": [row.get("actor", "") for row in rows],
+            # As the JSON column type writes it (json.dumps); None stays SQL NULL, as there.
+            "data": [None if (data := row.get("data", {})) is None else json.dumps(data) for row in rows],
+            "created_at": [row.get("created_at") or utcnow() for row in rows]})
+    elif rows:
         # The table's INSERT (Core): batched by the driver, no ORM bookkeeping per row.
         db.session.execute(LedgerEntry.__table__.insert(), rows)
+
+
+_INSERT_ARRAYS = text("""
+INSERT INTO ledger_entries (team_id, event, subject_id, actor, data, created_at, sealed)
+SELECT team_id, event, subject_id, actor, CAST(data AS JSON), created_at, false
+FROM unnest(CAST(:team_ids AS VARCHAR[]), CAST(:events AS VARCHAR[]), CAST(:subject_ids AS VARCHAR[]),
+            CAST(:actors AS VARCHAR[]), CAST(:data AS TEXT[]), CAST(:created_at AS TIMESTAMPTZ[]))
+     WITH ORDINALITY AS given(team_id, event, subject_id, actor, data, created_at, n)
+ORDER BY n
+""")
 
 
 def _document(entry: LedgerEntry | dict, seq: int | None) -> dict[str, Any]:
