@@ -16,10 +16,11 @@ The database is not touched here: the outbox records what :meth:`Sender.collect`
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -68,80 +69,102 @@ SendFunction = Callable[[str, Notification], tuple[DeliveryResult, int]]
 
 
 class Sender:
-    """A thread pool with a per-endpoint limit; use as a context manager (the threads end with it)."""
+    """A thread pool with a per-endpoint limit; use as a context manager (the threads end with it).
+
+    A thread that finishes a send starts the next waiting job itself, so the pool keeps
+    sending while the caller records what finished (the caller's database work would
+    otherwise leave the threads idle).
+    """
 
     def __init__(self, app: Flask, send: SendFunction, concurrency: int, per_endpoint: int) -> None:
         self._app, self._send = app, send
         self._concurrency, self._per_endpoint = max(1, concurrency), max(1, per_endpoint)
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="heso-send")
+        self._changed = threading.Condition()  # guards everything below
         self._endpoints: dict[str, _Endpoint] = {}
         self._running: dict[Future[Sent], Job] = {}
-        self._ready: list[Sent] = []  # finished without a thread (a disabled endpoint)
+        self._finished: list[Sent] = []
+        self._closing = False
 
     def __enter__(self) -> Sender:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
+        with self._changed:
+            self._closing = True
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def held(self) -> int:
         """Jobs taken and not yet returned by :meth:`collect`: running, waiting or finished."""
-        return len(self._running) + len(self._ready) + sum(len(e.waiting) for e in self._endpoints.values())
+        with self._changed:
+            return (len(self._running) + len(self._finished)
+                    + sum(len(endpoint.waiting) for endpoint in self._endpoints.values()))
 
     def held_ids(self) -> list[str]:
-        """Delivery ids whose lease this sender still needs (running or waiting)."""
-        return ([job.delivery_id for endpoint in self._endpoints.values() for job in endpoint.waiting]
-                + [job.delivery_id for job in self._running.values()])
+        """Delivery ids whose lease this sender still needs (running, waiting or finished)."""
+        with self._changed:
+            return ([job.delivery_id for endpoint in self._endpoints.values() for job in endpoint.waiting]
+                    + [job.delivery_id for job in self._running.values()]
+                    + [sent.job.delivery_id for sent in self._finished])
 
     def add(self, jobs: list[Job]) -> None:
         """Start each job now if there is room (in all and at its endpoint), else queue it."""
-        for job in jobs:
-            if job.disabled is not None:
-                now = utcnow()
-                self._ready.append(Sent(job, DeliveryResult(ok=False, permanent=True, error=job.disabled),
-                                        0, now, now))
-            else:
-                self._endpoints.setdefault(job.endpoint, _Endpoint()).waiting.append(job)
-        self._fill()
+        with self._changed:
+            for job in jobs:
+                if job.disabled is not None:
+                    now = utcnow()
+                    self._finished.append(Sent(job, DeliveryResult(ok=False, permanent=True, error=job.disabled),
+                                               0, now, now))
+                else:
+                    self._endpoints.setdefault(job.endpoint, _Endpoint()).waiting.append(job)
+            self._fill()
 
     def collect(self, timeout: float) -> tuple[list[Sent], list[Job]]:
         """Wait up to ``timeout`` for a send to finish; return every finished one, and the jobs
         handed back because their endpoint is slow (the caller puts them back, unattempted)."""
-        if self._running and not self._ready:
-            wait(list(self._running), timeout=timeout, return_when=FIRST_COMPLETED)
-        sent, self._ready = self._ready, []
-        for future in [future for future in self._running if future.done()]:
-            job = self._running.pop(future)
-            self._endpoints[job.endpoint].running.pop(future)
-            sent.append(future.result())
-        handed_back: list[Job] = []
-        now = time.monotonic()
-        for name, endpoint in list(self._endpoints.items()):
-            if (endpoint.waiting and len(endpoint.running) >= self._per_endpoint
-                    and now - min(endpoint.running.values()) > SLOW_SECONDS):
-                handed_back.extend(endpoint.waiting)
-                endpoint.waiting.clear()
-            if not endpoint.running and not endpoint.waiting:
-                del self._endpoints[name]
-        self._fill()
-        return sent, handed_back
+        with self._changed:
+            if self._running and not self._finished:
+                self._changed.wait(timeout)
+            sent, self._finished = self._finished, []
+            handed_back: list[Job] = []
+            now = time.monotonic()
+            for name, endpoint in list(self._endpoints.items()):
+                if (endpoint.waiting and len(endpoint.running) >= self._per_endpoint
+                        and now - min(endpoint.running.values()) > SLOW_SECONDS):
+                    handed_back.extend(endpoint.waiting)
+                    endpoint.waiting.clear()
+                if not endpoint.running and not endpoint.waiting:
+                    del self._endpoints[name]
+            return sent, handed_back
 
     def hand_back_waiting(self) -> list[Job]:
         """Every job not started yet (the drain is out of time)."""
-        jobs = [job for endpoint in self._endpoints.values() for job in endpoint.waiting]
-        for endpoint in self._endpoints.values():
-            endpoint.waiting.clear()
-        return jobs
+        with self._changed:
+            jobs = [job for endpoint in self._endpoints.values() for job in endpoint.waiting]
+            for endpoint in self._endpoints.values():
+                endpoint.waiting.clear()
+            return jobs
+
+    def _done(self, future: Future[Sent]) -> None:
+        """In the thread that sent it: file the result, start what waits, wake the caller."""
+        with self._changed:
+            job = self._running.pop(future)
+            self._endpoints[job.endpoint].running.pop(future, None)
+            if not future.cancelled():
+                self._finished.append(future.result())
+            self._fill()
+            self._changed.notify_all()
 
     def _fill(self) -> None:
         """Start waiting jobs, one endpoint after another (round robin), while there is room.
+        Called with the lock held.
 
         Two events of one decision on one channel never run at once, and go in the order they
         were added: a chat channel edits the message the earlier one posted.
         """
         started = True
-        while started and len(self._running) < self._concurrency:
+        while started and not self._closing and len(self._running) < self._concurrency:
             started = False
             busy = {(job.decision_id, job.channel) for job in self._running.values()}
             for endpoint in self._endpoints.values():
@@ -154,6 +177,7 @@ class Sender:
                 future = self._pool.submit(self._run, job)
                 endpoint.running[future] = time.monotonic()
                 self._running[future] = job
+                future.add_done_callback(self._done)  # after the bookkeeping: it may run at once
                 started = True
                 if len(self._running) >= self._concurrency:
                     return
