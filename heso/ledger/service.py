@@ -96,6 +96,7 @@ def seal(team_id: str) -> int:
             count, finished = _seal_from_head(team_id)
             sealed += count
             if finished:
+                db.session.commit()  # the last read's transaction: the session is left clean
                 return sealed
             # Another sealer moved the head since this pass read it: continue from where it left it.
     except BaseException:
@@ -121,7 +122,6 @@ class _Batch:
 def _seal_from_head(team_id: str) -> tuple[int, bool]:
     """One pass from the current head: ``(entries sealed, whether every entry was reached)``."""
     head = db.session.execute(_HEAD, {"team_id": team_id}).one_or_none()
-    db.session.commit()
     sealed = 0
     with closing(_hashed_batches(team_id, *((head.seq, head.entry_hash) if head else (0, GENESIS_HASH)))) as batches:
         for batch in batches:
