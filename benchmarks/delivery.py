@@ -1,9 +1,11 @@
 """How fast HESO's webhooks leave, each figure against a baseline measured in the same run.
 
-1. ``delivery_ratio``: webhook deliveries per second through one ``heso worker``, divided by a
-   raw loop of HTTP POSTs (``http.client``, one connection per request, like the worker) that
-   sends the same signed body to the same local receiver. The raw loop runs before *and* after
-   HESO and the mean of the two is the baseline, which cancels slow drift. Target: ≥ 0.5.
+1. ``delivery_ratio``: webhook deliveries per second through ``--workers`` ``heso worker``s
+   (default one), divided by a raw loop of HTTP POSTs (``http.client``, one kept-alive
+   connection, one request at a time) that sends the same signed body to the same local
+   receiver. The raw loop runs before *and* after HESO and the mean of the two is the baseline,
+   which cancels slow drift. Target: ≥ 0.5 with one worker. ``delivery_ratio_vs_close`` divides
+   by the loop the ratio was first measured against (a new connection per request).
 2. ``latency_p50_ms`` / ``latency_p99_ms``: from just before ``POST /v1/decisions`` (with
    ``"channel": "webhook"``) until the receiver has that decision's ``decision.created``
    webhook, one decision at a time with an idle worker. Target: p50 ≤ 50 ms.
@@ -13,8 +15,11 @@ arrival (CLOCK_MONOTONIC, shared by every process) to a file this script reads. 
 against a throw-away PostgreSQL database and Redis database 14; both are cleaned up, and every
 child process stopped, however the run ends. Reuses the harness of ``decisions.py``.
 
-    .venv/bin/python benchmarks/delivery.py [--deliveries 1000] [--latency-samples 200]
-                                            [--skip-throughput] [--skip-latency]
+    .venv/bin/python benchmarks/delivery.py [--deliveries 1000] [--latency-samples 200] [--workers 1]
+                                            [--hanging] [--skip-throughput] [--skip-latency]
+
+``--hanging`` spreads the backlog over ten teams, each with its own webhook endpoint, one of
+which accepts connections and never answers: ``heso_per_s`` is then the other nine's rate.
 
 Figures go to stdout as ``name=value`` lines, progress to stderr. See benchmarks/README.md.
 """
@@ -28,6 +33,7 @@ import math
 import os
 import re
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -38,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from decisions import (
+    APPROVER,
     BIN,
     BODY,
     GUNICORN,
@@ -66,6 +73,7 @@ STALL_SECONDS = 60  # the drain fails if no new delivery arrives for this long
 LATENCY_WARMUP = 3  # untimed latency samples
 LATENCY_GAP_SECONDS = 0.02  # idle time between one webhook's arrival and the next create
 LATENCY_TIMEOUT_SECONDS = 30
+ENDPOINTS = 10  # --hanging: teams, each with its own webhook endpoint; the first one hangs
 
 
 # --- The receiver's log --------------------------------------------------------------------
@@ -169,7 +177,7 @@ def admin_key(env: dict[str, str]) -> str:
     return match.group(0)
 
 
-def configure_webhook(heso_port: int, admin: str, receiver_port: int) -> str:
+def configure_webhook(heso_port: int, admin: str, receiver_port: int, quiet: bool = False) -> str:
     """``PUT /v1/channels/webhook/config`` pointing at the receiver; returns the secret."""
     from heso.channels.signing import generate_secret
 
@@ -178,12 +186,51 @@ def configure_webhook(heso_port: int, admin: str, receiver_port: int) -> str:
     status, answer = api(heso_port, "PUT", "/v1/channels/webhook/config", admin, {"url": url, "secret": secret})
     if status != 200:
         raise RuntimeError(f"configuring the webhook channel failed ({status}): {answer}")
-    progress(f"webhook channel configured: {url}")
+    if not quiet:
+        progress(f"webhook channel configured: {url}")
     return secret
 
 
-def create_backlog(heso_port: int, agent: str, count: int) -> list[str]:
-    """Create ``count`` webhook decisions through the API (no worker runs: their jobs wait in Redis)."""
+class Hanging:
+    """An endpoint that accepts connections and reads, but never answers (a dead receiver)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server((HOST, 0), backlog=1024)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)  # never read, never answered, closed at the end
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+def endpoint_teams(database_url: str, count: int) -> list[tuple[str, str]]:
+    """``count`` more teams, each with the approver as a member: (agent key, admin key) each."""
+    from heso import create_app
+    from heso.extensions import db
+    from heso.testing import make_team
+
+    app = create_app({"DATABASE_URL": database_url, "REDIS_URL": REDIS_URL})
+    with app.app_context():
+        teams = [make_team(f"endpoint-{index}", approvers=(APPROVER,)) for index in range(count)]
+        db.session.remove()
+        db.engine.dispose()
+    return [(team.keys["agent"], team.keys["admin"]) for team in teams]
+
+
+def create_backlog(heso_port: int, agents: list[str], count: int) -> list[str]:
+    """Create ``count`` webhook decisions through the API (no worker runs: their jobs wait in Redis),
+    the n-th with the n-th agent key of ``agents`` (round robin)."""
     ids: list[str] = []
     failures: list[str] = []
     lock = threading.Lock()
@@ -195,10 +242,12 @@ def create_backlog(heso_port: int, agent: str, count: int) -> list[str]:
         try:
             while True:
                 with lock:
-                    if failures or next(slots, None) is None:
+                    slot = next(slots, None)
+                    if failures or slot is None:
                         return
                 try:
-                    status, answer = api(heso_port, "POST", "/v1/decisions", agent, WEBHOOK_BODY, conn)
+                    status, answer = api(heso_port, "POST", "/v1/decisions", agents[slot % len(agents)],
+                                         WEBHOOK_BODY, conn)
                 except (OSError, http.client.HTTPException) as exc:
                     status, answer = None, f"{type(exc).__name__}: {exc}"
                 with lock:
@@ -245,30 +294,40 @@ def sample_body(database_url: str) -> str:
 # --- Baseline: the raw loop ----------------------------------------------------------------
 
 
-def raw_post(port: int, body: str, payload: bytes, secret: str, webhook_id: str) -> int:
-    """One POST as the worker makes it: fresh signature headers, a fresh connection, the answer read."""
+def raw_post(port: int, body: str, payload: bytes, secret: str, webhook_id: str,
+             conn: http.client.HTTPConnection | None = None) -> int:
+    """One POST as the worker makes it: fresh signature headers, the answer read; on ``conn``
+    (kept alive) if given, else on a new connection closed after it."""
     from heso.channels.signing import webhook_headers
 
     headers = {"Content-Type": "application/json", "User-Agent": "HESO-Webhooks/1",
-               **webhook_headers(webhook_id, body, [secret], datetime.now(UTC)), "Connection": "close"}
-    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+               **webhook_headers(webhook_id, body, [secret], datetime.now(UTC))}
+    if conn is None:
+        headers["Connection"] = "close"
+    own = conn is None
+    conn = conn or http.client.HTTPConnection(HOST, port, timeout=10)
     try:
         conn.request("POST", HOOK_PATH, body=payload, headers=headers)
         response = conn.getresponse()
         response.read()
         return response.status
     finally:
-        conn.close()
+        if own:
+            conn.close()
 
 
-def raw_run(label: str, port: int, body: str, secret: str, count: int, arrivals: Arrivals) -> Rate:
+def raw_run(label: str, port: int, body: str, secret: str, count: int, arrivals: Arrivals,
+            keep_alive: bool = True) -> Rate:
     payload = body.encode()
+    conn = http.client.HTTPConnection(HOST, port, timeout=10) if keep_alive else None
     for i in range(RAW_WARMUP):
-        raw_post(port, body, payload, secret, f"warm{label}_{i}")
+        raw_post(port, body, payload, secret, f"warm{label}_{i}", conn)
     failures = 0
     started = time.monotonic()
     for i in range(count):
-        failures += raw_post(port, body, payload, secret, f"raw{label}_{i}") != 200
+        failures += raw_post(port, body, payload, secret, f"raw{label}_{i}", conn) != 200
+    if conn is not None:
+        conn.close()
     elapsed = time.monotonic() - started
     if failures:
         raise RuntimeError(f"raw #{label}: {failures} of {count} POSTs were not answered 200")
@@ -276,7 +335,8 @@ def raw_run(label: str, port: int, body: str, secret: str, count: int, arrivals:
     rate = rate_of(arrivals.first_arrivals(f"raw{label}_"))
     if rate.count != count:
         raise RuntimeError(f"raw #{label}: the receiver logged {rate.count} of {count} POSTs")
-    progress(f"raw #{label}: {rate.per_second:.1f} POSTs/s at the receiver ({count / elapsed:.1f}/s by the loop)")
+    progress(f"raw #{label}{'' if keep_alive else ' (a connection per POST)'}: {rate.per_second:.1f} POSTs/s at "
+             f"the receiver ({count / elapsed:.1f}/s by the loop)")
     return rate
 
 
@@ -307,10 +367,15 @@ def registered_workers() -> int:
     return Redis.from_url(REDIS_URL).scard("rq:workers")
 
 
-def drain(children: Children, env: dict[str, str], count: int, arrivals: Arrivals) -> Drain:
-    """Start one ``heso worker`` on the backlog; wait until the receiver has ``count`` deliveries."""
+def start_workers(children: Children, env: dict[str, str], workers: int) -> None:
+    for index in range(workers):
+        children.start(f"heso-worker-{index}", [str(BIN / "heso"), "worker"], env)
+
+
+def drain(children: Children, env: dict[str, str], count: int, arrivals: Arrivals, workers: int) -> Drain:
+    """Start ``workers`` ``heso worker``s on the backlog; wait until the receiver has ``count`` deliveries."""
     spawned = time.monotonic()
-    children.start("heso-worker", [str(BIN / "heso"), "worker"], env)
+    start_workers(children, env, workers)
     last_progress, last_count, last_change = spawned, 0, spawned
     while True:
         time.sleep(0.05)
@@ -323,7 +388,7 @@ def drain(children: Children, env: dict[str, str], count: int, arrivals: Arrival
             last_count, last_change = got, now
         elif now - last_change > STALL_SECONDS:
             raise RuntimeError(f"no delivery for {STALL_SECONDS} s; {got:,}/{count:,} arrived\n"
-                               f"{children.log_tail('heso-worker')}")
+                               f"{children.log_tail('heso-worker-0')}")
         if now - last_progress >= 2:
             progress(f"delivered {got:,}/{count:,}")
             last_progress = now
@@ -399,26 +464,38 @@ def run(args: argparse.Namespace, database_url: str, log_dir: Path) -> None:
     agent = provision(env)
     admin = admin_key(env)
     children = Children(log_dir)
+    children_close: list[Any] = []  # what else to close at the end (the hanging endpoint)
     try:
         receiver_port, heso_port = free_ports(2)
         arrivals = start_receiver(children, receiver_port, log_dir / "arrivals.tsv")
         children.start("heso-web", [str(BIN / "gunicorn"), *GUNICORN, "-b", f"{HOST}:{heso_port}", "wsgi:app"], env)
         wait_until("HESO (/readyz)", lambda: http_status(heso_port, "GET", "/readyz") == 200, children)
         secret = configure_webhook(heso_port, admin, receiver_port)
+        agents, expected = [agent], args.deliveries
+        if args.hanging:
+            hanging = Hanging()
+            children_close.append(hanging.close)
+            teams = endpoint_teams(database_url, ENDPOINTS)
+            for index, (_, team_admin) in enumerate(teams):
+                configure_webhook(heso_port, team_admin, hanging.port if index == 0 else receiver_port, quiet=True)
+            agents = [team_agent for team_agent, _ in teams]
+            expected = args.deliveries - len(range(0, args.deliveries, ENDPOINTS))  # all but the first team's
+            progress(f"{ENDPOINTS} teams, each with its own webhook endpoint; the first one's "
+                     f"(127.0.0.1:{hanging.port}) never answers")
         if registered_workers():
             raise RuntimeError(f"a worker is registered in {REDIS_URL}; it would drain the backlog early")
         if not args.skip_throughput:
-            count = args.deliveries
-            create_backlog(heso_port, agent, count)
+            create_backlog(heso_port, agents, args.deliveries)
             if queued_jobs() < 1:  # the outbox queues one drain job for any number of rows
                 raise RuntimeError("no delivery job queued: nothing would deliver the backlog")
             body = sample_body(database_url)
             progress(f"webhook body: {len(body.encode()):,} bytes")
-            raw_1 = raw_run("1", receiver_port, body, secret, count, arrivals)
-            heso = drain(children, env, count, arrivals)
-            raw_2 = raw_run("2", receiver_port, body, secret, count, arrivals)
+            raw_close = raw_run("c", receiver_port, body, secret, args.deliveries, arrivals, keep_alive=False)
+            raw_1 = raw_run("1", receiver_port, body, secret, args.deliveries, arrivals)
+            heso = drain(children, env, expected, arrivals, args.workers)
+            raw_2 = raw_run("2", receiver_port, body, secret, args.deliveries, arrivals)
         else:
-            children.start("heso-worker", [str(BIN / "heso"), "worker"], env)
+            start_workers(children, env, args.workers)
         if not args.skip_latency:
             wait_until("RQ worker", lambda: registered_workers() > 0, children)
             time.sleep(1.0)  # let the worker settle into its idle wait
@@ -426,14 +503,18 @@ def run(args: argparse.Namespace, database_url: str, log_dir: Path) -> None:
             latencies, api_times = measure_latency(heso_port, agent, args.latency_samples, arrivals)
         children.check_alive()
     finally:
-        progress("stopping the receiver, gunicorn and the worker")
+        progress("stopping the receiver, gunicorn and the workers")
         children.stop_all()
+        for close in children_close:
+            close()
     stats = delivery_stats(database_url)
     progress(f"deliveries by status: {stats['statuses']}; attempts {stats['attempts']}, worker-timed HTTP part "
              f"p50 {stats['send_p50']} ms, p99 {stats['send_p99']} ms")
     figure("loadavg_1m", f"{load_at_start:.2f},{os.getloadavg()[0]:.2f}")  # at the start and at the end
+    figure("workers", args.workers)
+    figure("hanging_endpoint", f"1 of {ENDPOINTS}" if args.hanging else "none")
     if not args.skip_throughput:
-        report_throughput(raw_1, heso, raw_2, len(body.encode()))
+        report_throughput(raw_close, raw_1, heso, raw_2, len(body.encode()))
     if not args.skip_latency:
         report_latency(latencies, api_times)
     figure("deliveries_not_delivered", sum(n for status, n in stats["statuses"].items() if status != "delivered"))
@@ -441,14 +522,16 @@ def run(args: argparse.Namespace, database_url: str, log_dir: Path) -> None:
     figure("send_p50_ms", stats["send_p50"])
 
 
-def report_throughput(raw_1: Rate, heso: Drain, raw_2: Rate, body_bytes: int) -> None:
+def report_throughput(raw_close: Rate, raw_1: Rate, heso: Drain, raw_2: Rate, body_bytes: int) -> None:
     raw = (raw_1.per_second + raw_2.per_second) / 2
     figure("deliveries", heso.rate.count)
     figure("body_bytes", body_bytes)
     figure("raw_per_s_runs", f"{raw_1.per_second:.1f},{raw_2.per_second:.1f}")
     figure("raw_per_s", raw, 1)
+    figure("raw_close_per_s", raw_close.per_second, 1)
     figure("heso_per_s", heso.rate.per_second, 1)
     figure("delivery_ratio", heso.rate.per_second / raw)
+    figure("delivery_ratio_vs_close", heso.rate.per_second / raw_close.per_second)
     figure("heso_per_s_from_spawn", heso.from_spawn_per_second, 1)
     figure("worker_first_delivery_s", heso.rate.first - heso.spawned, 2)
 
@@ -469,11 +552,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deliveries", type=int, default=1000, help="backlog drained by the worker (default 1000)")
     parser.add_argument("--latency-samples", type=int, default=200, help="decisions timed one at a time (default 200)")
+    parser.add_argument("--workers", type=int, default=1, help="heso worker processes (default 1)")
+    parser.add_argument("--hanging", action="store_true",
+                        help=f"spread the backlog over {ENDPOINTS} endpoints, one of which never answers")
     parser.add_argument("--skip-throughput", action="store_true", help="skip the delivery-rate part")
     parser.add_argument("--skip-latency", action="store_true", help="skip the latency part")
     args = parser.parse_args(argv)
-    if args.deliveries < 2 or args.latency_samples < 1:
-        parser.error("--deliveries must be at least 2 and --latency-samples positive")
+    if args.deliveries < 2 * ENDPOINTS or args.latency_samples < 1 or args.workers < 1:
+        parser.error(f"--deliveries must be at least {2 * ENDPOINTS}, --latency-samples and --workers positive")
     return args
 
 

@@ -8,9 +8,11 @@ One line per request is appended to ``--log`` (unbuffered, one ``write`` each), 
 so the benchmark can subtract its own ``time.monotonic()`` from an arrival. The arrival is
 taken once the whole body has been read, before the answer is written.
 
-Kept cheap: one process, one request at a time (both clients under test send one request at
-a time and one connection per request), no log line per request on stderr, and a 200 with an
-empty body, so the answer is a single ``send`` (no Nagle/delayed-ACK stall).
+Kept cheap: one process, a thread per connection (HESO's worker keeps several connections
+alive at once, issue 18; a single-threaded server would serve one kept-alive connection and
+leave the others waiting), HTTP/1.1 keep-alive, no log line per request on stderr, and a 200
+with an empty body, so the answer is a single ``send`` (no Nagle/delayed-ACK stall). Each log
+line is one ``write`` to a file opened for appending, so lines of several threads never mix.
 
     .venv/bin/python benchmarks/webhook_receiver.py --port 8765 --log /tmp/arrivals.tsv
 """
@@ -22,13 +24,14 @@ import json
 import signal
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import BinaryIO
 
 
 class Receiver(BaseHTTPRequestHandler):
     server_version = "bench-receiver"
     sys_version = ""
+    protocol_version = "HTTP/1.1"  # keep-alive, unless the client sends "Connection: close"
     disable_nagle_algorithm = True
     log_file: BinaryIO
 
@@ -58,8 +61,9 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-class Server(HTTPServer):
+class Server(ThreadingHTTPServer):
     request_queue_size = 1024  # listen() backlog: a burst of connections waits instead of failing
+    daemon_threads = True
 
 
 def main() -> int:
