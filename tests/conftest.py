@@ -118,6 +118,7 @@ def blank_database(database_url, postgres_url, redis_url, tmp_path):
 
     yield make
     for app, name in created:
+        wakeups.close(app)  # the subscriber an authenticated request starts (the key cache's)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
