@@ -282,11 +282,12 @@ def drain(batch_size: int | None = None, max_seconds: float = 60.0) -> dict[str,
                 int(config["DELIVERY_ENDPOINT_CONCURRENCY"])) as sender:
         while True:
             in_time = time.monotonic() - started < max_seconds
-            if in_time and sender.held() <= size // 2:
-                limit = size - sender.held()
-                held = sender.held_ids()  # never its own rows, even should a renewal come late
-                claimed = _claim(utcnow(), *([Delivery.id.not_in(held)] if held else []), limit=limit)
-                if len(claimed) == limit and limit == size:
+            load, held = sender.load(), sender.held()
+            if in_time and load <= size // 2 and held < HELD_BATCHES * size:
+                limit = min(size - load, HELD_BATCHES * size - held)
+                mine = sender.held_ids()  # never its own rows, even should a renewal come late
+                claimed = _claim(utcnow(), *([Delivery.id.not_in(mine)] if mine else []), limit=limit)
+                if len(claimed) == limit and limit >= size // 2:
                     trigger()  # a full batch and more may wait: let another worker help
                 due_left = bool(claimed)
                 sender.add(_jobs(claimed) if claimed else [])
@@ -305,6 +306,8 @@ def drain(batch_size: int | None = None, max_seconds: float = 60.0) -> dict[str,
     return dict(outcomes)
 
 
+#: A drain holds at most this many batches' worth of rows (most of them queued behind busy endpoints).
+HELD_BATCHES = 4
 #: Deliveries handed back unattempted because their endpoint is slow are due again this much later.
 SLOW_ENDPOINT_RETRY_SECONDS = 2.0
 

@@ -101,6 +101,14 @@ class Sender:
             return (len(self._running) + len(self._finished)
                     + sum(len(endpoint.waiting) for endpoint in self._endpoints.values()))
 
+    def load(self) -> int:
+        """Jobs that keep the threads busy soon: running, finished, and waiting ones up to each
+        endpoint's limit. The rest of an endpoint's queue says that endpoint is busy or slow,
+        not that the others have enough to do, so it does not hold up the next claim."""
+        with self._changed:
+            return (len(self._running) + len(self._finished)
+                    + sum(min(len(endpoint.waiting), self._per_endpoint) for endpoint in self._endpoints.values()))
+
     def held_ids(self) -> list[str]:
         """Delivery ids whose lease this sender still needs (running, waiting or finished)."""
         with self._changed:
