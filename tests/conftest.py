@@ -99,6 +99,19 @@ def app(request, database_url, redis_url):
 
 
 @pytest.fixture
+def other_process(request, database_url, redis_url):
+    """A second app on the app fixture's database and Redis: another web process of the deployment
+    (``@pytest.mark.app_config`` applies to it too), for what one process must hear from another."""
+    marker = request.node.get_closest_marker("app_config")
+    other = _build_app(database_url, redis_url, **(marker.kwargs if marker else {}))
+    yield other
+    wakeups.close(other)
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
 def blank_database(database_url, postgres_url, redis_url, tmp_path):
     """Apps on new, empty databases of the backend under test (not migrated): ``blank_database()``."""
     created: list[tuple[object, str | None]] = []

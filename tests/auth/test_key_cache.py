@@ -29,17 +29,6 @@ DEADLINE = 10
 PROBE = "/v1/decisions?limit=1"
 
 
-@pytest.fixture
-def other_process(database_url, redis_url):
-    """A second app on the same database and Redis: another web process of the deployment."""
-    other = _build_app(database_url, redis_url, LOCAL_CACHE_SECONDS=3600)
-    yield other
-    wakeups.close(other)
-    with other.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
 def cached_in(app, headers: dict[str, str]) -> bool:
     """Whether ``app``'s cache holds the key of ``headers`` (after a request with it there)."""
     key_id = tokens.parse(headers["Authorization"].split()[1])

@@ -28,16 +28,6 @@ ALLOWS_PUSH = bundle("v1")  # rule "git": tools git.* allowed
 DENIES_PUSH = bundle("v2", default="deny", rules=[{"id": "no-git", "match": {"tools": ["git.*"]}, "effect": "deny"}])
 
 
-@pytest.fixture
-def other_process(database_url, redis_url):
-    other = _build_app(database_url, redis_url, LOCAL_CACHE_SECONDS=3600)
-    yield other
-    wakeups.close(other)
-    with other.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
 def push(app, team) -> str:
     """What policy answers a ``git.push`` tool call in ``app`` (the policy version with it)."""
     answer = app.test_client().post("/v1/tools/authorize", json={"tool": "git.push"}, headers=team.headers("agent"))
