@@ -29,8 +29,8 @@ _CLI_ON_USE = "CLI command imports what only it runs on use, to keep `heso --hel
 ALLOWED: dict[tuple[str, str], tuple[int, str]] = {
     **{("heso", target): (1, _CREATE_APP) for target in (
         "heso.auth.sessions", "heso.channels.registry", "heso.config", "heso.docs_ui", "heso.encryption",
-        "heso.extensions", "heso.migrations", "heso.observability", "heso.policy.runtime", "heso.rate_limits",
-        "heso.request_body")},
+        "heso.extensions", "heso.json_provider", "heso.migrations", "heso.observability", "heso.policy.runtime",
+        "heso.rate_limits", "heso.request_body")},
     ("heso.cli", "heso.worker"): (2, _CLI_ON_USE),
     ("heso.cli", "heso.supervisor"): (1, _CLI_ON_USE),
     ("heso.cli", "heso.tasks"): (1, _CLI_ON_USE + " (tasks loads every room's service)"),
@@ -40,7 +40,7 @@ ALLOWED: dict[tuple[str, str], tuple[int, str]] = {
     ("heso.cli", "heso.encryption"): (1, "main() names the key error only to catch it; loaded with the app anyway"),
     ("heso.agents.cli", "heso.client"): (1, "`heso decide` talks HTTP through the SDK; other commands never need it"),
     **{("heso.integrations.mcp.cli", f"heso.integrations.mcp.{name}"): (1, _CLI_ON_USE + " (the mcp SDK, "
-       "pydantic and starlette load only for `heso mcp`)") for name in ("server", "proxy", "heso_api")},
+       "pydantic and starlette load only for `heso mcp`)") for name in ("server", "proxy", "heso_api", "stdio")},
     ("heso.encryption.cli", "heso.channels.registry"): (1, _CLI_ON_USE + " (plugins load their secret columns)"),
     ("heso.encryption.cli", "heso.policy.registry"): (1, _CLI_ON_USE + " (plugins load their secret columns)"),
     ("heso.extensions", "heso.openapi"): (1, "the OpenAPI hooks load when the API is built, not on import"),

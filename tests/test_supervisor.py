@@ -19,10 +19,10 @@ import requests
 from redis import Redis
 from sqlalchemy import create_engine, update
 
+from heso import waits
 from heso.decisions.models import Decision
 from heso.timeutil import utcnow
 from tests.helpers import wait_until
-from tests.test_wakeups import subscriber_connections
 
 pytestmark = pytest.mark.slow
 
@@ -163,10 +163,15 @@ def test_heso_run_serves_works_and_stops_cleanly(heso_run, tmp_path, redis_url):
     threading.Thread(target=long_poll, daemon=True).start()
     processes = session_processes(process.pid)
     [worker] = [p for p in processes if "gunicorn" in " ".join(p.cmdline()) and p.parent().pid != process.pid]
-    # The web process starts its wake-up subscriber on its first long-poll: this one.
+    # The long-poll is waiting in the web process when it holds a wait slot (heso.waits, in Redis).
+    # (Not its subscriber connection: any authenticated request starts that now, for the key
+    # cache, and over the session's unix socket other apps' subscribers cannot be told apart.)
     with Redis.from_url(redis_url) as redis:
-        wait_until(lambda: subscriber_connections(redis, worker.pid) == 1 or poll_ended.is_set(),
-                   timeout=10, message="the long-poll to start the web worker's wake-up subscriber")
+        def waiting() -> bool:
+            return any(redis.zcard(key) for key in redis.scan_iter(f"{waits.PREFIX}team:*"))
+
+        wait_until(lambda: waiting() or poll_ended.is_set(), timeout=10,
+                   message="the long-poll to hold its wait slot in the web worker")
     assert not poll_ended.is_set()
     # HESO_WEB_THREADS reaches gunicorn
     assert worker.cmdline()[worker.cmdline().index("--threads") + 1] == "64"
