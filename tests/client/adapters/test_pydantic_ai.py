@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import warnings
 from typing import Any
 
 import pytest
@@ -24,6 +25,22 @@ from tests.helpers import Background, wait_until
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 front, heso_url, heso_client = tool_gates.front, tool_gates.heso_url, tool_gates.heso_client  # the fixtures
 
+
+@pytest.fixture(autouse=True)
+def close_run_sync_loop():
+    """pydantic-ai's ``run_sync`` makes the main thread's event loop and leaves it open. Close it
+    after each test: else it is garbage-collected (a ResourceWarning, an error here) in whatever
+    later test of this worker replaces it, e.g. with ``asyncio.run`` or ``anyio.run``."""
+    yield
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:  # none is set (set_event_loop(None) was called)
+            return
+    if not loop.is_running():
+        loop.close()
+        asyncio.set_event_loop(None)
 
 def scripted(tool: str, arguments: dict[str, Any]) -> FunctionModel:
     """Calls ``tool`` with ``arguments`` first; once a tool's answer is in the history, answers with it."""
