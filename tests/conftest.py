@@ -69,6 +69,15 @@ def _build_app(database_url: str, redis_url: str, **overrides):
     return app
 
 
+def close_app(app) -> None:
+    """Stop what a test app started: its Redis subscriber (any authenticated request starts it,
+    for the per-process caches) and its database connections."""
+    wakeups.close(app)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path_factory, postgres_url) -> str:
     if request.param == "postgresql":
@@ -91,10 +100,7 @@ def app(request, database_url, redis_url):
             db.session.execute(text(f"DELETE FROM {table.name}"))
         db.session.commit()
     yield app
-    wakeups.close(app)  # the long-polls' subscriber thread, if a test started it
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
     redis.flushdb()
 
 
@@ -105,10 +111,7 @@ def other_process(request, database_url, redis_url):
     marker = request.node.get_closest_marker("app_config")
     other = _build_app(database_url, redis_url, **(marker.kwargs if marker else {}))
     yield other
-    wakeups.close(other)
-    with other.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(other)
 
 
 @pytest.fixture
@@ -131,10 +134,7 @@ def blank_database(database_url, postgres_url, redis_url, tmp_path):
 
     yield make
     for app, name in created:
-        wakeups.close(app)  # the subscriber an authenticated request starts (the key cache's)
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(app)
         if name:
             with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -18,7 +18,7 @@ from heso.auth.models import ApiKey
 from heso.extensions import db
 from heso.timeutil import utcnow
 from tests.agents.conftest import bearer, invite, register
-from tests.conftest import _build_app
+from tests.conftest import _build_app, close_app
 from tests.helpers import wait_until
 from tests.test_errors import assert_envelope
 
@@ -123,10 +123,7 @@ def test_with_redis_down_the_cache_is_bypassed_and_a_revocation_holds_at_once(ap
             db.session.commit()
         assert_envelope(deaf_client.get(PROBE, headers=agent_key), 401, "KEY_REVOKED")
     finally:
-        wakeups.close(deaf)
-        with deaf.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(deaf)
 
 
 def test_a_wrong_secret_for_a_cached_key_id_is_refused(app, client, team):

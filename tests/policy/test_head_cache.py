@@ -17,7 +17,7 @@ from heso import local_cache, wakeups
 from heso.extensions import db
 from heso.policy import runtime
 from heso.policy.models import PolicyBundle, PolicyHead
-from tests.conftest import _build_app
+from tests.conftest import _build_app, close_app
 from tests.helpers import wait_until
 from tests.policy.bundles import bundle, upload
 
@@ -92,10 +92,7 @@ def test_with_redis_down_the_head_is_read_on_every_call(app, client, team, datab
             db.session.commit()
         assert push(deaf, team) == "deny v2"
     finally:
-        wakeups.close(deaf)
-        with deaf.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(deaf)
 
 
 def test_a_change_to_a_head_column_the_read_ignores_keeps_the_cache(app, client, team):
