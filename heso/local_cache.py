@@ -26,12 +26,10 @@ Redis at all is heard by nobody and lasts at most ``max_age`` (it is logged as a
 
 Use::
 
-    keys = local_cache.cache("api-keys")
-    row = keys.get(key_id)
-    if row is None:
-        generation = keys.generation()   # before the read
-        row = read_from_database(key_id)
-        keys.put(key_id, row, generation)
+    row = local_cache.cache("api-keys").get_or_read(key_id, lambda: read_from_database(key_id))
+
+(:meth:`LocalCache.get_or_read` takes the generation before the read; a caller reading several
+entries at once does the same by hand with :meth:`~LocalCache.generation` and :meth:`~LocalCache.put`.)
 
 and, where the row changes, ``local_cache.invalidate_on_commit("api-keys", key_id)`` — or, to
 cover every path that changes it, :func:`watch` the models and columns the cached value comes from.
@@ -116,6 +114,17 @@ class LocalCache(Generic[V]):
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
             return True
+
+    def get_or_read(self, key: Hashable, read: Callable[[], V | None]) -> V | None:
+        """The cached value, else ``read()`` stored (None is returned, not stored): the generation is
+        taken before the read, so an invalidation arriving during it drops the put."""
+        value = self.get(key)
+        if value is None:
+            generation = self.generation()
+            value = read()
+            if value is not None:
+                self.put(key, value, generation)
+        return value
 
     def replace(self, key: Hashable, old: V, new: V) -> bool:
         """Swap the entry ``old`` (the very object :meth:`get` returned) for ``new``, keeping its age:

@@ -196,13 +196,7 @@ def _key(key_id: str) -> tuple[_KeyRow | None, local_cache.LocalCache[_KeyRow]]:
     """The key's row, from this process's verified-key cache when it holds it (heso/auth/key_cache.py
     says what empties it). The token is still checked against the row's hash on every request."""
     keys = key_cache.cache()
-    row = keys.get(key_id)
-    if row is None:
-        generation = keys.generation()  # before the read: an invalidation during it drops the put
-        row = _read_key(key_id)
-        if row is not None:
-            keys.put(key_id, row, generation)
-    return row, keys
+    return keys.get_or_read(key_id, lambda: _read_key(key_id)), keys
 
 
 def authenticate(authorization: str | None) -> Principal:

@@ -136,15 +136,11 @@ class _Head(NamedTuple):
 
 
 def _head(team_id: str, connection: Connection | None) -> _Head | None:
-    heads = local_cache.cache(HEADS)
-    head = heads.get(team_id)
-    if head is None:
-        generation = heads.generation()  # before the read: an invalidation during it drops the put
+    def read() -> _Head | None:
         row = (connection or db.session).execute(_head_statement(), {"team_id": team_id}).first()
-        head = None if row is None else _Head(*row)
-        if head is not None:
-            heads.put(team_id, head, generation)
-    return head
+        return None if row is None else _Head(*row)
+
+    return local_cache.cache(HEADS).get_or_read(team_id, read)
 
 
 def active(team_id: str, connection: Connection | None = None) -> Active:
