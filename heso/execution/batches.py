@@ -11,12 +11,13 @@ caller waits for it separately), so it never delays the allowed ones.
 from __future__ import annotations
 
 import functools
+import json
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import Select, and_, bindparam, literal_column, select
+from sqlalchemy import Select, TextClause, and_, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -111,7 +112,7 @@ def _write(principal: Principal, calls: list[_Call],
             db.session.commit()  # a policy-sync claim, if any
             return []
         if connection is not None and not db.session().in_transaction():
-            ids = dict(connection.execute(_insert_with_ledger(rows, entries)).tuples().all())
+            ids: dict[str, int] = dict(connection.execute(*_insert_with_ledger(rows, entries)).tuples().all())
             return [(call, ids[call.execution_id], values) for call, values in zip(decided, rows, strict=True)]
     row_ids = db.session.scalars(_insert_rows(), rows).all()
     ledger.append_many(entries)
@@ -135,15 +136,61 @@ def _decide_all(principal: Principal, calls: list[_Call], active: runtime.Active
     return decided, rows, entries
 
 
-def _insert_with_ledger(rows: list[dict[str, Any]], entries: list[dict[str, Any]]) -> Any:
-    """``WITH ledger AS (INSERT INTO ledger_entries VALUES …) INSERT INTO execution_requests VALUES …
+def _insert_with_ledger(rows: list[dict[str, Any]],
+                        entries: list[dict[str, Any]]) -> tuple[TextClause, dict[str, Any]]:
+    """``WITH ledger AS (INSERT INTO ledger_entries …) INSERT INTO execution_requests …
     RETURNING execution_id, id``: one statement, so the rows and their entries commit together or
-    not at all (a known call id fails it as a whole). Built per batch (its size varies)."""
-    table = ExecutionRequest.__table__
-    ledger_insert = LedgerEntry.__table__.insert().values(
-        [{**entry, "id": literal_column("DEFAULT")} for entry in entries])  # the sequence's, in the statement
-    return (table.insert().values(rows).add_cte(ledger_insert.cte("ledger"))
-            .returning(table.c.execution_id, table.c.id))
+    not at all (a known call id fails it as a whole).
+
+    The columns go as arrays (``unnest``, as :func:`heso.ledger.service.append_many`): the text
+    is the same for every batch size, so SQLAlchemy compiles it once, psycopg converts it once
+    and PostgreSQL prepares it once. Built with ``VALUES (…), (…)`` per batch, compiling it was
+    half of a batch's CPU (benchmarks/README.md, "the MCP gateway")."""
+    if rows and rows[0].keys() != _ROW_COLUMNS.keys():  # a column added to service.decide() must be added here
+        raise RuntimeError(f"tool call columns {sorted(rows[0])} are not the batch statement's {sorted(_ROW_COLUMNS)}")
+    params = {f"r_{name}": [_bound(row[name], kind) for row in rows] for name, kind in _ROW_COLUMNS.items()}
+    params.update({f"l_{name}": [_bound(entry[name], kind) for entry in entries]
+                   for name, kind in _LEDGER_COLUMNS.items()})
+    return _INSERT_ROWS_AND_LEDGER, params
+
+
+def _bound(value: Any, kind: str) -> Any:
+    """A value as its array takes it: JSON documents as the column type writes them (``json.dumps``,
+    None as SQL NULL, as ``JSONDoc`` on PostgreSQL)."""
+    return json.dumps(value) if kind == "JSON" and value is not None else value
+
+
+#: The columns a tool call's row and its ledger entry are written with, and their SQL types.
+_ROW_COLUMNS = {
+    "team_id": "VARCHAR", "execution_id": "VARCHAR", "kind": "VARCHAR", "request": "JSON", "request_hash": "VARCHAR",
+    "outcome": "VARCHAR", "effect": "VARCHAR", "matched_rule": "JSON", "floor": "VARCHAR",
+    "policy_version": "VARCHAR", "bundle_id": "BIGINT", "approval": "JSON", "decision_id": "VARCHAR",
+    "resolution": "VARCHAR", "created_by": "VARCHAR", "created_at": "TIMESTAMPTZ", "resolved_at": "TIMESTAMPTZ",
+    "grant_id": "VARCHAR",
+}
+_LEDGER_COLUMNS = {"team_id": "VARCHAR", "event": "VARCHAR", "subject_id": "VARCHAR", "actor": "VARCHAR",
+                   "data": "JSON", "created_at": "TIMESTAMPTZ"}
+
+
+def _unnest(columns: dict[str, str], prefix: str) -> str:
+    arrays = ", ".join(f"CAST(:{prefix}{name} AS {'TEXT' if kind == 'JSON' else kind}[])"
+                       for name, kind in columns.items())
+    return f"unnest({arrays}) WITH ORDINALITY AS given({', '.join(columns)}, n)"
+
+
+def _selected(columns: dict[str, str]) -> str:
+    return ", ".join(f"CAST({name} AS JSON)" if kind == "JSON" else name for name, kind in columns.items())
+
+
+_INSERT_ROWS_AND_LEDGER = text(f"""
+WITH ledger AS (
+    INSERT INTO ledger_entries ({", ".join(_LEDGER_COLUMNS)}, sealed)
+    SELECT {_selected(_LEDGER_COLUMNS)}, false FROM {_unnest(_LEDGER_COLUMNS, "l_")} ORDER BY n
+)
+INSERT INTO execution_requests ({", ".join(_ROW_COLUMNS)})
+SELECT {_selected(_ROW_COLUMNS)} FROM {_unnest(_ROW_COLUMNS, "r_")} ORDER BY n
+RETURNING execution_id, id
+""")
 
 
 def _one(principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
