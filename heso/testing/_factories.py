@@ -77,16 +77,17 @@ def create_decision(client: FlaskClient, team: TestTeam, **overrides: Any) -> di
 def heso_test_app(tmp_path: Path) -> Iterator[Flask]:
     """A HESO app on a fresh, migrated SQLite database (the core's tables and every installed
     plugin's) with its own embedded Redis: what a plugin's end-to-end tests run against."""
-    from heso.redis_url import start_embedded
+    from heso.redis_url import start_embedded, stop_embedded
     from heso.testing._database import migrated_app
 
-    app = migrated_app(f"sqlite:///{tmp_path / 'heso.db'}", REDIS_URL=start_embedded(str(tmp_path / "redis")),
-                       PUBLIC_URL="http://heso.test")
+    redis_url = start_embedded(str(tmp_path / "redis"))
+    app = migrated_app(f"sqlite:///{tmp_path / 'heso.db'}", REDIS_URL=redis_url, PUBLIC_URL="http://heso.test")
     yield app
     from heso.extensions import db
 
     with app.app_context():
         db.engine.dispose()
+    stop_embedded(redis_url)  # one server per test: not kept until the session ends
 
 
 @pytest.fixture
