@@ -53,6 +53,10 @@ ROOMS: tuple[Room, ...] = (
 )
 
 
+#: Connections each process keeps open (SQLAlchemy's default); more are opened under load.
+POOL_SIZE = 5
+
+
 def _sqlalchemy_url(url: str) -> str:
     """Use psycopg 3 for PostgreSQL whatever spelling the operator gave."""
     for prefix in ("postgres://", "postgresql://"):
@@ -109,8 +113,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(
         SQLALCHEMY_DATABASE_URI=_sqlalchemy_url(settings["DATABASE_URL"]),
         # No pool_pre_ping (a round trip per checkout on the hot path); connections are
-        # recycled instead, and a dead one fails one request, not every one.
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_recycle": 1800},
+        # recycled instead, and a dead one fails one request, not every one. The pool can
+        # grow to one connection per delivery thread (a channel may write in send()) plus
+        # the drain's and a few more: with SQLAlchemy's default 15, a larger
+        # HESO_DELIVERY_CONCURRENCY left sends waiting on the pool.
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_recycle": 1800, "pool_size": POOL_SIZE,
+                                   "max_overflow": max(10, settings["DELIVERY_CONCURRENCY"] + 4 - POOL_SIZE)},
         MAX_CONTENT_LENGTH=settings["MAX_BODY_BYTES"],
         SECRET_KEY_FALLBACKS=_key_list(settings["SECRET_KEY_FALLBACKS"]),
         API_TITLE="HESO",

@@ -43,3 +43,17 @@ def test_the_sqlite_settings_are_the_apps_engine_s_not_every_engine_s(app, tmp_p
         assert db.session.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
         assert db.session.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert db.session.connection().connection.dbapi_connection.isolation_level is None
+
+
+def test_the_pool_holds_a_connection_for_every_delivery_thread(tmp_path, redis_url):
+    # A channel may use the database in send(): 32 delivery threads and the drain must not wait
+    # for one another's connections (SQLAlchemy's default pool stops at 15).
+    from heso import create_app
+    from heso.extensions import db
+
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'pool.db'}", "DELIVERY_CONCURRENCY": 32,
+                      "REDIS_URL": redis_url, "TESTING": True})
+    with app.app_context():
+        pool = db.engine.pool
+        assert pool.size() + pool._max_overflow >= 32 + 1  # noqa: SLF001 - no public accessor
+        db.engine.dispose()
