@@ -80,6 +80,28 @@ def test_replayed_call_ids_resume_and_are_never_decided_twice(app, client, team)
     assert len(entries(app, team, "tool.requested")) == 3
 
 
+def test_a_batch_stores_each_call_as_a_call_of_its_own_would(app, client, team):
+    """Arguments of any JSON (escapes, an emoji, nesting, numbers) are kept as sent,
+    and each row and ledger entry reads back as the single call's."""
+    arguments = {"text": "tab \t emoji \U0001F600 quote \" back \\", "n": [1, 2.5, -0.0, None, True],
+                 "nested": {"deep": {"er": []}}}
+    batch = authorize(client, team, echo("c1") | {"arguments": arguments}, echo("c2") | {"arguments": arguments})
+    assert batch.status_code == 200, batch.json
+    single = client.post("/v1/tools/authorize", json=echo("c3") | {"arguments": arguments},
+                         headers=team.headers("agent"))
+    assert single.status_code == 200, single.json
+    with app.app_context():
+        rows = {row.execution_id: row for row in db.session.scalars(select(ExecutionRequest))}
+        assert rows["c1"].request == rows["c3"].request and rows["c1"].request["arguments"] == arguments
+        assert rows["c1"].created_at.tzinfo is not None and rows["c1"].resolved_at == rows["c1"].created_at
+        compared = ("kind", "request_hash", "outcome", "effect", "matched_rule", "floor", "policy_version",
+                    "bundle_id", "approval", "decision_id", "resolution", "created_by", "grant_id")
+        assert {name: getattr(rows["c2"], name) for name in compared} == {
+            name: getattr(rows["c3"], name) for name in compared} | {"request_hash": rows["c2"].request_hash}
+    requested = dict(entries(app, team, "tool.requested"))
+    assert requested["c1"] == requested["c3"] | {"request_hash": requested["c1"]["request_hash"]}
+
+
 def test_a_bad_item_is_refused_alone(app, client, team):
     answer = authorize(client, team, echo("c1"), {"call_id": "c2"}, "not a call", echo("c3", text=None) | {
         "extra": 1}, {"tool": "mcp__fs__echo", "agent_id": "someone-else"}, echo("c6"))
