@@ -19,6 +19,7 @@ from heso.encryption.keys import key_id
 from heso.extensions import db
 from heso.models_base import JSONDoc
 from heso.policy.models import PolicyHead
+from tests.conftest import close_app
 from tests.encryption.test_at_rest import (
     CALLBACK_SECRET,
     INSTALLED_TOKEN,
@@ -47,9 +48,7 @@ def apps(database_url, redis_url, monkeypatch):
 
     yield make
     for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(app)
 
 
 def heso(app, *args: str, exit_code: int = 0) -> str:
