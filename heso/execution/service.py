@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Insert, Select, Table, bindparam, literal_column, select, update
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -28,6 +27,7 @@ from heso.canonical import blake3_hex, canonical_json
 from heso.channels.registry import installed_channel_names
 from heso.decisions import service as decisions
 from heso.decisions.models import OPEN, Decision
+from heso.execution import direct
 from heso.execution.models import ExecutionRequest
 from heso.extensions import db
 from heso.grants import service as grants
@@ -113,8 +113,7 @@ def submit(principal: Principal, kind: str, data: dict[str, Any]) -> tuple[Execu
     # autocommit (heso/oneshot.py), saving the BEGIN and COMMIT round trips, unless something on
     # the way (a grant's use, a policy-sync claim, a routing look-up) opens the session's transaction.
     try:
-        with oneshot.autocommit() if oneshot.available() else nullcontext() as connection:
-            row_id, values = _write(principal, kind, body, request_hash, execution_id, connection)
+        row_id, values = _write(principal, kind, body, request_hash, execution_id)
     except IntegrityError:
         db.session.rollback()  # a known id (a re-send, or the same id arriving concurrently)
         existing = _by_execution_id(principal.team_id, execution_id)
@@ -139,25 +138,32 @@ def written(principal: Principal, row_id: int, values: dict[str, Any]) -> Execut
     return ExecutionRequest(id=row_id, **values)
 
 
-def _write(principal: Principal, kind: str, body: dict[str, Any], request_hash: str, execution_id: str,
-           connection: Connection | None) -> tuple[int, dict[str, Any]]:
+def _write(principal: Principal, kind: str, body: dict[str, Any], request_hash: str,
+           execution_id: str) -> tuple[int, dict[str, Any]]:
     """Ask policy and write the row with its ledger entry; ``(row id, its values)``.
 
     IntegrityError when the id is known (nothing written then)."""
-    active = runtime.active(principal.team_id, connection)
+    alone = oneshot.available()
+    active = runtime.active_if_cached(principal.team_id) if alone else None
+    if active is None:
+        with oneshot.autocommit() if alone else nullcontext() as connection:
+            active = runtime.active(principal.team_id, connection)
     sync.schedule_if_due(principal.team_id, active)
     values, ledger_entry = decide(principal, kind, body, request_hash, execution_id, active)
-    if connection is not None and not db.session().in_transaction():
+    if alone and not db.session().in_transaction():
         # One statement in autocommit: the row and its ledger entry commit together or not
         # at all (a known id fails the whole statement), one round trip instead of four.
-        row_id = connection.execute(_insert_statement(tuple(values)), {
-            **values, **{f"ledger_{name}": value for name, value in ledger_entry.items()}}).scalar_one()
-    else:
-        # Core INSERT … RETURNING: the ORM unit of work and the re-read after commit would
-        # each cost this hot path more than the round trip itself.
-        row_id = db.session.execute(_plain_insert(), values).scalar_one()
-        ledger.append_many([ledger_entry])
-        db.session.commit()
+        statement = _insert_statement(tuple(values))
+        params = {**values, **{f"ledger_{name}": value for name, value in ledger_entry.items()}}
+        if direct.available():
+            return direct.first_row(statement, params)[0], values
+        with oneshot.autocommit() as connection:
+            return connection.execute(statement, params).scalar_one(), values
+    # Core INSERT … RETURNING: the ORM unit of work and the re-read after commit would
+    # each cost this hot path more than the round trip itself.
+    row_id = db.session.execute(_plain_insert(), values).scalar_one()
+    ledger.append_many([ledger_entry])
+    db.session.commit()
     return row_id, values
 
 

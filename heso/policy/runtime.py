@@ -150,7 +150,17 @@ def active(team_id: str, connection: Connection | None = None) -> Active:
     ``connection``: run the query there (an autocommit one, :mod:`heso.oneshot`) instead of in
     the request's session, so that it opens no transaction.
     """
-    row = _head(team_id, connection)
+    return _active_of(_head(team_id, connection))
+
+
+def active_if_cached(team_id: str) -> Active | None:
+    """The team's active policy if this process has its head cached (no query), else None: for a
+    caller that would open a connection only for the head read."""
+    row = local_cache.cache(HEADS).get(team_id)
+    return None if row is None else _active_of(row)
+
+
+def _active_of(row: _Head | None) -> Active:
     if row is None:
         return Active(empty_policy(), None, "database", None)
     if row.bundle_id is None:
