@@ -9,19 +9,41 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
-from sqlalchemy import event, func, select
+import pytest
+from sqlalchemy import event, func, select, text
 
+from heso.auth.service import authenticate
 from heso.channels.models import Delivery
+from heso.decisions import create_sql, service
 from heso.decisions.models import Decision
+from heso.decisions.schemas import DecisionCreateSchema
 from heso.extensions import db
 from heso.ledger.models import LedgerEntry
+from heso.timeutil import utcnow
 from tests.factories import decision_body
 
 
-def _statements(app, call):
-    """Run ``call()`` and return the SQL it sent (each statement's text)."""
+def _statements(app, call, monkeypatch):
+    """Run ``call()`` and return the SQL it sent (each statement's text).
+
+    On PostgreSQL recorded at the driver (psycopg's cursor), which the create's INSERT reaches
+    without SQLAlchemy's execute path; on SQLite through SQLAlchemy's event.
+    """
     sent: list[str] = []
+    if app.config["DATABASE_URL"].startswith("postgresql"):
+        import psycopg
+
+        execute = psycopg.Cursor.execute
+
+        def recorded(cursor, query, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003 - psycopg's signature
+            sent.append(" ".join(str(query).split()))
+            return execute(cursor, query, *args, **kwargs)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(psycopg.Cursor, "execute", recorded)
+            return sent, call()
 
     def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001 - SQLAlchemy's signature
         sent.append(" ".join(statement.split()))
@@ -45,12 +67,13 @@ def _rows(app, decision_id: str) -> tuple[int, list[str], list[str]]:
     return decisions, list(events), list(channels)
 
 
-def test_a_create_is_the_key_lookup_the_approvers_and_one_insert_on_postgresql(app, client, team):
+def test_a_create_is_the_key_lookup_the_approvers_and_one_insert_on_postgresql(app, client, team, monkeypatch):
     """Three round trips, each in autocommit: the key, the approvers' membership (issue 12), the INSERT."""
     body = decision_body(channel="webhook")
     # The key's first use also records last_used_at (once a minute): not part of a create.
     assert client.get("/v1/decisions", headers=team.headers("agent")).status_code == 200
-    sent, response = _statements(app, lambda: client.post("/v1/decisions", json=body, headers=team.headers("agent")))
+    sent, response = _statements(app, lambda: client.post("/v1/decisions", json=body, headers=team.headers("agent")),
+                                  monkeypatch)
     assert response.status_code == 201, response.json
     assert _rows(app, response.json["id"]) == (1, ["decision.created"], ["webhook"])
     if app.config["DATABASE_URL"].startswith("postgresql"):
@@ -86,3 +109,70 @@ def test_the_same_idempotency_key_at_once_is_one_decision_and_one_entry(app, tea
                                  .where(LedgerEntry.event == "decision.created")) == 1
         assert db.session.scalar(select(func.count()).select_from(Delivery)) == 1
         db.session.rollback()
+
+
+def _columns(row) -> dict:  # noqa: ANN001 - any mapped row
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
+
+
+def test_the_one_statement_writes_what_the_session_path_writes(app, team, monkeypatch):
+    """Column by column: the decision, its ledger entry and its outbox row from the one INSERT
+    sent through the driver (PostgreSQL, no transaction open) and from the session's INSERTs (a
+    caller's transaction open), for a body using every column a create writes."""
+    if not app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("the one statement is PostgreSQL's")
+    body = DecisionCreateSchema().load(decision_body(
+        approvers=["sarah@example.com", "bob@example.com"], quorum=2, channel="webhook",
+        context={"service": "api", "nested": {"n": 1, "ok": True, "none": None}, "text": "é \u2028 \"q\""},
+        escalate_to="backup@example.com", escalate_after_minutes=30,
+        response_options=[{"name": "too-risky", "title": "Too risky"}]))
+    now = utcnow()
+    through_driver = []
+    execute = create_sql.execute
+    monkeypatch.setattr(create_sql, "execute", lambda *args: through_driver.append(args[1]["id"]) or execute(*args))
+    with app.test_request_context():
+        principal = authenticate(team.headers("agent")["Authorization"])
+        one, replayed_one = service.create(principal, dict(body), idempotency_key="one", now=now)
+        db.session.execute(select(1))  # a transaction open: the session path
+        two, replayed_two = service.create(principal, dict(body), idempotency_key="two", now=now)
+    assert not replayed_one and not replayed_two
+    assert through_driver == [one.id]
+    with app.app_context():
+        # The JSON columns' stored text too (json.dumps on both paths).
+        texts = [tuple(row) for row in db.session.execute(text(
+            "SELECT d.context::text, d.approvers::text, d.options::text, d.response_options::text, l.data::text "
+            "FROM decisions d JOIN ledger_entries l ON l.subject_id = d.id WHERE d.id IN (:one, :two) ORDER BY "
+            "d.idempotency_key"), {"one": one.id, "two": two.id})]
+        assert len(texts) == 2 and texts[0][:4] == texts[1][:4], texts
+        assert texts[0][4].replace(one.id, "") == texts[1][4].replace(two.id, ""), texts
+        rows = {}
+        for decision in (one, two):
+            stored = db.session.get_one(Decision, decision.id)
+            entry = db.session.scalars(select(LedgerEntry).where(LedgerEntry.subject_id == decision.id)).one()
+            delivery = db.session.scalars(select(Delivery).where(Delivery.decision_id == decision.id)).one()
+            rows[decision.id] = (_columns(stored), _columns(entry), _columns(delivery))
+            # What create() returned is what was stored.
+            assert {name: getattr(decision, name) for name in _columns(stored)} == _columns(stored)
+        db.session.rollback()
+    (decision_1, entry_1, delivery_1), (decision_2, entry_2, delivery_2) = rows.values()
+    for differs in ("id", "idempotency_key"):
+        assert decision_1.pop(differs) != decision_2.pop(differs)
+    assert decision_1 == decision_2
+    assert decision_1["context"] == body["context"] and decision_1["escalate_at"] is not None
+    for differs in ("id", "subject_id"):
+        assert entry_1.pop(differs) != entry_2.pop(differs)
+    assert entry_1 == entry_2
+    for differs in ("id", "decision_id"):
+        assert delivery_1.pop(differs) != delivery_2.pop(differs)
+    assert delivery_1 == delivery_2
+
+
+def test_a_naive_time_is_refused_on_the_one_statement_too(app, team):
+    """The UTC column type's refusal of a naive datetime holds without SQLAlchemy's execute."""
+    if not app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("the one statement is PostgreSQL's")
+    body = DecisionCreateSchema().load(decision_body())
+    with app.test_request_context():
+        principal = authenticate(team.headers("agent")["Authorization"])
+        with pytest.raises(ValueError, match="naive datetime"):
+            service.create(principal, body, now=datetime(2026, 1, 1))  # noqa: DTZ001 - naive on purpose
