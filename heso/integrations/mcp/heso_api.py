@@ -19,6 +19,7 @@ import rfc8785
 
 from heso.client import Decision, HesoClient, HesoError
 from heso.client.errors import from_envelope
+from heso.integrations.mcp.http import BatchClient, usable
 
 T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:5000"
@@ -40,7 +41,9 @@ def refusal(exc: HesoError) -> str:
 
 
 class Heso:
-    """One HESO server and one agent key; every method is a coroutine running the SDK in a thread."""
+    """One HESO server and one agent key; every method is a coroutine running the SDK in a thread,
+    but the two batch requests, which go on the event loop when the URL allows
+    (:mod:`heso.integrations.mcp.http`)."""
 
     def __init__(self, url: str | None = None, key: str | None = None, *, timeout: float = 10.0,
                  poll_seconds: float = POLL_CHUNK_SECONDS) -> None:
@@ -48,9 +51,15 @@ class Heso:
         self.poll_seconds = max(1.0, poll_seconds)
         self.client = HesoClient(api_key=key if key is not None else os.environ.get("HESO_AGENT_KEY"),
                                  endpoint=self.url, timeout=timeout, max_retries=2)
+        self.batches = BatchClient(self.url, self.client.transport.api_key, timeout) if usable(self.url) else None
 
     def close(self) -> None:
         self.client.close()
+
+    async def aclose(self) -> None:
+        """Close the batch requests' kept-alive connections (the event loop's)."""
+        if self.batches is not None:
+            await self.batches.aclose()
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), abandon_on_cancel=True)
@@ -74,14 +83,19 @@ class Heso:
     async def authorize_tools(self, calls: list[dict[str, Any]]) -> list[dict[str, Any] | HesoError]:
         """``POST /v1/tools/authorize/batch`` (bodies from :func:`tool_call`): per call, what
         ``POST /v1/tools/authorize`` would have answered, or the error it would have raised."""
-        return await self._run(self._batch, "/v1/tools/authorize/batch", "calls", calls)
+        return await self._send_batch("/v1/tools/authorize/batch", "calls", calls)
 
     async def record_results(self, results: list[dict[str, Any]]) -> list[dict[str, Any] | HesoError]:
         """``POST /v1/execution/results/batch`` (items from :func:`result_record`), answered per item."""
-        return await self._run(self._batch, "/v1/execution/results/batch", "results", results)
+        return await self._send_batch("/v1/execution/results/batch", "results", results)
 
-    def _batch(self, path: str, field: str, items: list[dict[str, Any]]) -> list[dict[str, Any] | HesoError]:
-        answers = self._request("POST", path, json={field: items})["data"]
+    async def _send_batch(self, path: str, field: str, items: list[dict[str, Any]]) -> list[dict[str, Any] | HesoError]:
+        if self.batches is not None:
+            answers = await self.batches.post(path, {field: items})
+        else:
+            answers = await self._run(self._request, "POST", path, json={field: items})
+        if isinstance(answers, dict):  # the SDK's transport wraps a JSON array as {"data": [...]}
+            answers = answers["data"]
         return [answer["result"] if answer["status"] == 200 else from_envelope(answer["status"], answer["error"])
                 for answer in answers]
 

@@ -355,12 +355,15 @@ async def running(gateway: Gateway, servers: dict[str, dict[str, Any]]) -> Async
     """The gateway connected to its upstreams (closed, and stdio upstreams stopped, on exit)."""
     async with AsyncExitStack() as stack:
         await gateway.connect(stack, servers)
-        async with anyio.create_task_group() as reports:
-            gateway._reports = reports
-            try:
-                yield gateway
-            finally:
-                gateway._reports = None
+        try:
+            async with anyio.create_task_group() as reports:
+                gateway._reports = reports
+                try:
+                    yield gateway
+                finally:
+                    gateway._reports = None
+        finally:
+            await gateway.heso.aclose()  # after the result hashes still queued went out
 
 
 def build_server(gateway: Gateway) -> Server[Any]:

@@ -1,0 +1,125 @@
+"""The gateway's batch requests on the event loop: kept-alive connections, a connection the server
+closed, errors as the SDK raises them."""
+
+import json
+
+import anyio
+import h11
+import pytest
+
+from heso.client.errors import NotFound, RateLimited, TransportError
+from heso.integrations.mcp.http import BatchClient, usable
+
+
+class Server:
+    """An HTTP/1.1 server on a free port answering each request with ``answers`` in turn (status,
+    headers, body); ``close_after_each`` closes the connection after every answer without saying so
+    (as a server whose keep-alive timeout ran out between two requests)."""
+
+    def __init__(self, *answers, close_after_each=False):
+        self.answers = list(answers)
+        self.close_after_each = close_after_each
+        self.connections = 0
+        self.requests = []
+
+    async def handle(self, stream):
+        self.connections += 1
+        protocol = h11.Connection(h11.SERVER)
+        async with stream:
+            while True:
+                request, body = None, b""
+                while True:
+                    event = protocol.next_event()
+                    if event is h11.NEED_DATA:
+                        try:
+                            protocol.receive_data(await stream.receive())
+                        except anyio.EndOfStream:
+                            return
+                    elif isinstance(event, h11.Request):
+                        request = event
+                    elif isinstance(event, h11.Data):
+                        body += event.data
+                    elif isinstance(event, h11.EndOfMessage):
+                        break
+                    else:
+                        return
+                headers = dict(request.headers)
+                self.requests.append((request.target.decode(), headers.get(b"authorization"), json.loads(body)))
+                status, extra, answer = self.answers.pop(0)
+                content = json.dumps(answer).encode()
+                await stream.send(protocol.send(h11.Response(status_code=status, headers=[
+                    ("Content-Type", "application/json"), ("Content-Length", str(len(content))), *extra])))
+                await stream.send(protocol.send(h11.Data(data=content)) + protocol.send(h11.EndOfMessage()))
+                if self.close_after_each:
+                    return
+                protocol.start_next_cycle()
+
+
+async def serving(server, test):
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tasks:
+        tasks.start_soon(listener.serve, server.handle)
+        client = BatchClient(f"http://127.0.0.1:{port}/base", "heso_key")
+        try:
+            await test(client)
+        finally:
+            await client.aclose()
+            tasks.cancel_scope.cancel()
+
+
+def test_requests_share_one_kept_alive_connection():
+    server = Server(*[(200, [], [{"status": 200, "result": n}]) for n in range(3)])
+
+    async def test(client):
+        for n in range(3):
+            assert await client.post("/v1/x", {"calls": [n]}) == [{"status": 200, "result": n}]
+
+    anyio.run(serving, server, test)
+    assert server.connections == 1
+    assert server.requests == [("/base/v1/x", b"Bearer heso_key", {"calls": [n]}) for n in range(3)]
+
+
+def test_a_connection_the_server_closed_is_replaced_and_the_request_sent_again():
+    server = Server(*[(200, [], {"n": n}) for n in range(3)], close_after_each=True)
+
+    async def test(client):
+        for n in range(3):
+            assert await client.post("/v1/x", {}) == {"n": n}
+
+    anyio.run(serving, server, test)
+    assert server.connections == 3 and len(server.requests) == 3  # each request answered once
+
+
+def test_errors_are_the_sdks():
+    refused = {"error": "RATE_LIMITED", "message": "slow down", "details": {}}
+    server = Server((429, [("Retry-After", "0")], refused), (404, [], {"error": "NOT_FOUND", "message": "no"}),
+                    (429, [("Retry-After", "0")], refused), (429, [("Retry-After", "0")], refused),
+                    (429, [("Retry-After", "7")], refused))
+
+    async def test(client):
+        with pytest.raises(NotFound, match="no"):  # after one retry of the 429
+            await client.post("/v1/x", {})
+        with pytest.raises(RateLimited) as raised:  # two retries, then the third 429 is the answer
+            await client.post("/v1/x", {})
+        assert raised.value.retry_after == 7
+
+    anyio.run(serving, server, test)
+    assert len(server.requests) == 5
+
+
+def test_no_server_is_a_transport_error():
+    async def test():
+        client = BatchClient("http://127.0.0.1:9", None, timeout=5)  # the discard port: nobody listens
+        with pytest.raises(TransportError):
+            await client.post("/v1/x", {})
+
+    anyio.run(test)
+
+
+def test_only_plain_http_without_a_proxy_goes_this_way(monkeypatch):
+    assert usable("http://127.0.0.1:5000") and usable("http://heso.internal")
+    assert not usable("https://heso.example.com")
+    monkeypatch.setenv("http_proxy", "http://proxy.example.com:3128")
+    monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
+    assert not usable("http://heso.internal") and usable("http://127.0.0.1:5000")
