@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
+from flask import current_app, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from heso import errors, waits
 from heso.auth.access import current_principal, require
 from heso.channels import interactions, tokens
-from heso.decisions import actors, notify, service
+from heso.decisions import actors, answers, notify, service
 from heso.decisions.models import OPEN
 from heso.decisions.schemas import (
     CancelSchema,
@@ -48,9 +48,12 @@ class Decisions(MethodView):
     def post(self, data: dict[str, Any], idempotency_key: str | None) -> Any:
         """Create a decision and notify its approver(s)."""
         decision, replayed = service.create(current_principal(), data, idempotency_key)
+        # The answer DecisionSchema documents, dumped without marshmallow's per-field dispatch
+        # (heso/decisions/answers.py); flask-smorest passes a Response through as it is.
+        answer = jsonify(answers.decision_answer(decision))
         if replayed:
-            return decision, 200, {"Idempotent-Replayed": "true"}
-        return decision
+            return answer, 200, {"Idempotent-Replayed": "true"}
+        return answer, 201
 
     @require("agent", "approver", "ops", "viewer", "delegate")
     @blp.arguments(DecisionQuerySchema, location="query", as_kwargs=True, unknown=ma.RAISE)
