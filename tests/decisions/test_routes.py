@@ -215,3 +215,19 @@ def test_a_wait_takes_a_slot(client, team):
     decision = create_decision(client, team)
     response = client.get(f"/v1/decisions/{decision['id']}?wait=60", headers=team.headers())
     assert response.status_code == 429
+
+
+def test_the_idempotency_key_header_is_read_in_any_case_and_checked_as_documented(client, team):
+    """webargs reads the headers only when an Idempotency-Key is sent: any spelling of its name
+    counts, and a bad one is the 422 naming the header, as before (an empty or non-ASCII one too)."""
+    agent = team.headers("agent")
+    first = client.post("/v1/decisions", json=decision_body(), headers={**agent, "idempotency-key": "case-1"})
+    again = client.post("/v1/decisions", json=decision_body(), headers={**agent, "IDEMPOTENCY-KEY": "case-1"})
+    assert (first.status_code, again.status_code) == (201, 200) and again.json["id"] == first.json["id"]
+    for bad in ("", "x" * 256, "has space", "é"):
+        response = client.post("/v1/decisions", json=decision_body(), headers={**agent, "Idempotency-Key": bad})
+        body = assert_envelope(response, 422, "VALIDATION_ERROR")
+        assert list(body["details"]["headers"]) == ["Idempotency-Key"] and "json" not in body["details"], body
+    absent = assert_envelope(client.post("/v1/decisions", json=decision_body(action=""), headers=agent), 422,
+                             "VALIDATION_ERROR")
+    assert "json" in absent["details"] and "headers" not in absent["details"], absent
