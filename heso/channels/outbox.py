@@ -33,8 +33,8 @@ from heso.channels.base import DeliveryResult, Notification
 from heso.channels.models import CALLBACK, ChannelConfig, Delivery, DeliveryAttempt
 from heso.channels.sending import Job, Sender, Sent
 from heso.channels.tokens import action_token
+from heso.decisions.answers import decision_answer
 from heso.decisions.models import Decision
-from heso.decisions.schemas import DecisionSchema
 from heso.extensions import db, state
 from heso.ids import new_id
 from heso.ledger import service as ledger
@@ -155,8 +155,6 @@ def _claim(now: datetime, *conditions: Any, limit: int | None = None) -> list[De
     return list(claimed)
 
 
-#: One instance for every notification: building a schema per call is not free.
-_DECISION_SCHEMA = DecisionSchema()
 
 
 def build_notifications(deliveries: list[Delivery]) -> dict[str, Notification]:
@@ -185,7 +183,7 @@ def _prepare(deliveries: list[Delivery]) -> tuple[dict[str, Notification], dict[
         tokens = {approver: action_token(decision.id, decision.team_id, approver) for approver in decision.approvers}
         notifications[delivery.id] = Notification(
             delivery_id=delivery.id, event=delivery.event, attempt=delivery.attempts, team_id=delivery.team_id,
-            decision=_DECISION_SCHEMA.dump(decision), config=dict(config.config) if config else {},
+            decision=decision_answer(decision), config=dict(config.config) if config else {},
             action_token=tokens[decision.approver],
             respond_url=f"{base_url}/v1/decisions/{decision.id}/respond", created_at=delivery.created_at,
             action_tokens=tokens, channel=delivery.channel,
