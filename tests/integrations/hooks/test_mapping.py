@@ -1,8 +1,10 @@
 """A coding agent's tool call in the policy vocabulary, and the starter bundle's verdict on it (no database)."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from heso.integrations.hooks.mapping import input_digest, to_request
+from heso.integrations.hooks.mapping import _segments, _shell_segments, input_digest, to_request
 from heso.policy import authoring, document
 from heso.policy.engine import CompiledRules, Policy, atoms
 from tests.integrations.hooks.conftest import starter_bundle
@@ -91,3 +93,10 @@ def test_the_digest_is_of_the_exact_input():
 ])
 def test_the_starter_bundle(tool, tool_input, expected):
     assert verdict(tool, tool_input) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab-./~=$*! \t\r\n\x0b\xa0\u2028'\"\\#();<>|&")), max_size=30))
+def test_a_plain_command_splits_as_the_shell_lexer_splits_it(command):
+    """The blank-splitting shortcut gives the lexer's words for every line it takes."""
+    assert _segments(command) == _shell_segments(command)
