@@ -3,6 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask import Request
+from webargs.core import parse_json
+from webargs.flaskparser import is_json_request
 
 from heso.decisions.models import ANSWER, KINDS, OPTIONS, STATUSES, URGENCIES
 from heso.grants.schemas import RememberSchema
@@ -70,6 +73,47 @@ class DecisionCreateSchema(StrictSchema):
                                       validate=ma.validate.Length(min=1, max=20), metadata={
                                           "description": "A question's choices; an approval's named reasons to deny"})
 
+    #: The text fields :meth:`lean_load` requires: (field, shortest, longest).
+    _LEAN_TEXT = (("action", 1, 10_000), ("approver", 1, 320))
+
+    def lean_load(self, request: Request) -> dict[str, Any] | None:
+        """What :meth:`load` gives for the common create (``action``, ``approver``, and any of
+        ``context``, ``urgency``, ``timeout_minutes``), without marshmallow (about 40 µs of a
+        create's CPU, issue 18), or None: then the full load runs and reports what is wrong,
+        unchanged. It accepts only what the fields accept (a JSON body parsed as webargs parses
+        it, the same types, lengths, choices and defaults) and never a NUL: a ``\\u0000``
+        escape anywhere in the body sends it the full way. tests/decisions/test_lean_load.py
+        checks it against :meth:`load`.
+        """
+        if not is_json_request(request):
+            return None
+        body = request.get_data(cache=True)
+        try:
+            data = parse_json(body)
+        except ValueError:
+            return None
+        if b"\\u0000" in body or type(data) is not dict or not data.keys() <= _LEAN_FIELDS:
+            return None
+        for name, shortest, longest in self._LEAN_TEXT:
+            value = data.get(name)
+            if type(value) is not str or not shortest <= len(value) <= longest:
+                return None
+        context = data.get("context")
+        if context is not None and type(context) is not str and type(context) is not dict:
+            return None
+        urgency = data.get("urgency", "medium")
+        if type(urgency) is not str or urgency not in URGENCIES:
+            return None
+        timeout = data.get("timeout_minutes")
+        if type(timeout) is float and timeout.is_integer():
+            timeout = int(timeout)  # StrictInteger: JSON Schema's integer, 5.0 is 5
+        if timeout is not None and (type(timeout) is not int or not 1 <= timeout <= 30 * 24 * 60):
+            return None
+        return {"action": data["action"], "context": context, "approver": data["approver"], "approvers": None,
+                "quorum": 1, "urgency": urgency, "timeout_minutes": timeout, "channel": None,
+                "options": list(OPTIONS), "callback_url": None, "escalate_to": None, "escalate_after_minutes": None,
+                "kind": "approval", "response_options": None}
+
     @ma.validates_schema
     def _check_kind(self, data: dict[str, Any], **kwargs: Any) -> None:
         problems: dict[str, list[str]] = {}
@@ -109,6 +153,10 @@ class DecisionCreateSchema(StrictSchema):
             problems["escalate_after_minutes"] = [f"Must be less than timeout_minutes ({timeout})."]
         if problems:
             raise ma.ValidationError(problems)
+
+
+#: The keys a body may have for :meth:`DecisionCreateSchema.lean_load` to load it.
+_LEAN_FIELDS = frozenset({"action", "approver", "context", "urgency", "timeout_minutes"})
 
 
 def approver_list(data: dict[str, Any]) -> list[str]:
