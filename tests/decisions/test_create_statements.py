@@ -87,6 +87,32 @@ def test_a_create_is_the_key_lookup_the_approvers_and_one_insert_on_postgresql(a
         assert inserts == ["decisions", "deliveries", "ledger_entries"], sent
 
 
+def test_a_keyed_create_looks_its_key_up_in_autocommit_on_postgresql(app, client, team, monkeypatch):
+    """An Idempotency-Key (the SDK sends one with every create) costs one indexed one-column
+    SELECT, in autocommit like the INSERT (no session transaction: no BEGIN, no ROLLBACK); a
+    replay reads the decision's row and answers it."""
+    if not app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("autocommit is PostgreSQL's")
+    headers = team.headers("agent", **{"Idempotency-Key": "keyed-1"})
+    assert client.post("/v1/decisions", json=decision_body(), headers=team.headers("agent")).status_code == 201
+    with app.app_context():
+        sessions_made = []
+        monkeypatch.setattr(service.oneshot, "available",
+                            lambda: sessions_made.append(db.session.registry.has()) or True)
+    sent, first = _statements(app, lambda: client.post("/v1/decisions", json=decision_body(), headers=headers),
+                              monkeypatch)
+    assert first.status_code == 201, first.json
+    sent = [statement for statement in sent if "FROM api_keys" not in statement]  # cached once Redis listens
+    assert len(sent) == 2, sent
+    assert sent[0].startswith("SELECT decisions.id FROM decisions WHERE") and "idempotency_key" in sent[0]
+    assert sent[1].startswith("WITH ledger AS (INSERT INTO ledger_entries")
+    sent, replay = _statements(app, lambda: client.post("/v1/decisions", json=decision_body(), headers=headers),
+                               monkeypatch)
+    sent = [statement for statement in sent if "FROM api_keys" not in statement]
+    assert replay.status_code == 200 and replay.json == first.json and len(sent) == 2, sent
+    assert sessions_made and not any(sessions_made)  # no request session was even created
+
+
 def test_the_same_idempotency_key_at_once_is_one_decision_and_one_entry(app, team):
     """Eight creates with one key race: one 201, seven replays, one row of each kind."""
     barrier = threading.Barrier(8)
