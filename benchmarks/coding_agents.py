@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -100,8 +101,11 @@ def measure_mcp(args: argparse.Namespace, env: dict[str, str], heso_url: str, ag
     command = [str(BIN / "heso"), "mcp", "proxy", "--config", str(config)]
     if args.profile:  # where the gateway's time goes: python -m pstats FILE
         command = [sys.executable, "-m", "cProfile", "-o", args.profile, *command]
+    # The MCP client gives a server only a few variables of ours (HOME, PATH, ...): without
+    # PYTHONPATH, a run of a copy of the tree (PYTHONPATH=copy) would time the installed proxy.
+    inherited = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
     proxied = StdioServerParameters(command=command[0], args=command[1:],
-                                    env={"HESO_URL": heso_url, "HESO_AGENT_KEY": agent_key})
+                                    env={"HESO_URL": heso_url, "HESO_AGENT_KEY": agent_key, **inherited})
     passthrough_command = [sys.executable, str(Path(__file__).resolve()), "--serve-passthrough", str(config)]
     if args.passthrough_profile:
         passthrough_command[1:1] = ["-m", "cProfile", "-o", args.passthrough_profile]
