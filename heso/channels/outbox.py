@@ -350,7 +350,7 @@ def _record(sent: list[Sent]) -> list[str]:
     ids = [item.job.delivery_id for item in sent]
     # Core statements on the tables: the ORM's bulk paths cost more than the round trips here.
     deliveries, attempts = Delivery.__table__, DeliveryAttempt.__table__
-    locked = dict(db.session.execute(
+    locked: dict[str, int] = dict(db.session.execute(
         update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.status == "sending")
         .values(updated_at=finished).returning(deliveries.c.id, deliveries.c.attempts)).all())
     db.session.execute(attempts.insert(), [
