@@ -14,6 +14,7 @@ a custom CA bundle) keeps the SDK's transport, which knows them (:func:`usable`)
 
 from __future__ import annotations
 
+import json
 import random
 import urllib.request
 from typing import Any
@@ -22,7 +23,6 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.abc
 import h11
-import orjson
 
 from heso.client._transport import parse_retry_after
 from heso.client.errors import ServerError, TransportError, from_envelope
@@ -98,7 +98,7 @@ class BatchClient:
         self._idle: list[_Connection] = []
 
     async def post(self, path: str, body: Any) -> Any:
-        payload = orjson.dumps(body)
+        payload = json.dumps(body).encode()  # as the SDK's requests would (big integers, say, that orjson refuses)
         request = h11.Request(method="POST", target=self.prefix + path, headers=[
             *self.headers, (b"Content-Length", str(len(payload)).encode())])
         attempt = 0
@@ -109,8 +109,8 @@ class BatchClient:
                 attempt += 1
                 continue
             try:
-                decoded = orjson.loads(content) if content else {}
-            except orjson.JSONDecodeError:
+                decoded = json.loads(content) if content else {}
+            except ValueError:
                 decoded = None
             if status >= 400:
                 raise from_envelope(status, decoded, _seconds(headers.get(b"retry-after")))

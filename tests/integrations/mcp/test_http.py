@@ -123,3 +123,14 @@ def test_only_plain_http_without_a_proxy_goes_this_way(monkeypatch):
     monkeypatch.setenv("http_proxy", "http://proxy.example.com:3128")
     monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
     assert not usable("http://heso.internal") and usable("http://127.0.0.1:5000")
+
+
+def test_any_json_the_sdk_would_send_goes_as_it_would():
+    server = Server((200, [], {"ok": True}))
+    body = {"calls": [{"arguments": {"big": 2 ** 70, "text": "é \u2028"}}]}
+
+    async def test(client):
+        assert await client.post("/v1/x", body) == {"ok": True}
+
+    anyio.run(serving, server, test)
+    assert server.requests[0][2] == body
