@@ -153,14 +153,14 @@ def _write(principal: Principal, kind: str, body: dict[str, Any], request_hash: 
     """Ask policy and write the row with its ledger entry; ``(row id, its values)``.
 
     IntegrityError when the id is known (nothing written then)."""
-    alone = _alone()
+    alone = oneshot.available()
     active = runtime.active_if_cached(principal.team_id) if alone else None
     if active is None:
         with oneshot.autocommit() if alone else nullcontext() as connection:
             active = runtime.active(principal.team_id, connection)
     sync.schedule_if_due(principal.team_id, active)
     values, ledger_entry = decide(principal, kind, body, request_hash, execution_id, active)
-    if alone and not _in_transaction():
+    if alone and not oneshot.in_transaction():
         # One statement in autocommit: the row and its ledger entry commit together or not
         # at all (a known id fails the whole statement), one round trip instead of four.
         statement = _insert_statement(tuple(values))
@@ -175,17 +175,6 @@ def _write(principal: Principal, kind: str, body: dict[str, Any], request_hash: 
     ledger.append_many([ledger_entry])
     db.session.commit()
     return row_id, values
-
-
-def _in_transaction() -> bool:
-    """Whether the request's session has a transaction open, without creating the session to ask
-    (an allowed tool call uses none: creating and removing one cost about 3 % of a hook's CPU)."""
-    return db.session.registry.has() and db.session().in_transaction()
-
-
-def _alone() -> bool:
-    """:func:`heso.oneshot.available` (PostgreSQL, no transaction open) by :func:`_in_transaction`."""
-    return not _in_transaction() and db.engine.dialect.name == "postgresql"
 
 
 def decide(principal: Principal, kind: str, body: dict[str, Any], request_hash: str, execution_id: str,
