@@ -140,6 +140,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from heso import docs_ui, encryption, extensions, migrations, observability, rate_limits, request_body
 
+    app.session_interface = extensions.NoCookieSession()
     encryption.init_app(app)  # malformed HESO_ENCRYPTION_KEYS: refuse to start, before anything reads a secret
     observability.init_app(app)  # first: every request gets its id and is counted, refused ones too
     extensions.init_db(app)

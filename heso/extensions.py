@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
+from flask.sessions import SessionInterface
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from redis import Redis
@@ -67,6 +68,18 @@ class HesoState:
 def state() -> HesoState:
     """The current app's HESO state (Redis connection, queue)."""
     return current_app.extensions["heso"]
+
+
+class NoCookieSession(SessionInterface):
+    """Flask's signed-cookie session, switched off: HESO's sign-in sessions are rows of their own
+    (:mod:`heso.auth.sessions`), and opening the unused cookie session built a serializer on
+    every request. ``flask.session`` is Flask's ``NullSession``, which refuses writes."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        return None
 
 
 def init_db(app: Flask) -> None:

@@ -57,3 +57,16 @@ def test_the_pool_holds_a_connection_for_every_delivery_thread(tmp_path, redis_u
         pool = db.engine.pool
         assert pool.size() + pool._max_overflow >= 32 + 1  # noqa: SLF001 - no public accessor
         db.engine.dispose()
+
+
+def test_flasks_cookie_session_is_off(app):
+    # Sign-in sessions are HESO's own rows; Flask's cookie session is never opened, so nothing
+    # can slip state into an unsigned-for-us cookie, and no request pays for it.
+    from flask import session
+
+    with app.test_request_context("/v1/decisions"):
+        app.preprocess_request()
+        with pytest.raises(RuntimeError):
+            session["member"] = "someone"
+    response = app.test_client().get("/healthz")
+    assert "Set-Cookie" not in response.headers
