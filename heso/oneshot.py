@@ -9,10 +9,15 @@ SQLite runs the same work through the session (its writers queue on BEGIN IMMEDI
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, NamedTuple
 
-from sqlalchemy.engine import Connection
+from sqlalchemy import JSON
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import ClauseElement
 
 from heso.extensions import db
 
@@ -38,3 +43,46 @@ def autocommit() -> Iterator[Connection]:
     """A pooled connection in autocommit mode, given back (isolation level reset) on exit."""
     with db.engine.connect() as connection:
         yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+class Compiled(NamedTuple):
+    """A statement's SQL for the driver and, per parameter, what its column type does to a value."""
+
+    sql: str
+    processors: dict[str, Callable[[Any], Any]]
+
+    def parameters(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` as the driver takes them (the same values SQLAlchemy would send)."""
+        processors = self.processors
+        return {name: processors[name](value) if name in processors else value for name, value in params.items()}
+
+
+@functools.lru_cache(maxsize=256)  # keyed by dialect too: each app's engine has its own
+def compiled(statement: ClauseElement, dialect: Dialect) -> Compiled:
+    """``statement`` (built once, bind parameters only) compiled for ``dialect``, once.
+
+    For the hot paths that hand one fixed statement straight to psycopg: SQLAlchemy's execute
+    path (the statement's cache key, parameter processing, the execution context and result
+    set-up) cost 70–150 µs of CPU per call more than the driver's own execute of the same SQL
+    (issues 16 and 18). The types' bind processors still apply (a naive datetime is refused as
+    ever); JSON goes as its ``json.dumps`` text, which the SQL casts (``::JSON``), instead of
+    psycopg's JSON wrapper.
+    """
+    assert dialect.paramstyle == "pyformat", dialect.paramstyle
+    result = statement.compile(dialect=dialect)
+    assert not getattr(result, "escaped_bind_names", None)  # the SQL names the parameters as given
+    processors: dict[str, Callable[[Any], Any]] = {}
+    for name, bind in result.binds.items():  # type: ignore[attr-defined]
+        impl = bind.type.dialect_impl(dialect)
+        if isinstance(impl, JSON):
+            processors[name] = _json_text(impl.none_as_null)
+        elif (process := impl.bind_processor(dialect)) is not None:
+            processors[name] = process
+    return Compiled(str(result), processors)
+
+
+def _json_text(none_as_null: bool) -> Callable[[Any], str | None]:
+    """What the JSON column type sends, as text (the engine has no serializer but ``json.dumps``)."""
+    def dump(value: Any) -> str | None:
+        return None if value is None and none_as_null else json.dumps(value)
+    return dump

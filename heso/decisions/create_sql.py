@@ -17,14 +17,14 @@ a connection the server dropped is invalidated, as ``Connection.execute`` would.
 from __future__ import annotations
 
 import functools
-import json
-from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import JSON, Insert, Table, bindparam, literal_column
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy import Insert, Table, bindparam, literal_column
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
+from heso import oneshot
 from heso.channels.models import Delivery
 from heso.decisions.models import Decision
 from heso.ledger.models import LedgerEntry
@@ -60,46 +60,13 @@ def parameters(values: dict[str, Any], entry: dict[str, Any], staged: list[dict[
     return params
 
 
-def _json_text(none_as_null: bool) -> Callable[[Any], str | None]:
-    """What the JSON column type sends, as text: ``json.dumps`` (the engine has no other
-    serializer), ``None`` as SQL NULL where the column says so. The SQL casts it (``::JSON``)."""
-    def dump(value: Any) -> str | None:
-        if value is None and none_as_null:
-            return None
-        return json.dumps(value)
-    return dump
-
-
-class Compiled(NamedTuple):
-    sql: str
-    processors: dict[str, Callable[[Any], Any]]
-
-
-@functools.lru_cache(maxsize=64)  # keyed by dialect too: each app's engine has its own
-def compiled(decision_columns: tuple[str, ...], deliveries: int, dialect: Dialect) -> Compiled:
-    """The SQL (psycopg's ``%(name)s`` style) and, per parameter, what its column type does to it."""
-    assert dialect.paramstyle == "pyformat", dialect.paramstyle
-    result = statement(decision_columns, deliveries).compile(dialect=dialect)
-    assert not result.escaped_bind_names  # the names are plain: the SQL names them as the parameters do
-    processors: dict[str, Callable[[Any], Any]] = {}
-    for name, bind in result.binds.items():
-        impl = bind.type.dialect_impl(dialect)
-        if isinstance(impl, JSON):
-            processors[name] = _json_text(impl.none_as_null)
-        elif (process := impl.bind_processor(dialect)) is not None:
-            processors[name] = process  # e.g. UTCDateTime's refusal of a naive time
-    return Compiled(result.string, processors)
-
-
 def execute(connection: Connection, values: dict[str, Any], entry: dict[str, Any],
             staged: list[dict[str, Any]]) -> None:
     """Run the create's statement on ``connection`` (PostgreSQL, autocommit)."""
     columns = tuple(values)
-    sql, processors = compiled(columns, len(staged), connection.dialect)
     params = parameters(values, entry, staged)
-    sent = dict(params)
-    for name, process in processors.items():
-        sent[name] = process(sent[name])
+    compiled = oneshot.compiled(statement(columns, len(staged)), connection.dialect)
+    sql, sent = compiled.sql, compiled.parameters(params)
     dbapi = connection.dialect.loaded_dbapi
     try:
         connection.connection.driver_connection.execute(sql, sent)  # type: ignore[union-attr]
