@@ -10,7 +10,6 @@ import marshmallow as ma
 from flask import current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from webargs.flaskparser import FlaskParser
 
 from heso import errors, waits
 from heso.auth.access import current_principal, require
@@ -30,24 +29,9 @@ from heso.decisions.schemas import (
 )
 from heso.extensions import db
 from heso.grants import service as grants
+from heso.lean_parser import LeanParser
 from heso.pagination import page, page_limit, since_arg
 from heso.timeutil import utcnow
-
-
-class LeanParser(FlaskParser):
-    """webargs' parser, but a JSON body's schema with a ``lean_load(request)`` loads a well-formed
-    body itself (DecisionCreateSchema: the common create, issue 18); when that gives None, the
-    usual parse runs, with its errors and their 422 envelopes unchanged. The OpenAPI description
-    is the decorators'. (The hook route has its own copy: heso/integrations/hooks/routes.py.)"""
-
-    def parse(self, argmap: Any, req: Any = None, **kwargs: Any) -> Any:
-        lean_load = getattr(argmap, "lean_load", None)
-        if lean_load is not None and req is None and kwargs.get("location") in (None, "json"):
-            loaded = lean_load(request)
-            if loaded is not None:
-                return loaded
-        return super().parse(argmap, req, **kwargs)
-
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1/decisions",
                 description="Ask a human before acting; poll or long-poll for the answer.")

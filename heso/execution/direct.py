@@ -5,7 +5,7 @@ idea). Run through a SQLAlchemy ``Connection`` it cost about 280 µs of CPU a ca
 which psycopg's own work (parameters, the round trip) is about 150: the rest is the checkout
 with its isolation-level change, the statement's cache key and the execution context and
 result objects, for a statement that is always the same. Here the statement is compiled once,
-for the engine's dialect, with the types' own bind processors (the same SQL and parameters
+for the engine's dialect by :func:`heso.oneshot.compiled` (the same SQL and parameters
 SQLAlchemy would send), and run on the raw driver connection.
 
 What SQLAlchemy did besides is kept: a DBAPI error comes out as SQLAlchemy's exception (a
@@ -18,28 +18,14 @@ table's INSERTs (:mod:`heso.observability.outcomes` counts decisions and their l
 from __future__ import annotations
 
 import contextlib
-import functools
-from collections.abc import Callable, Mapping
-from typing import Any, cast
+from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
-from sqlalchemy.sql.compiler import SQLCompiler
 
+from heso import oneshot
 from heso.extensions import db
-
-
-@functools.cache
-def _compiled(statement: ClauseElement, dialect: Dialect) -> tuple[str, dict[str, Callable[[Any], Any]]]:
-    """The SQL text and each parameter's bind processor (JSON, timestamps, booleans), once."""
-    compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
-    processors: dict[str, Callable[[Any], Any]] = {}
-    for name, bind in compiled.binds.items():
-        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        if processor is not None:
-            processors[name] = processor
-    return str(compiled), processors
 
 
 def _cursor(info: dict[Any, Any], driver: Any) -> Any:
@@ -65,8 +51,8 @@ def first_row(statement: ClauseElement, params: Mapping[str, Any]) -> tuple[Any,
     Committed when this returns; on an error nothing was (one statement is atomic).
     """
     engine = db.engine
-    sql, processors = _compiled(statement, engine.dialect)
-    values = {name: processors[name](value) if name in processors else value for name, value in params.items()}
+    compiled = oneshot.compiled(statement, engine.dialect)
+    sql, values = compiled.sql, compiled.parameters(dict(params))
     error = engine.dialect.loaded_dbapi.Error
     try:
         pooled = engine.raw_connection()
