@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from webargs.flaskparser import FlaskParser
+from webargs.core import parse_json
+from webargs.flaskparser import FlaskParser, is_json_request
 
 
 class LeanParser(FlaskParser):
@@ -26,3 +27,19 @@ class LeanParser(FlaskParser):
             if loaded is not None:
                 return loaded
         return super().parse(argmap, req, **kwargs)
+
+
+def json_object(req: Any) -> dict[str, Any] | None:
+    """A ``lean_load``'s start: the body as webargs parses it, if it is JSON (by its media type)
+    holding an object and no ``\\u0000`` escape anywhere (the full load's check names the field);
+    else None."""
+    if not is_json_request(req):
+        return None
+    body = req.get_data(cache=True)
+    try:
+        data = parse_json(body)
+    except ValueError:
+        return None
+    if b"\\u0000" in body or type(data) is not dict:
+        return None
+    return data

@@ -4,11 +4,10 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Request
-from webargs.core import parse_json
-from webargs.flaskparser import is_json_request
 
 from heso.decisions.models import ANSWER, KINDS, OPTIONS, STATUSES, URGENCIES
 from heso.grants.schemas import RememberSchema
+from heso.lean_parser import json_object
 from heso.schemas import (
     PageQuerySchema,
     StrictInteger,
@@ -85,14 +84,8 @@ class DecisionCreateSchema(StrictSchema):
         escape anywhere in the body sends it the full way. tests/decisions/test_lean_load.py
         checks it against :meth:`load`.
         """
-        if not is_json_request(request):
-            return None
-        body = request.get_data(cache=True)
-        try:
-            data = parse_json(body)
-        except ValueError:
-            return None
-        if b"\\u0000" in body or type(data) is not dict or not data.keys() <= _LEAN_FIELDS:
+        data = json_object(request)
+        if data is None or not data.keys() <= _LEAN_FIELDS:
             return None
         for name, shortest, longest in self._LEAN_TEXT:
             value = data.get(name)

@@ -6,10 +6,9 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Request
-from webargs.core import parse_json
-from webargs.flaskparser import is_json_request
 
 from heso.integrations.hooks.answers import EVENTS
+from heso.lean_parser import json_object
 from heso.schemas import StrictSchema
 
 #: The longest a hook may be held (seconds); Claude Code's own default hook timeout is 600.
@@ -45,14 +44,8 @@ class HookEventSchema(StrictSchema):
         the same types, lengths and choices) and never a NUL: a ``\\u0000`` escape anywhere in
         the body sends it the full way, whose check names the field.
         """
-        if not is_json_request(request):
-            return None
-        body = request.get_data(cache=True)
-        try:
-            event = parse_json(body)
-        except ValueError:
-            return None
-        if b"\\u0000" in body or type(event) is not dict:
+        event = json_object(request)
+        if event is None:
             return None
         name, tool, tool_input = event.get("hook_event_name"), event.get("tool_name"), event.get("tool_input")
         if (type(name) is not str or name not in EVENTS or type(tool) is not str or not 1 <= len(tool) <= 200
