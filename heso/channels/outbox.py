@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -132,7 +132,7 @@ def _lease_seconds() -> float:
     return max(MIN_LEASE_SECONDS, float(current_app.config["DELIVERY_LEASE_SECONDS"]))
 
 
-def _claim(now: datetime, *conditions: Any, limit: int | None = None) -> list[Delivery]:
+def _claim(now: datetime, *conditions: Any, limit: int | None = None) -> list[Any]:
     """Take due deliveries for one attempt each (a conditional UPDATE … RETURNING).
 
     A row is due when pending and its time has come, or when an attempt's lease ran out (its
@@ -146,10 +146,13 @@ def _claim(now: datetime, *conditions: Any, limit: int | None = None) -> list[De
         if db.session.get_bind().dialect.name == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
         conditions = (Delivery.id.in_(candidates.scalar_subquery()),)
-    claimed = db.session.scalars(
-        update(Delivery).where(due, *conditions)
-        .values(status="sending", lease_until=now + lease, attempts=Delivery.attempts + 1, updated_at=now)
-        .returning(Delivery).execution_options(synchronize_session=False, populate_existing=True)
+    # Core rows (read by attribute, as the ORM's would be): the ORM loading its objects was most
+    # of the claim's CPU, and nothing here changes a claimed row through the session.
+    table = Delivery.__table__
+    claimed = db.session.execute(
+        update(table).where(due, *conditions)
+        .values(status="sending", lease_until=now + lease, attempts=table.c.attempts + 1, updated_at=now)
+        .returning(*table.c)
     ).all()
     db.session.commit()
     return list(claimed)
@@ -157,12 +160,12 @@ def _claim(now: datetime, *conditions: Any, limit: int | None = None) -> list[De
 
 
 
-def build_notifications(deliveries: list[Delivery]) -> dict[str, Notification]:
+def build_notifications(deliveries: Sequence[Any]) -> dict[str, Notification]:
     """Notifications for claimed deliveries, with two queries for the whole batch."""
     return _prepare(deliveries)[0]
 
 
-def _prepare(deliveries: list[Delivery]) -> tuple[dict[str, Notification], dict[str, str]]:
+def _prepare(deliveries: Sequence[Any]) -> tuple[dict[str, Notification], dict[str, str]]:
     """Notifications by delivery id, and why a delivery must not be sent (its endpoint is disabled)."""
     decision_ids = {delivery.decision_id for delivery in deliveries}
     decisions = {decision.id: decision for decision in db.session.scalars(
@@ -223,7 +226,7 @@ def _outcome(result: DeliveryResult, attempts: int, finished: datetime) -> tuple
     return dict(values, status="pending", next_attempt_at=finished + timedelta(seconds=delay)), delay
 
 
-def _endpoint(delivery: Delivery, notification: Notification) -> str:
+def _endpoint(delivery: Any, notification: Notification) -> str:
     """Whom a delivery talks to, for the per-endpoint limit: a team's channel, or a callback's host."""
     if delivery.channel == CALLBACK:
         url = str(notification.decision.get("callback_url") or "")
@@ -234,7 +237,7 @@ def _endpoint(delivery: Delivery, notification: Notification) -> str:
     return f"{delivery.team_id} {delivery.channel}"
 
 
-def _jobs(claimed: list[Delivery]) -> list[Job]:
+def _jobs(claimed: Sequence[Any]) -> list[Job]:
     """What to send for claimed rows; ends the read transaction (nothing is held while sending)."""
     notifications, disabled = _prepare(claimed)
     jobs = [Job(delivery_id=delivery.id, team_id=delivery.team_id, decision_id=delivery.decision_id,
