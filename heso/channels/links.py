@@ -15,6 +15,7 @@ claim are the email channel's).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -55,8 +56,15 @@ def serializer(salt: str) -> URLSafeTimedSerializer:
     ``SECRET_KEY_FALLBACKS``.
     """
     config = current_app.config
-    keys = [*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"]]  # itsdangerous signs with the last
-    return URLSafeTimedSerializer(keys, salt=salt)
+    keys = (*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"])  # itsdangerous signs with the last
+    return _serializer(keys, salt)
+
+
+@functools.lru_cache(maxsize=64)
+def _serializer(keys: tuple[str, ...], salt: str) -> URLSafeTimedSerializer:
+    """One serializer per keys and salt (it keeps no state between calls; a rotated key is a new
+    entry): building one for every token was a sixth of minting one, once per delivery."""
+    return URLSafeTimedSerializer(list(keys), salt=salt)
 
 
 def make_token(decision_id: str, team_id: str, action: str, approver: str, channel: str = "email") -> str:
