@@ -25,11 +25,13 @@ unless a stop was asked for (SIGTERM, SIGINT) or the run was a burst.
 timeout; a thread that saw the unsubscribe before it was told to stop waits 60 s for a
 subscription that never comes (rq#1613, rq#2201), so a warm shutdown (SIGTERM, Ctrl-C)
 sometimes took a minute, past most supervisors' patience. The thread is told to stop first.
+Its scheduler is stopped by signalling until it has gone (:meth:`LifecycleMixin.stop_scheduler`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 CHECK_SECONDS = 1
 #: A lock not refreshed for this long is a dead scheduler's (a live one refreshes every second).
 STALE_SECONDS = 3
+#: How long past its loop's interval a scheduler may take to stop before it is killed.
+STOP_SCHEDULER_SECONDS = 5.0
 #: Pause before a fresh worker replaces one whose loop quit on an error (Redis may still be away).
 RESTART_SECONDS = 1.0
 
@@ -102,6 +106,29 @@ class LifecycleMixin:
             scheduler.acquire_locks(auto_start=True)  # starts the scheduler if it got a lock and is not running
         except RedisError as exc:
             log.debug("Could not check the scheduler lock (%s); trying again in %d s", exc, CHECK_SECONDS)
+
+    def stop_scheduler(self) -> None:
+        """RQ's stop of the forked scheduler, without its hang: a SIGTERM that reaches the child
+        before it has installed its own handlers is taken by the worker's, inherited through the
+        fork, and lost; RQ then joins the child, which goes on scheduling, forever (a burst run
+        whose scheduler had just been started hung ``make test`` so). The signal is sent again
+        until the child has gone, and it is killed if it is still there after its loop's interval
+        and :data:`STOP_SCHEDULER_SECONDS`."""
+        scheduler = self.scheduler
+        process = getattr(scheduler, "_process", None)
+        if scheduler is None or process is None or not process.pid:
+            return
+        deadline = time.monotonic() + scheduler.interval + STOP_SCHEDULER_SECONDS
+        while process.is_alive() and time.monotonic() < deadline:
+            try:
+                os.kill(process.pid, signal.SIGTERM)
+            except OSError:  # gone already
+                break
+            process.join(timeout=0.2)
+        if process.is_alive():
+            log.warning("The RQ scheduler (pid %d) did not stop on SIGTERM; killed", process.pid)
+            process.kill()
+        process.join()
 
     def unsubscribe(self) -> None:
         thread = getattr(self, "pubsub_thread", None)

@@ -140,3 +140,38 @@ def test_a_worker_whose_redis_went_away_as_a_job_ended_carries_on(app, database_
     finally:
         kill_process_group(worker)
         redis.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_scheduler_that_missed_its_first_sigterm_is_still_stopped(app, monkeypatch):
+    # Seen in a `make test` run (py-spy): a burst worker's teardown joined its forked scheduler
+    # forever; the child was in its loop with its own handlers installed, so the one SIGTERM RQ
+    # sends had reached it before them and was lost. Here the child ignores SIGTERM until its
+    # loop starts a second later, so the first signal is certainly lost.
+    from heso.worker import build_worker
+
+    original_work = RQScheduler.work
+
+    def late_work(scheduler):
+        time.sleep(1.0)
+        original_work(scheduler)  # installs the scheduler's own handlers, then loops
+
+    monkeypatch.setattr(RQScheduler, "work", late_work)
+    with app.app_context():
+        worker = build_worker(app)
+        worker.scheduler = RQScheduler(worker.queues, connection=worker.connection, interval=1)
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # what the child inherits
+        try:
+            worker.scheduler.acquire_locks(auto_start=True)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        process = worker.scheduler._process  # noqa: SLF001
+        assert process is not None and process.is_alive()
+        stopping = threading.Thread(target=worker.stop_scheduler, daemon=True)
+        stopping.start()
+        stopping.join(timeout=30)
+        hung = stopping.is_alive()
+        if hung:
+            process.kill()
+        assert not hung, "stopping the scheduler hung"
+        assert not process.is_alive()
