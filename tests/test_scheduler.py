@@ -137,7 +137,9 @@ def test_a_redis_restart_pauses_the_scheduler_and_it_resumes(caplog):
                    message="the scheduler to notice")
         server = start_redis(port)  # empty: what was queued is gone, as after a restart without persistence
         wait_until(lambda: queue.count >= 2, 30, message="slots enqueued again")
-        assert any("scheduling resumes" in record.getMessage() for record in caplog.records)
+        # The tick enqueues before the scheduler logs its recovery: wait for the line, do not race it.
+        wait_until(lambda: any("scheduling resumes" in r.getMessage() for r in caplog.records), 30,
+                   message="the scheduler to say it resumed")
     finally:
         stop.set()
         thread.join(15)

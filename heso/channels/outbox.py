@@ -144,8 +144,12 @@ def _claim(now: datetime, *conditions: Any, limit: int | None = None) -> list[An
     if limit is not None:
         candidates = select(Delivery.id).where(due, *conditions).limit(limit)
         if db.session.get_bind().dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
-        conditions = (Delivery.id.in_(candidates.scalar_subquery()),)
+            # Materialized: a plan that rescans the subquery for each row would skip the rows this
+            # UPDATE already changed (SKIP LOCKED) and take the next ones, past the LIMIT.
+            candidates = candidates.with_for_update(skip_locked=True).cte("candidates").prefix_with("MATERIALIZED")
+            conditions = (Delivery.id.in_(select(candidates.c.id)),)
+        else:
+            conditions = (Delivery.id.in_(candidates.scalar_subquery()),)
     # Core rows (read by attribute, as the ORM's would be): the ORM loading its objects was most
     # of the claim's CPU, and nothing here changes a claimed row through the session.
     table = Delivery.__table__
@@ -296,7 +300,9 @@ def drain(batch_size: int | None = None, max_seconds: float = 60.0) -> dict[str,
                 _release(sender.hand_back_waiting(), utcnow())
             if not sender.held():
                 break
-            sent, handed_back = sender.collect(timeout=min(0.5, renew_every))
+            # Rows waiting on a slow endpoint go back only when they keep this drain from claiming more.
+            sent, handed_back = sender.collect(timeout=min(0.5, renew_every),
+                                               make_room=sender.held() >= HELD_BATCHES * size)
             outcomes.update(_record(sent))
             _release(handed_back, utcnow() + timedelta(seconds=SLOW_ENDPOINT_RETRY_SECONDS))
             if time.monotonic() - renewed > renew_every:

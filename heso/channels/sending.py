@@ -5,10 +5,13 @@ threads overlaps the waits (an event loop would need every plugin rewritten). Tw
 
 * at most ``HESO_DELIVERY_CONCURRENCY`` sends at once in the worker;
 * at most ``HESO_DELIVERY_ENDPOINT_CONCURRENCY`` at once to one endpoint (a team's channel, or
-  a ``callback_url``'s host). Deliveries beyond it wait their turn here; if the endpoint's
-  sends have been running for more than :data:`SLOW_SECONDS`, they are handed back instead
-  (:meth:`Sender.collect` returns them, the outbox puts them back unattempted), so a receiver
-  that hangs costs its own deliveries a wait and nobody else a thread.
+  a ``callback_url``'s host). Deliveries beyond it wait their turn here, which costs no
+  thread. Only when the drain needs the room they take (it holds as many rows as it may) and
+  the endpoint's sends have been running for more than :data:`SLOW_SECONDS` are they handed
+  back (:meth:`Sender.collect` returns them, the outbox puts them back unattempted), so a
+  receiver that hangs costs its own deliveries a wait and nobody else a thread or a claim.
+  A receiver that is merely slow for a moment keeps its deliveries: handing them back would
+  delay them by a retry for nothing.
 
 Each send runs in an app context of its own (channels read settings through ``current_app``).
 The database is not touched here: the outbox records what :meth:`Sender.collect` returns.
@@ -128,9 +131,10 @@ class Sender:
                     self._endpoints.setdefault(job.endpoint, _Endpoint()).waiting.append(job)
             self._fill()
 
-    def collect(self, timeout: float) -> tuple[list[Sent], list[Job]]:
-        """Wait up to ``timeout`` for a send to finish; return every finished one, and the jobs
-        handed back because their endpoint is slow (the caller puts them back, unattempted)."""
+    def collect(self, timeout: float, make_room: bool = False) -> tuple[list[Sent], list[Job]]:
+        """Wait up to ``timeout`` for a send to finish; return every finished one and, when
+        ``make_room``, the jobs handed back because their endpoint is slow (the caller puts
+        them back, unattempted)."""
         with self._changed:
             if self._running and not self._finished:
                 self._changed.wait(timeout)
@@ -138,7 +142,7 @@ class Sender:
             handed_back: list[Job] = []
             now = time.monotonic()
             for name, endpoint in list(self._endpoints.items()):
-                if (endpoint.waiting and len(endpoint.running) >= self._per_endpoint
+                if (make_room and endpoint.waiting and len(endpoint.running) >= self._per_endpoint
                         and now - min(endpoint.running.values()) > SLOW_SECONDS):
                     handed_back.extend(endpoint.waiting)
                     endpoint.waiting.clear()

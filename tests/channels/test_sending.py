@@ -12,7 +12,7 @@ import threading
 import pytest
 from sqlalchemy import select, update
 
-from heso.channels import keepalive, outbox
+from heso.channels import keepalive, outbox, sending
 from heso.channels.models import Delivery
 from heso.channels.signing import generate_secret
 from heso.extensions import db
@@ -114,6 +114,62 @@ def test_an_endpoint_that_hangs_does_not_hold_up_another(app, client, team, othe
         attempts = db.session.scalars(select(Delivery.attempts).where(Delivery.team_id == team.id)).all()
         db.session.rollback()
     assert attempts == [1, 1, 1]  # handing back is not an attempt
+
+
+def test_a_claim_takes_no_more_rows_than_its_limit(app, client, team, receivers):
+    """On PostgreSQL, a plan that rescanned the LIMIT … SKIP LOCKED subquery once took all 20."""
+    webhook(client, team, receivers())
+    for _ in range(20):
+        create_decision(client, team, channel="webhook")
+    with app.app_context():
+        assert len(outbox._claim(utcnow(), limit=4)) == 4
+    assert statuses(app).count("sending") == 4
+
+
+def test_a_slow_endpoint_keeps_its_deliveries_while_the_drain_has_room(app, client, team, receivers, monkeypatch):
+    """Every endpoint counts as slow at once here; still nothing is handed back (and delayed
+    by a retry), because the drain is far from the rows it may hold."""
+    monkeypatch.setattr(sending, "SLOW_SECONDS", 0.0)
+    receiver = receivers()
+    app.config.update(DELIVERY_CONCURRENCY=4, DELIVERY_ENDPOINT_CONCURRENCY=1)
+    webhook(client, team, receiver)
+    for _ in range(5):
+        create_decision(client, team, channel="webhook")
+    assert drain(app) == {"delivered": 5}
+    assert statuses(app) == ["delivered"] * 5
+
+
+def test_a_hanging_endpoint_gives_back_the_rows_that_keep_others_from_being_claimed(
+        app, client, team, other_team, receivers):
+    """The hanging endpoint's rows fill all the room a drain may hold (4 batches of 4); the
+    other team's, created then, are claimed only once those go back."""
+    release = threading.Event()
+    hanging = receivers(lambda path, body, headers: (release.wait(60), (200, b"late"))[1])
+    healthy = receivers()
+    app.config.update(DELIVERY_CONCURRENCY=4, DELIVERY_ENDPOINT_CONCURRENCY=1, DELIVERY_BATCH_SIZE=4,
+                      WEBHOOK_TIMEOUT_SECONDS=60)
+    webhook(client, team, hanging)
+    webhook(client, other_team, healthy)
+    for _ in range(20):  # more than the 4 × 4 rows the drain may hold
+        create_decision(client, team, channel="webhook")
+    running = Background(lambda: drain(app), "the drain")
+    try:
+        wait_until(lambda: statuses(app, team.id).count("sending") == 4 * outbox.HELD_BATCHES, 30,
+                   message="the drain to hold all the rows it may")
+        for _ in range(3):
+            create_decision(client, other_team, channel="webhook")
+        wait_until(lambda: statuses(app, other_team.id) == ["delivered"] * 3, 30,
+                   message="the other team's deliveries, while the first endpoint hangs")
+        assert len(hanging.requests) == 1 and not release.is_set()
+    finally:
+        release.set()
+    running.result(timeout=60)
+    with app.app_context():  # what was handed back unattempted is due again shortly
+        wait_until(lambda: outbox.drain() is not None and statuses(app, team.id) == ["delivered"] * 20, 30,
+                   message="the hanging endpoint's deliveries once it answers")
+        attempts = set(db.session.scalars(select(Delivery.attempts).where(Delivery.team_id == team.id)))
+        db.session.rollback()
+    assert attempts == {1}  # handing back is not an attempt
 
 
 def test_a_crash_between_send_and_commit_resends_with_the_same_id(app, client, team, receivers, monkeypatch):
