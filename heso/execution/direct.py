@@ -18,14 +18,16 @@ table's INSERTs (:mod:`heso.observability.outcomes` counts decisions and their l
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 from heso import oneshot
 from heso.extensions import db
+
+T = TypeVar("T")
 
 
 def _cursor(info: dict[Any, Any], driver: Any) -> Any:
@@ -50,6 +52,17 @@ def first_row(statement: ClauseElement, params: Mapping[str, Any]) -> tuple[Any,
 
     Committed when this returns; on an error nothing was (one statement is atomic).
     """
+    row = _run(statement, params, lambda cursor: cursor.fetchone())
+    assert row is not None, "the statement returns a row"
+    return row
+
+
+def all_rows(statement: ClauseElement, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """As :func:`first_row`, every row (a tool-call batch's ``RETURNING``)."""
+    return _run(statement, params, lambda cursor: cursor.fetchall())
+
+
+def _run(statement: ClauseElement, params: Mapping[str, Any], fetch: Callable[[Any], T]) -> T:
     engine = db.engine
     compiled = oneshot.compiled(statement, engine.dialect)
     sql, values = compiled.sql, compiled.parameters(dict(params))
@@ -65,7 +78,7 @@ def first_row(statement: ClauseElement, params: Mapping[str, Any]) -> tuple[Any,
         try:
             cursor = _cursor(pooled.info, driver)
             cursor.execute(sql, values)
-            row = cursor.fetchone()
+            rows = fetch(cursor)
         finally:
             with contextlib.suppress(error):  # checked below: a connection left in autocommit is dropped
                 driver.autocommit = False  # the pool's next user expects a transaction, as ever
@@ -79,5 +92,4 @@ def first_row(statement: ClauseElement, params: Mapping[str, Any]) -> tuple[Any,
         if driver.closed or driver.autocommit:
             pooled.invalidate()  # lost, or not back in its usual mode: never handed out again
         pooled.close()
-    assert row is not None, "the statement returns a row"
-    return row
+    return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -21,6 +22,7 @@ from heso.execution.schemas import (
     ToolResultRecordedSchema,
     ToolResultSchema,
 )
+from heso.lean_parser import LeanParser
 from heso.request_body import accepts_body
 
 #: A full batch of tool calls with their arguments (one call alone may use HESO_MAX_BODY_BYTES).
@@ -28,6 +30,9 @@ MAX_BATCH_BYTES = 2 * 1024 * 1024
 
 blp = Blueprint("execution", __name__, url_prefix="/v1",
                 description="Ask policy before acting: execution requests, tool calls, and why a human was asked.")
+#: The two batch schemas load a well-formed batch without marshmallow (``lean_load``); the
+#: other schemas here have none and parse as ever.
+blp.ARGUMENTS_PARSER = LeanParser()
 
 # Argument schemas are instances, not classes (as in decisions/routes.py): webargs would build
 # a new instance from a class on every request; loading keeps no state on the instance.
@@ -81,7 +86,7 @@ class ExecutionResultBatch(MethodView):
         One answer per item, in order, as ``POST /v1/execution/{id}/result`` would have answered
         it (``status``, and ``result`` or ``error``): an unknown id (or another team's) is 404, a
         call not allowed or with another result recorded 409, the same result again ``replayed``."""
-        return batches.record_results(current_principal(), data["results"])
+        return jsonify(batches.dumped(batches.record_results(current_principal(), data["results"])))
 
 
 @blp.route("/tools/authorize")
@@ -107,7 +112,7 @@ class ToolAuthorizeBatch(MethodView):
         (``status``, and ``result`` or ``error``; ``replayed`` for a re-sent call_id). A call that
         needs a human answers at once with its pending decision; wait for it as for a single
         call (``GET /v1/decisions/{id}?wait=``, then re-send the call_id)."""
-        return batches.authorize(current_principal(), data["calls"])
+        return jsonify(batches.dumped(batches.authorize(current_principal(), data["calls"])))
 
 
 @blp.route("/decisions/<decision_id>/explain")
