@@ -122,8 +122,21 @@ def test_a_claim_takes_no_more_rows_than_its_limit(app, client, team, receivers)
     for _ in range(20):
         create_decision(client, team, channel="webhook")
     with app.app_context():
-        assert len(outbox._claim(utcnow(), limit=4)) == 4
+        assert len(outbox._claim_batch(utcnow(), 4, [])) == 4
     assert statuses(app).count("sending") == 4
+
+
+def test_a_claim_skips_the_rows_its_drain_holds(app, client, team, receivers):
+    """A drain's own rows stay its own even if their lease ran out before its renewal came."""
+    webhook(client, team, receivers())
+    for _ in range(3):
+        create_decision(client, team, channel="webhook")
+    with app.app_context():
+        first = outbox._claim_batch(utcnow(), 1, [])
+        db.session.execute(update(Delivery).values(lease_until=utcnow()))  # every lease runs out
+        db.session.commit()
+        again = outbox._claim_batch(utcnow(), 10, [row.id for row in first])
+    assert len(first) == 1 and len(again) == 2 and first[0].id not in {row.id for row in again}
 
 
 def test_a_slow_endpoint_keeps_its_deliveries_while_the_drain_has_room(app, client, team, receivers, monkeypatch):
