@@ -39,6 +39,9 @@ _VIA = {"decision.expired": "expiry", "decision.cancelled": "caller"}
 _CROCKFORD = {char: value for value, char in enumerate("0123456789ABCDEFGHJKMNPQRSTVWXYZ")}
 
 Event = tuple[Any, ...]
+#: The execution option of :func:`heso.oneshot.autocommit`'s connections (the driver is in
+#: autocommit without SQLAlchemy's isolation level): a statement on one has committed as it ran.
+AUTOCOMMIT = "heso_autocommit"
 
 
 def created_at_seconds(decision_id: str) -> float | None:
@@ -103,7 +106,7 @@ def _after_execute(conn: Connection, clauseelement: object, multiparams: list[di
             return
         if not events:
             return
-        if execution_options.get("isolation_level") == "AUTOCOMMIT":
+        if execution_options.get(AUTOCOMMIT) or execution_options.get("isolation_level") == "AUTOCOMMIT":
             count(events)  # committed as it ran
         else:
             conn.info.setdefault(_STAGED, []).extend(events)
@@ -122,6 +125,8 @@ def _commit(conn: Connection) -> None:
 
 
 def _rollback(conn: Connection) -> None:
+    if conn.invalidated:
+        return  # its info went with the pooled connection (and reading it would raise)
     conn.info.pop(_SAVEPOINTS, None)
     conn.info.pop(_STAGED, None)
 
@@ -157,4 +162,4 @@ def install() -> None:
             event.listen(Engine, name, listener)
 
 
-__all__ = ["count", "created_at_seconds", "install"]
+__all__ = ["AUTOCOMMIT", "count", "created_at_seconds", "install"]
