@@ -335,7 +335,7 @@ def drain(batch_size: int | None = None, max_seconds: float = 60.0) -> dict[str,
                 break
             # Rows waiting on a slow endpoint go back only when they keep this drain from claiming more.
             sent, handed_back = sender.collect(timeout=min(0.5, renew_every),
-                                               make_room=sender.held() >= HELD_BATCHES * size)
+                                               make_room=sender.held() >= HELD_BATCHES * size, gather=size // 2)
             outcomes.update(_record(sent))
             _release(handed_back, utcnow() + timedelta(seconds=SLOW_ENDPOINT_RETRY_SECONDS))
             if time.monotonic() - renewed > renew_every:
