@@ -200,7 +200,7 @@ def _prepare(deliveries: Sequence[Any]) -> tuple[dict[str, Notification], dict[s
     decisions_table, configs_table = Decision.__table__, ChannelConfig.__table__
     decision_ids = list({delivery.decision_id for delivery in deliveries})
     decisions = {decision.id: decision for decision in db.session.execute(
-        select(decisions_table).where(_among(decisions_table.c.id, decision_ids)))}
+        select(decisions_table).where(_among(decisions_table.c.id, decision_ids))).all()}
     keys = {(delivery.team_id, delivery.channel) for delivery in deliveries}
     configs = {(row.team_id, row.channel): row for row in db.session.execute(
         select(configs_table).where(_among(configs_table.c.team_id, list({team for team, _ in keys})),
