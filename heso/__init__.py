@@ -100,12 +100,11 @@ def _key_list(value: str | list[str]) -> list[str]:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build an app: defaults, then ``HESO_*`` environment variables, then ``config``."""
-    from flask import Flask
-
     from heso.config import PROJECT_ROOT, from_env
+    from heso.extensions import HesoFlask
     from heso.json_provider import OrjsonProvider
 
-    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    app = HesoFlask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
     app.json = OrjsonProvider(app)
     settings = from_env()
     settings.update(config or {})

@@ -110,15 +110,18 @@ def _literal_paths_own_their_methods() -> Response | None:
     """OPTIONS and 405 on a literal path list its own methods, not a variable sibling's."""
     from flask import current_app
 
-    methods = _literal_methods(current_app).get(request.path)
+    current = request._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001 - one proxy lookup
+    method, rule = current.method, current.url_rule
+    if rule is not None and not rule.arguments and method != "OPTIONS":
+        return None  # a literal rule took the request: nothing to correct (most requests, at once)
+    methods = _literal_methods(current_app).get(current.path)
     if methods is None:
         return None
-    if request.method == "OPTIONS":
+    if method == "OPTIONS":
         response = current_app.response_class(status=200)
         response.allow.update(methods)
         return response
-    rule = request.url_rule
-    if request.method not in methods and (rule is None or rule.arguments):
+    if method not in methods and (rule is None or rule.arguments):
         raise MethodNotAllowed(valid_methods=sorted(methods))
     return None
 

@@ -46,34 +46,42 @@ def accepts_body(max_bytes: int, media_types: Iterable[str] = ()) -> Callable[[T
     return mark
 
 
-def _body_rules() -> BodyRules | None:
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+def _body_rules(app: Flask, endpoint: str | None) -> BodyRules | None:
+    view = app.view_functions.get(endpoint) if endpoint else None
     return getattr(getattr(view, "view_class", view), "heso_body_rules", None)
 
 
 def check_request_body() -> Response | None:
-    """Refuse oversized and non-JSON bodies, and paths holding a NUL, before any view reads them."""
-    if "\x00" in request.path:
+    """Refuse oversized and non-JSON bodies, and paths holding a NUL, before any view reads them.
+
+    Runs on every request: the request and the app are looked up once (each ``request.x``
+    through Flask's proxy was a lookup of its own), and the Content-Length parsed once.
+    """
+    current = request._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001 - one proxy lookup
+    path = current.path
+    if "\x00" in path:
         # No id holds a NUL, and PostgreSQL could not even compare one: nothing is there.
         return envelope("NOT_FOUND", 404, "Not found: the path contains a NUL character.")
-    if request.method not in JSON_METHODS:
+    if current.method not in JSON_METHODS:
         return None
-    rules = _body_rules()
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001 - as above
+    rules = _body_rules(app, current.endpoint)
+    limit = app.config["MAX_CONTENT_LENGTH"]
     if rules is not None:
-        limit = request.max_content_length = rules.max_bytes
-    if request.content_length is not None and request.content_length > limit:
+        limit = current.max_content_length = rules.max_bytes
+    length = current.content_length
+    if length is not None and length > limit:
         return envelope("PAYLOAD_TOO_LARGE", 413, f"Request body is larger than {limit} bytes.",
-                        {"max_bytes": limit, "content_length": request.content_length})
-    if request.path.startswith("/v1/") and request.content_length and not request.is_json:
+                        {"max_bytes": limit, "content_length": length})
+    if length and path.startswith("/v1/") and not current.is_json:
         if rules is not None and rules.media_types:
-            if request.mimetype in rules.media_types:
+            if current.mimetype in rules.media_types:
                 return None
             accepted = ", ".join(["application/json", *sorted(rules.media_types)])
             return envelope("UNSUPPORTED_MEDIA_TYPE", 415,
-                            f"Send one of {accepted} (Content-Type), not {request.mimetype!r}.")
+                            f"Send one of {accepted} (Content-Type), not {current.mimetype!r}.")
         return envelope("UNSUPPORTED_MEDIA_TYPE", 415,
-                        f"Send JSON with Content-Type: application/json, not {request.mimetype!r}.")
+                        f"Send JSON with Content-Type: application/json, not {current.mimetype!r}.")
     return None
 
 

@@ -70,3 +70,59 @@ def test_flasks_cookie_session_is_off(app):
             session["member"] = "someone"
     response = app.test_client().get("/healthz")
     assert "Set-Cookie" not in response.headers
+
+
+def test_ensure_sync_answers_as_flasks_own(app):
+    """HesoFlask answers plain functions from their code flags: the same as Flask's inspect-based
+    answer for every kind of callable a hook or view can be (a coroutine one is wrapped)."""
+    import functools
+
+    from flask import Flask
+
+    def plain() -> None: ...
+
+    async def coroutine() -> None: ...
+
+    class View:
+        def method(self) -> None: ...
+
+        async def async_method(self) -> None: ...
+
+        def __call__(self) -> None: ...
+
+    callables = [plain, coroutine, View().method, View().async_method, View(), functools.partial(plain),
+                 functools.partial(coroutine), functools.wraps(coroutine)(lambda: None), print]
+    reference = Flask("reference")
+    for flask_app in (app, reference):  # asgiref is not installed: mark what would be wrapped
+        flask_app.async_to_sync = lambda func: ("wrapped", func)  # type: ignore[method-assign]
+    try:
+        for func in callables:
+            assert app.ensure_sync(func) == reference.ensure_sync(func), func
+        assert app.ensure_sync(plain) is plain and app.ensure_sync(coroutine) == ("wrapped", coroutine)
+    finally:
+        del app.async_to_sync
+
+
+def test_the_request_session_is_removed_by_one_teardown(app, client, team):
+    """Flask-SQLAlchemy's own teardown is replaced by HESO's (same remove, with the broken-connection
+    handling), not run after it; a request that used the session leaves none behind."""
+    from heso.extensions import _remove_session
+
+    teardowns = app.teardown_appcontext_funcs
+    assert teardowns.count(_remove_session) == 1
+    assert not [func for func in teardowns if getattr(func, "__self__", None) is db]
+    removed = []
+    original = db.session.remove
+
+    def counted() -> None:
+        removed.append(db.session.registry.has())
+        original()
+
+    db.session.remove = counted  # type: ignore[method-assign]
+    try:
+        assert client.get("/v1/decisions", headers=team.headers("agent")).status_code == 200
+    finally:
+        del db.session.remove
+    assert removed == [True]
+    with app.app_context():
+        assert not db.session.registry.has()
