@@ -66,6 +66,7 @@ class Batch:
         self._pending: dict[str, float] = {}
         self._last_sent = float("-inf")
         self._flusher: threading.Thread | None = None
+        self._waiting = False  # the flusher waits on _wake for timers (not sleeping out a window)
 
     def add(self, timers: dict[str, float]) -> None:
         """Send ``timers`` now if nothing went out within the window, else with the next batch."""
@@ -79,7 +80,7 @@ class Batch:
                 if self._flusher is None:
                     self._flusher = threading.Thread(target=self._run, name="heso-deadline-timers", daemon=True)
                     self._flusher.start()
-                else:
+                elif self._waiting:  # asleep for a window, it sends what is pending when it wakes
                     self._wake.notify()
                 return
         self._send(batch)
@@ -97,7 +98,12 @@ class Batch:
         while True:
             with self._lock:
                 while not self._pending:
-                    if not self._wake.wait(self._idle) and not self._pending:
+                    self._waiting = True
+                    try:
+                        woken = self._wake.wait(self._idle)
+                    finally:
+                        self._waiting = False
+                    if not woken and not self._pending:
                         self._flusher = None
                         return
                 due = self._last_sent + self._window - self._clock()
