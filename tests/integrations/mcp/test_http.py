@@ -134,3 +134,100 @@ def test_any_json_the_sdk_would_send_goes_as_it_would():
 
     anyio.run(serving, server, test)
     assert server.requests[0][2] == body
+
+
+class Raw:
+    """A server answering each request with the next of ``answers``, raw bytes, sent ``step`` bytes
+    at a time (the client must put an answer together from any split); ``b""`` closes instead, and
+    so does an answer saying ``Connection: close``, after it."""
+
+    def __init__(self, *answers, step=None, hang=False):
+        self.answers = list(answers)
+        self.step = step
+        self.hang = hang  # once the answers are out, keep the connection open, silent
+        self.connections = 0
+
+    async def handle(self, stream):
+        self.connections += 1
+        async with stream:
+            buffer = b""
+            while self.answers:
+                while b"\r\n\r\n" not in buffer:
+                    try:
+                        buffer += await stream.receive()
+                    except anyio.EndOfStream:
+                        return
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                while len(buffer) < length:
+                    buffer += await stream.receive()
+                buffer = buffer[length:]
+                answer = self.answers.pop(0)
+                if not answer:
+                    return
+                step = self.step or len(answer)
+                for start in range(0, len(answer), step):
+                    await stream.send(answer[start:start + step])
+                if b"Connection: close" in answer:
+                    return
+            if self.hang:
+                await anyio.sleep_forever()
+
+
+def raw(status_line, headers, body):
+    return b"\r\n".join([status_line, *headers, b"", body])
+
+
+def test_answers_as_a_server_may_frame_them():
+    chunked = raw(b"HTTP/1.1 200 OK", [b"Transfer-Encoding: chunked"],
+                  b"4;ext=1\r\n[1, \r\n2\r\n2]\r\n0\r\nX-T: 1\r\n\r\n")
+    sized = raw(b"HTTP/1.1 200 OK", [b"content-length: 8", b"X-Other:v"], b'{"n": 2}')
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n" + raw(b"HTTP/1.1 200 OK", [b"Content-Length: 2"], b"{}")
+    closing = raw(b"HTTP/1.1 200 OK", [b"Connection: close"], b'{"until": "closed"}')
+    server = Raw(chunked, sized, interim, closing, sized, step=3)
+
+    async def test(client):
+        assert await client.post("/v1/x", {}) == [1, 2]
+        assert await client.post("/v1/x", {}) == {"n": 2}
+        assert await client.post("/v1/x", {}) == {}
+        assert await client.post("/v1/x", {}) == {"until": "closed"}  # no length: read to the end
+        assert await client.post("/v1/x", {}) == {"n": 2}  # on a new connection
+
+    anyio.run(serving, server, test)
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 2xx OK\r\nContent-Length: 2\r\n\r\n{}", b"SPDY/3 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nContent-Length: two\r\n\r\n{}", b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", b"x" * 70_000, b""])
+def test_an_answer_that_is_not_http_is_a_transport_error(answer):
+    server = Raw(answer, answer)
+
+    async def test(client):
+        with pytest.raises(TransportError):
+            await client.post("/v1/x", {})
+
+    anyio.run(serving, server, test)
+
+
+def test_a_key_that_would_split_the_request_is_never_sent():
+    async def test():
+        client = BatchClient("http://127.0.0.1:9", "heso_key\r\nX-Injected: 1")
+        with pytest.raises(TransportError, match="Authorization"):
+            await client.post("/v1/x", {})
+
+    anyio.run(test)
+
+
+def test_no_answer_in_time_is_said_so_and_not_sent_again():
+    server = Raw(raw(b"HTTP/1.1 200 OK", [b"Content-Length: 2"], b"{}"), b"HTTP/1.1 200 OK\r\n", hang=True)
+
+    async def test(client):
+        client.timeout = 1
+        assert await client.post("/v1/x", {}) == {}
+        with pytest.raises(TransportError, match="no answer in 1 s"):  # on the kept-alive connection
+            await client.post("/v1/x", {})
+
+    anyio.run(serving, server, test)
+    assert server.connections == 1  # a timeout is not a connection the server closed: not sent again
