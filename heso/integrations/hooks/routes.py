@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -36,4 +37,6 @@ class Hook(MethodView):
         headers = {"Heso-Execution-Id": row.execution_id}
         if row.decision_id:
             headers["Heso-Decision-Id"] = row.decision_id
-        return answer, 200, headers
+        # The answer HookAnswerSchema documents, as its dump would give it (the Dict field copies
+        # the mapping), without marshmallow's dump: flask-smorest passes a Response through.
+        return jsonify(answer), 200, headers

@@ -198,3 +198,16 @@ def test_approve_and_remember_answers_the_next_same_command_at_once(client, team
     assert "grant grt_" in again["hookSpecificOutput"]["permissionDecisionReason"]
     other = hook(client, team, pre_tool_use("rm -rf src", tool_use_id="toolu_other"), timeout=3).json
     assert other["hookSpecificOutput"]["permissionDecision"] == "deny"  # outside the grant: held, then timed out
+
+
+@pytest.mark.parametrize("event_name", ["PreToolUse", "PermissionRequest"])
+@pytest.mark.parametrize("allowed", [True, False])
+@pytest.mark.parametrize("updated_input", [None, {"command": "pytest -q", "nested": {"n": 1}}])
+def test_the_answer_is_what_its_schema_dumps(event_name, allowed, updated_input):
+    """The view answers the dict itself (no marshmallow dump on the hot path): it must be what
+    HookAnswerSchema, which the OpenAPI description documents, would have dumped."""
+    from heso.integrations.hooks.answers import shape
+    from heso.integrations.hooks.schemas import HookAnswerSchema
+
+    answer = shape(event_name, allowed, "a reason", updated_input)
+    assert HookAnswerSchema().dump(answer) == answer
