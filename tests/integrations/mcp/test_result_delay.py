@@ -44,3 +44,33 @@ def test_hashes_wait_together_and_go_at_once_on_exit(monkeypatch):
         assert [len(batch) for batch in heso.recorded] == [5]  # one request for the five, on exit
 
     anyio.run(test)
+
+
+def test_every_hash_goes_once_whatever_the_windows_and_a_failed_request_is_logged(monkeypatch, capfd):
+    monkeypatch.setattr(proxy, "RESULTS_DELAY_SECONDS", 0)  # a window per turn of the loop, or so
+
+    class Failing(Recording):
+        async def record_results(self, results: list[dict[str, Any]]) -> list[Any]:
+            if not self.recorded:  # the first request fails (HESO down a moment), later ones pass
+                self.recorded.append([])
+                raise ConnectionError("HESO is down")
+            return await super().record_results(results)
+
+    heso = Failing()
+    gateway = proxy.Gateway(heso)
+    call_ids = []
+
+    async def test() -> None:
+        with anyio.fail_after(60):
+            async with proxy.running(gateway, {"up": stdio_upstream()}):
+                for number in range(6):  # one after another: each may open a window of its own
+                    await gateway.call(None, "up__echo", {"text": f"call {number}"})
+                async with anyio.create_task_group() as calls:
+                    for number in range(6, 12):
+                        calls.start_soon(gateway.call, None, "up__echo", {"text": f"call {number}"})
+        call_ids.extend(item["execution_id"] for batch in heso.recorded for item in batch)
+
+    anyio.run(test)
+    failed = capfd.readouterr().err.count("could not record the result of mcp-")
+    assert failed >= 1 and len(call_ids) + failed == 12  # each hash sent: recorded, or its failure logged
+    assert len(set(call_ids)) == len(call_ids)  # none twice
