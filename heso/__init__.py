@@ -100,11 +100,11 @@ def _key_list(value: str | list[str]) -> list[str]:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build an app: defaults, then ``HESO_*`` environment variables, then ``config``."""
+    from heso import extensions
     from heso.config import PROJECT_ROOT, from_env
-    from heso.extensions import HesoFlask
     from heso.json_provider import OrjsonProvider
 
-    app = HesoFlask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    app = extensions.HesoFlask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
     app.json = OrjsonProvider(app)
     settings = from_env()
     settings.update(config or {})
@@ -137,7 +137,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
 
-    from heso import docs_ui, encryption, extensions, migrations, observability, rate_limits, request_body
+    from heso import docs_ui, encryption, migrations, observability, rate_limits, request_body
 
     app.session_interface = extensions.NoCookieSession()
     encryption.init_app(app)  # malformed HESO_ENCRYPTION_KEYS: refuse to start, before anything reads a secret
