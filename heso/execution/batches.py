@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import marshmallow as ma
 from sqlalchemy import Select, TextClause, and_, bindparam, select, text
@@ -37,6 +39,7 @@ from heso.timeutil import isoformat
 _CALL = ToolAuthorizeSchema()
 _RESULT = ToolResultItemSchema()
 _HASH = ToolResultItemSchema().fields["result_hash"].validators[0].regex  # type: ignore[attr-defined]
+_EXECUTION_ID = cast("re.Pattern[str]", EXECUTION_ID.regex)  # typeshed's Regexp.regex could be of bytes
 
 
 def _load_call(item: Any) -> dict[str, Any]:
@@ -48,7 +51,7 @@ def _load_call(item: Any) -> dict[str, Any]:
         tool, call_id, adapter_id = item.get("tool"), item.get("call_id", ""), item.get("adapter_id", "-")
         arguments, read_only = item.get("arguments", {}), item.get("read_only_hint", False)
         if (type(tool) is str and 1 <= len(tool) <= 200 and type(call_id) is str
-                and ("call_id" not in item or EXECUTION_ID.regex.match(call_id))
+                and ("call_id" not in item or _EXECUTION_ID.match(call_id))
                 and type(adapter_id) is str and 1 <= len(adapter_id) <= 200
                 and type(arguments) is dict and type(read_only) is bool):
             loaded: dict[str, Any] = {"tool": tool}
@@ -73,7 +76,7 @@ def _load_result(item: Any) -> dict[str, Any]:
     if type(item) is dict and item.keys() <= _LEAN_RESULT_KEYS:
         execution_id, result_hash = item.get("execution_id"), item.get("result_hash")
         is_error = item.get("is_error", False)
-        if (type(execution_id) is str and EXECUTION_ID.regex.match(execution_id) and type(result_hash) is str
+        if (type(execution_id) is str and _EXECUTION_ID.match(execution_id) and type(result_hash) is str
                 and _HASH.match(result_hash) and type(is_error) is bool):
             return {"result_hash": result_hash, "is_error": is_error, "execution_id": execution_id}
     return _RESULT.load(item)
@@ -163,6 +166,7 @@ def _write(principal: Principal, calls: list[_Call],
         return []
     if alone and not oneshot.in_transaction():
         statement, params = _insert_with_ledger(rows, entries)
+        returned: Sequence[tuple[Any, ...]]
         if direct.available():
             returned = direct.all_rows(statement, params)
         else:

@@ -79,8 +79,8 @@ def _lean_list(request: Request, field: str) -> dict[str, Any] | None:
     if body is None or len(body) != 1:
         return None
     items = body.get(field)
-    if type(items) is not list or not 1 <= len(items) <= MAX_BATCH_ITEMS:
-        return None
+    if type(items) is not list or not 1 <= len(items) <= MAX_BATCH_ITEMS or None in items:
+        return None  # an item may not be null (the list's Raw field): the full load says so
     return {field: items}
 
 
