@@ -14,7 +14,6 @@ import functools
 import json
 import re
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -33,7 +32,7 @@ from heso.execution.schemas import EXECUTION_ID, ToolAuthorizeSchema, ToolResult
 from heso.extensions import db
 from heso.ledger import service as ledger
 from heso.ledger.models import LedgerEntry
-from heso.policy import runtime, sync
+from heso.policy import runtime
 from heso.timeutil import isoformat
 
 _CALL = ToolAuthorizeSchema()
@@ -154,12 +153,7 @@ def _write(principal: Principal, calls: list[_Call],
     entry, in autocommit on the raw driver connection (:mod:`heso.execution.direct`). Else
     (SQLite, or a grant's use or a policy-sync claim opened the session's transaction): through
     the session, committed together."""
-    alone = oneshot.available()
-    active = runtime.active_if_cached(principal.team_id) if alone else None
-    if active is None:
-        with oneshot.autocommit() if alone else nullcontext() as connection:
-            active = runtime.active(principal.team_id, connection)
-    sync.schedule_if_due(principal.team_id, active)
+    alone, active = service.active_policy(principal)
     decided, rows, entries = _decide_all(principal, calls, active, answers)
     if not rows:
         db.session.commit()  # a policy-sync claim, if any

@@ -148,17 +148,25 @@ def _transient(**values: Any) -> ExecutionRequest:
     return row
 
 
-def _write(principal: Principal, kind: str, body: dict[str, Any], request_hash: str,
-           execution_id: str) -> tuple[int, dict[str, Any]]:
-    """Ask policy and write the row with its ledger entry; ``(row id, its values)``.
-
-    IntegrityError when the id is known (nothing written then)."""
+def active_policy(principal: Principal) -> tuple[bool, Any]:
+    """Whether this call may write alone (:func:`heso.oneshot.available`), and the team's active
+    policy: the process's cached head, else read (in autocommit when alone); a due policy
+    sync is scheduled."""
     alone = oneshot.available()
     active = runtime.active_if_cached(principal.team_id) if alone else None
     if active is None:
         with oneshot.autocommit() if alone else nullcontext() as connection:
             active = runtime.active(principal.team_id, connection)
     sync.schedule_if_due(principal.team_id, active)
+    return alone, active
+
+
+def _write(principal: Principal, kind: str, body: dict[str, Any], request_hash: str,
+           execution_id: str) -> tuple[int, dict[str, Any]]:
+    """Ask policy and write the row with its ledger entry; ``(row id, its values)``.
+
+    IntegrityError when the id is known (nothing written then)."""
+    alone, active = active_policy(principal)
     values, ledger_entry = decide(principal, kind, body, request_hash, execution_id, active)
     if alone and not oneshot.in_transaction():
         # One statement in autocommit: the row and its ledger entry commit together or not
