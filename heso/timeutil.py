@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import overload
+from typing import Any, overload
 
 _RELATIVE = re.compile(r"^(\d{1,6})([smhd])$")
 #: RFC 3339 ``date-time`` (what ``format: date-time`` means in /openapi.json), not every ISO 8601 spelling.
@@ -77,3 +77,11 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         return parsed.astimezone(UTC)
     except OverflowError:
         return datetime.min.replace(tzinfo=UTC) if parsed.year == 1 else datetime.max.replace(tzinfo=UTC)
+
+
+def timestamptz_json(value: Any) -> str:
+    """``json.dumps``'s ``default`` for rows read by PostgreSQL's ``json_to_recordset``: a
+    datetime as a ``timestamptz`` reads it (ISO 8601, the offset and the microseconds kept)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

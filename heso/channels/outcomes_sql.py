@@ -10,12 +10,12 @@ row-by-row statements (its round trips cost nothing).
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 
 from heso.extensions import db
+from heso.timeutil import timestamptz_json
 
 
 def record(outcomes: list[dict[str, Any]]) -> set[str]:
@@ -23,7 +23,7 @@ def record(outcomes: list[dict[str, Any]]) -> set[str]:
     lease that attempt claimed (``status`` sending, ``attempts`` its number). Returns the ids
     of the deliveries updated: the others' attempts were superseded. In the session's
     transaction: the caller commits."""
-    rows = json.dumps(outcomes, default=_timestamp)
+    rows = json.dumps(outcomes, default=timestamptz_json)
     return set(db.session.scalars(_RECORD, {"outcomes": rows}))
 
 
@@ -52,10 +52,3 @@ FROM given
 WHERE deliveries.id = given.delivery_id AND deliveries.status = 'sending' AND deliveries.attempts = given.number
 RETURNING deliveries.id
 """)
-
-
-def _timestamp(value: Any) -> str:
-    """A ``timestamptz`` as PostgreSQL reads it (ISO 8601, offset and microseconds kept)."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")

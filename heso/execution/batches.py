@@ -15,7 +15,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 
 import marshmallow as ma
@@ -33,7 +32,7 @@ from heso.extensions import db
 from heso.ledger import service as ledger
 from heso.ledger.models import LedgerEntry
 from heso.policy import runtime
-from heso.timeutil import isoformat
+from heso.timeutil import isoformat, timestamptz_json
 
 _CALL = ToolAuthorizeSchema()
 _RESULT = ToolResultItemSchema()
@@ -214,15 +213,7 @@ def _records(values: list[dict[str, Any]], columns: dict[str, str]) -> str:
     documents = [name for name, kind in columns.items() if kind == "json"]
     return json.dumps([{**row, "n": n, **{name: None if row[name] is None else json.dumps(row[name])
                                           for name in documents}} for n, row in enumerate(values)],
-                      default=_timestamp)
-
-
-def _timestamp(value: Any) -> str:
-    """``created_at`` and ``resolved_at`` as PostgreSQL reads a ``timestamptz`` (ISO 8601, the
-    offset and the microseconds kept)."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+                      default=timestamptz_json)
 
 
 #: The columns a tool call's row and its ledger entry are written with (service.decide's values),
