@@ -14,6 +14,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import event, func, select, text
 
+from heso import wakeups
 from heso.auth.service import authenticate
 from heso.channels.models import Delivery
 from heso.decisions import create_sql, service
@@ -23,6 +24,7 @@ from heso.extensions import db
 from heso.ledger.models import LedgerEntry
 from heso.timeutil import utcnow
 from tests.factories import decision_body
+from tests.helpers import wait_until
 
 
 def _statements(app, call, monkeypatch):
@@ -94,6 +96,9 @@ def test_a_keyed_create_looks_its_key_up_in_autocommit_on_postgresql(app, client
     if not app.config["DATABASE_URL"].startswith("postgresql"):
         pytest.skip("autocommit is PostgreSQL's")
     headers = team.headers("agent", **{"Idempotency-Key": "keyed-1"})
+    subscriber = wakeups.wakeups(app)
+    subscriber.start()  # the key and approver caches hold entries only once it listens (a loaded CI was slower)
+    wait_until(subscriber.connected.is_set, 30, message="the cache invalidations' subscriber")
     assert client.post("/v1/decisions", json=decision_body(), headers=team.headers("agent")).status_code == 201
     with app.app_context():
         sessions_made = []
