@@ -17,14 +17,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, String, any_, func, literal, select, update
+from sqlalchemy import func, select, update
 
 from heso import errors, wakeups
 from heso.agents.models import Agent, AgentEvent, AgentKey
 from heso.decisions.models import FINAL, Decision
 from heso.extensions import db
 from heso.ids import new_id
-from heso.models_base import rowcount
+from heso.models_base import among, rowcount
 from heso.timeutil import isoformat, utcnow
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def stage_decision_outcomes(decision_ids: list[str], now: datetime | None = None
                Decision.resolved_at, Decision.response_notes, Decision.modified_action, Decision.idempotency_key,
                AgentKey.agent_id)
         .join(AgentKey, AgentKey.key_id == Decision.created_by)
-        .where(_among(decision_ids), Decision.status.in_(FINAL))
+        .where(among(Decision.id, decision_ids), Decision.status.in_(FINAL))
     ).all()
     return stage(({"team_id": row.team_id, "agent_id": row.agent_id, "kind": f"decision.{row.status}",
                    "subject_id": row.id,
@@ -69,15 +69,6 @@ def stage_decision_outcomes(decision_ids: list[str], now: datetime | None = None
                                # An approval (heso/approvals) is settled through its decision, keyed by its id.
                                "approval_id": _approval_id(row.idempotency_key)}}
                   for row in found), now)
-
-
-def _among(decision_ids: list[str]) -> ColumnElement[bool]:
-    """``Decision.id IN (…)``; on PostgreSQL one array parameter (``= ANY``): the sweeper passes
-    10,000 ids a batch, and psycopg converting a query of 10,000 placeholders cost more than
-    the query (issue 18)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return Decision.id == any_(literal(decision_ids, ARRAY(String)))
-    return Decision.id.in_(decision_ids)
 
 
 def _approval_id(idempotency_key: str | None) -> str | None:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import ARRAY, Integer, String, all_, any_, bindparam, func, literal, or_, select, update
+from sqlalchemy import ARRAY, Integer, String, all_, bindparam, func, or_, select, update
 
 from heso.channels import outcomes_sql, registry
 from heso.channels.base import DeliveryResult, Notification
@@ -38,7 +38,7 @@ from heso.decisions.models import Decision
 from heso.extensions import db, state
 from heso.ids import new_id
 from heso.ledger import service as ledger
-from heso.models_base import rowcount
+from heso.models_base import among, rowcount
 from heso.observability import metrics
 from heso.timeutil import isoformat, utcnow
 
@@ -200,10 +200,10 @@ def _prepare(deliveries: Sequence[Any]) -> tuple[dict[str, Notification], dict[s
     decisions_table, configs_table = Decision.__table__, ChannelConfig.__table__
     decision_ids = list({delivery.decision_id for delivery in deliveries})
     decisions = {decision.id: decision for decision in db.session.execute(
-        select(decisions_table).where(_among(decisions_table.c.id, decision_ids))).all()}
+        select(decisions_table).where(among(decisions_table.c.id, decision_ids))).all()}
     keys = {(delivery.team_id, delivery.channel) for delivery in deliveries}
     configs = {(row.team_id, row.channel): row for row in db.session.execute(
-        select(configs_table).where(_among(configs_table.c.team_id, list({team for team, _ in keys})),
+        select(configs_table).where(among(configs_table.c.team_id, list({team for team, _ in keys})),
                                     configs_table.c.channel.in_({channel for _, channel in keys})))}
     base_url = current_app.config["PUBLIC_URL"].rstrip("/")
     notifications, disabled = {}, {}
@@ -222,14 +222,6 @@ def _prepare(deliveries: Sequence[Any]) -> tuple[dict[str, Notification], dict[s
             action_tokens=tokens, channel=delivery.channel,
         )
     return notifications, disabled
-
-
-def _among(column: Any, values: list[str]) -> Any:
-    """``column IN (…)``; on PostgreSQL one array parameter (``= ANY``), whose SQL is the same
-    for every batch (a list of placeholders is rendered for each)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(values, ARRAY(String)))
-    return column.in_(values)
 
 
 def build_notification(delivery: Delivery) -> Notification:
