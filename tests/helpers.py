@@ -167,12 +167,36 @@ def kill_process_group(process: subprocess.Popen) -> None:
     process.wait(timeout=10)
 
 
+def _closing_when_exhausted(app: Callable) -> Callable:
+    """``app`` whose response iterable is closed as soon as it is exhausted (or dropped).
+
+    werkzeug's development server (3.1) calls the iterable's ``close()`` only after draining the
+    request socket, and a client that resets the connection (a browser closing its context
+    mid-favicon) makes that read raise first: the static file's handle was left for the garbage
+    collector, whose ``ResourceWarning`` then failed whichever test was running.
+    """
+
+    def closing(environ: dict, start_response: Callable) -> Iterator[bytes]:
+        iterable = app(environ, start_response)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from iterable
+            finally:
+                if hasattr(iterable, "close"):
+                    iterable.close()
+
+        return chunks()
+
+    return closing
+
+
 @contextmanager
 def serve_wsgi(app: Callable) -> Iterator[str]:
     """``app`` (any WSGI callable) behind a real threaded HTTP server on a free port; yields its base URL."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _closing_when_exhausted(app), threaded=True)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
