@@ -14,7 +14,12 @@ Everything runs against a throw-away PostgreSQL database and Redis database 14; 
 cleaned up, and every child process stopped, however the run ends.
 
     .venv/bin/python benchmarks/decisions.py [--seconds 10] [--concurrency 16] [--decisions 100000]
-                                             [--skip-load] [--skip-expiry]
+                                             [--skip-load] [--skip-expiry] [--cpu-breakdown]
+
+``--cpu-breakdown`` (with wrk) adds, per timed run, the CPU milliseconds per request of each
+process that served it (gunicorn master and workers, the RQ worker, this database's PostgreSQL
+backends, Redis, wrk) and of everything else, from ``/proc/<pid>/stat`` before and after the
+window, and how many of the cores were busy: where the two cores go, beyond one process's profile.
 
 Figures go to stdout as ``name=value`` lines, progress to stderr. See benchmarks/README.md.
 """
@@ -27,6 +32,7 @@ import multiprocessing
 import os
 import queue
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -38,7 +44,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -263,6 +269,104 @@ def start_servers(children: Children, env: dict[str, str]) -> tuple[int, int]:
     return heso_port, bare_port
 
 
+# --- Where the cores go: CPU seconds per request by process, from /proc -------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _read_proc(pid: str) -> tuple[int, float, float, str] | None:
+    """(process group, CPU seconds of its own, of its reaped children, command line) of one
+    process, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            text = stat.read().decode(errors="replace")
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            command = cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3
+    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])  # fields 14-17
+    return int(fields[2]), (utime + stime) / CLOCK_TICKS, (cutime + cstime) / CLOCK_TICKS, command or text.split()[1]
+
+
+def _machine_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from the first line of /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [int(value) for value in stat.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values[:8]) - idle, sum(values[:8])
+
+
+@dataclass
+class CpuSnapshot:
+    at: float
+    by_pid: dict[str, tuple[str, float]]  # pid -> (role, CPU seconds)
+    children_cpu: float  # this process's reaped children (wrk, the Python client's processes)
+    machine: tuple[int, int]
+
+
+class CpuMeter:
+    """CPU seconds by role over a window, from ``/proc/<pid>/stat`` read before and after it.
+
+    Roles: each server's gunicorn master and workers (by the process group ``Children`` gave
+    them), the RQ worker, this database's PostgreSQL backends and PostgreSQL's shared processes
+    (WAL writer, checkpointer... by their command line), Redis, the load client (this process's
+    reaped children: wrk) and everything else on the machine (the neighbours' work). The
+    machine's busy share says whether the two cores were saturated."""
+
+    def __init__(self, children: Children, database: str) -> None:
+        self.groups = {str(proc.pid): name for name, proc in children.running.items()}
+        self.database = database
+
+    def role(self, pid: str, group: int, command: str) -> str:
+        name = self.groups.get(str(group))
+        if name is not None:
+            if name.endswith("-web"):
+                return f"{name} master" if pid == str(group) else f"{name} workers"
+            return name
+        if command.startswith("postgres:"):
+            if f" {self.database} " in command:
+                return "postgres backends (this database)"
+            if "walwriter" in command or "checkpointer" in command or "background writer" in command:
+                return "postgres wal writer, checkpointer, bgwriter"
+            return "postgres, other (others' databases, autovacuum)"
+        if command.startswith("redis-server"):
+            return "redis-server"
+        return "other processes"
+
+    def snapshot(self) -> CpuSnapshot:
+        by_pid: dict[str, tuple[str, float]] = {}
+        for pid in os.listdir("/proc"):
+            if pid.isdigit() and pid != str(os.getpid()):
+                read = _read_proc(pid)
+                if read is not None:
+                    group, own, children, command = read
+                    # Reaped children count for ours (an RQ worker's work horses are forks it waits
+                    # for), not for others: a neighbour's shell reaping a long job would add it all.
+                    ours = str(group) in self.groups
+                    by_pid[pid] = (self.role(pid, group, command), own + children if ours else own)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return CpuSnapshot(time.monotonic(), by_pid, children.ru_utime + children.ru_stime, _machine_jiffies())
+
+    @staticmethod
+    def report(prefix: str, before: CpuSnapshot, after: CpuSnapshot, requests: int) -> None:
+        """``cpu_ms_per_request[role]`` lines, the machine's busy cores, and how much of that is accounted."""
+        spent: Counter = Counter()
+        for pid, (role, cpu) in after.by_pid.items():
+            start = before.by_pid.get(pid)
+            spent[role] += cpu - (start[1] if start is not None and start[0] == role else 0.0)
+        spent["load client (wrk)"] = after.children_cpu - before.children_cpu
+        seconds = after.at - before.at
+        busy = (after.machine[0] - before.machine[0]) / max(1, after.machine[1] - before.machine[1])
+        cores = os.cpu_count() or 1
+        for role, cpu in sorted(spent.items(), key=lambda item: -item[1]):
+            figure(f"{prefix}cpu_ms_per_request[{role}]", 1000 * cpu / max(1, requests))
+        figure(f"{prefix}cpu_ms_per_request[all processes]", 1000 * sum(spent.values()) / max(1, requests))
+        figure(f"{prefix}machine_busy_cores", busy * cores, 2)
+        figure(f"{prefix}machine_cores", cores)
+        figure(f"{prefix}window_seconds", seconds, 2)
+
+
 # --- Load generation -----------------------------------------------------------------------
 
 
@@ -404,10 +508,12 @@ def _run_wrk(argv: list[str]) -> str:
     return done.stdout
 
 
-def wrk_load(wrk: str, port: int, headers: dict[str, str], seconds: float, concurrency: int) -> LoadResult:
+def wrk_load(wrk: str, port: int, headers: dict[str, str], seconds: float, concurrency: int,
+             window: Callable[[], AbstractContextManager[Any]] = nullcontext) -> LoadResult:
     """wrk when installed: a C client leaves more of the two cores to the servers under test.
 
     wrk takes whole seconds only, so the window is rounded (and its own measured time is used).
+    ``window`` wraps the timed run alone (not the warm-up): the CPU breakdown's snapshots.
     """
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_wrk_script(headers))
@@ -415,7 +521,8 @@ def wrk_load(wrk: str, port: int, headers: dict[str, str], seconds: float, concu
         url = f"http://{HOST}:{port}{PATH}"
         base = [wrk, "-t", str(min(2, concurrency)), "-c", str(concurrency), "-s", script.name]
         _run_wrk([*base, "-d", f"{max(1, round(WARMUP_SECONDS))}s", url])
-        return parse_wrk(_run_wrk([*base, "-d", f"{max(1, round(seconds))}s", url]))
+        with window():
+            return parse_wrk(_run_wrk([*base, "-d", f"{max(1, round(seconds))}s", url]))
     finally:
         os.unlink(script.name)
 
@@ -433,10 +540,24 @@ def clients(choice: str) -> list[str]:
     return [choice]
 
 
-def timed_run(label: str, port: int, headers: dict[str, str], args: argparse.Namespace, client: str) -> LoadResult:
+def timed_run(label: str, port: int, headers: dict[str, str], args: argparse.Namespace, client: str,
+              meter: CpuMeter | None = None) -> LoadResult:
     progress(f"{label}: {args.concurrency} connections for {args.seconds:g} s ({client} client)")
     if client == "wrk":
-        result = wrk_load(shutil.which("wrk") or "wrk", port, headers, args.seconds, args.concurrency)
+        snapshots: list[CpuSnapshot] = []
+
+        @contextmanager
+        def window() -> Iterator[None]:
+            if meter is not None:
+                snapshots.append(meter.snapshot())
+            yield
+            if meter is not None:
+                snapshots.append(meter.snapshot())
+
+        result = wrk_load(shutil.which("wrk") or "wrk", port, headers, args.seconds, args.concurrency, window)
+        if meter is not None:
+            run = label.split(": ", 1)[-1].replace(" #", "_").lower()
+            CpuMeter.report(f"{run}_", *snapshots, requests=result.ok + sum(result.errors.values()))
     else:
         result = python_load(port, headers, args.seconds, args.concurrency)
     cpu = f", client used {result.client_cpu_seconds:.1f} CPU-s" if result.client_cpu_seconds else ""
@@ -455,10 +576,11 @@ def measure_create(args: argparse.Namespace, env: dict[str, str], token: str, lo
     try:
         heso_port, bare_port = start_servers(children, env)
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        meter = CpuMeter(children, env["HESO_DATABASE_URL"].rsplit("/", 1)[-1]) if args.cpu_breakdown else None
         for client in clients(args.client):
-            runs.append((client, timed_run(f"{client}: bare #1", bare_port, headers, args, client),
-                         timed_run(f"{client}: HESO", heso_port, headers, args, client),
-                         timed_run(f"{client}: bare #2", bare_port, headers, args, client)))
+            runs.append((client, timed_run(f"{client}: bare #1", bare_port, headers, args, client, meter),
+                         timed_run(f"{client}: HESO", heso_port, headers, args, client, meter),
+                         timed_run(f"{client}: bare #2", bare_port, headers, args, client, meter)))
         children.check_alive()
     finally:
         progress("stopping gunicorn and the worker")
@@ -679,6 +801,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--client", choices=("both", "wrk", "python"), default="both",
                         help="load generator(s) of the create part (default both: wrk's figures first, "
                              "then python_-prefixed ones; python alone without wrk)")
+    parser.add_argument("--cpu-breakdown", action="store_true",
+                        help="with wrk: print each timed run's CPU per request by process (gunicorn master and "
+                             "workers, RQ worker, PostgreSQL, Redis, wrk, others) and the machine's busy cores")
     parser.add_argument("--skip-load", action="store_true", help="skip the create-throughput part")
     parser.add_argument("--skip-expiry", action="store_true", help="skip the expiry/seal part")
     args = parser.parse_args(argv)
