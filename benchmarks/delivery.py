@@ -347,6 +347,9 @@ def raw_run(label: str, port: int, body: str, secret: str, count: int, arrivals:
 class Drain:
     rate: Rate
     spawned: float  # time.monotonic() when the worker process was started
+    #: The workers' CPU seconds per delivery from the first arrival on (start-up excluded): the
+    #: figure that load on a shared machine moves least, for comparing two trees.
+    cpu_per_delivery: float
 
     @property
     def from_spawn_per_second(self) -> float:
@@ -367,21 +370,34 @@ def registered_workers() -> int:
     return Redis.from_url(REDIS_URL).scard("rq:workers")
 
 
-def start_workers(children: Children, env: dict[str, str], workers: int) -> None:
-    for index in range(workers):
-        children.start(f"heso-worker-{index}", [str(BIN / "heso"), "worker"], env)
+def start_workers(children: Children, env: dict[str, str], workers: int) -> list[int]:
+    return [children.start(f"heso-worker-{index}", [str(BIN / "heso"), "worker"], env).pid
+            for index in range(workers)]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes (all their threads), from /proc."""
+    ticks = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def drain(children: Children, env: dict[str, str], count: int, arrivals: Arrivals, workers: int) -> Drain:
     """Start ``workers`` ``heso worker``s on the backlog; wait until the receiver has ``count`` deliveries."""
     spawned = time.monotonic()
-    start_workers(children, env, workers)
+    pids = start_workers(children, env, workers)
     last_progress, last_count, last_change = spawned, 0, spawned
+    cpu_from: tuple[int, float] | None = None  # (arrived, CPU seconds) at the first arrival seen
     while True:
         time.sleep(0.05)
         arrivals.poll()
         got = len(arrivals.created_by_decision)
         now = time.monotonic()
+        if cpu_from is None and got:
+            cpu_from = got, cpu_seconds(pids)
         if got >= count:
             break
         if got != last_count:
@@ -394,7 +410,9 @@ def drain(children: Children, env: dict[str, str], count: int, arrivals: Arrival
             last_progress = now
         children.check_alive()
     times = sorted(a.at for a in arrivals.created_by_decision.values())
-    drained = Drain(rate_of(times[:count]), spawned)
+    assert cpu_from is not None
+    cpu_per_delivery = (cpu_seconds(pids) - cpu_from[1]) / max(1, got - cpu_from[0])
+    drained = Drain(rate_of(times[:count]), spawned, cpu_per_delivery)
     progress(f"HESO: {drained.rate.per_second:.1f} deliveries/s at the receiver; first delivery "
              f"{drained.rate.first - spawned:.2f} s after the worker was started")
     return drained
@@ -534,6 +552,7 @@ def report_throughput(raw_close: Rate, raw_1: Rate, heso: Drain, raw_2: Rate, bo
     figure("delivery_ratio_vs_close", heso.rate.per_second / raw_close.per_second)
     figure("heso_per_s_from_spawn", heso.from_spawn_per_second, 1)
     figure("worker_first_delivery_s", heso.rate.first - heso.spawned, 2)
+    figure("worker_cpu_ms_per_delivery", heso.cpu_per_delivery * 1000, 3)
 
 
 def report_latency(latencies: list[float], api_times: list[float]) -> None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
+import re
 from datetime import datetime
+from functools import lru_cache
 from secrets import token_bytes
 
 import marshmallow as ma
@@ -51,38 +52,54 @@ def generate_secret(nbytes: int = 32) -> str:
     return PREFIX + base64.b64encode(token_bytes(nbytes)).decode("ascii")
 
 
-def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
-    """``v1,<base64 signature>`` of one message under one secret."""
-    signed = f"{msg_id}.{timestamp}.{body}".encode()
-    digest = hmac.new(validate_secret(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
+@lru_cache(maxsize=256)
+def _key(secret: str) -> bytes:
+    """The decoded key of a valid secret: a worker signs with the same few secrets all day
+    (an invalid one raises, and is not cached)."""
+    return validate_secret(secret)
 
 
-def handover_signature(body: str, secret: str) -> str:
+def _utf8(body: str | bytes) -> bytes:
+    return body if isinstance(body, bytes) else body.encode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: str | bytes) -> str:
+    """``v1,<base64 signature>`` of one message under one secret (``body`` as text or its UTF-8 bytes)."""
+    signed = f"{msg_id}.{timestamp}.".encode() + _utf8(body)
+    return "v1," + base64.b64encode(hmac.digest(_key(secret), signed, "sha256")).decode("ascii")
+
+
+def handover_signature(body: str | bytes, secret: str) -> str:
     """``sha256=<hex>``: HMAC-SHA256 of the UTF-8 body, keyed with the *decoded* secret bytes.
 
     The key is ``base64decode(secret[len("whsec_"):])`` (the same bytes Standard Webhooks
     uses), not the text of the secret; a receiver written for Handover decodes it first.
     """
-    return "sha256=" + hmac.new(validate_secret(secret), body.encode(), hashlib.sha256).hexdigest()
+    return "sha256=" + hmac.digest(_key(secret), _utf8(body), "sha256").hex()
 
 
-def webhook_headers(msg_id: str, body: str, secrets: list[str], timestamp: datetime) -> dict[str, str]:
+#: The same characters as ``str.isspace`` (both use Python's Unicode whitespace table).
+_WHITESPACE = re.compile(r"\s").search
+
+
+def webhook_headers(msg_id: str, body: str | bytes, secrets: list[str], timestamp: datetime) -> dict[str, str]:
     """The signature headers for one attempt of one message.
 
     ``msg_id`` is the same on every attempt (receivers de-duplicate on it); ``timestamp``
     should be the moment of this attempt, so that a late retry still falls within a
     receiver's tolerance (300 s in the reference libraries). The first secret is the
     current one and also keys ``X-Handover-Signature``; any others (the previous secret,
-    during a rotation) add signatures. ``body`` must be sent as exactly its UTF-8 bytes.
+    during a rotation) add signatures. ``body`` must be sent as exactly its UTF-8 bytes
+    (given as bytes, it is those bytes).
     """
     if not secrets:
         raise ValueError("at least one secret is needed to sign")
     if timestamp.tzinfo is None:
         raise ValueError("timestamp must be timezone-aware (UTC)")
-    if not msg_id or any(ch.isspace() for ch in msg_id):
+    if not msg_id or _WHITESPACE(msg_id):
         raise ValueError(f"msg_id must be non-empty without whitespace, got {msg_id!r}")
     seconds = int(timestamp.timestamp() // 1)
+    body = _utf8(body)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(seconds),

@@ -98,13 +98,20 @@ def test_handover_signature_is_hmac_of_the_body_under_the_decoded_key():
     assert webhook_headers("dlv_h", body, [secret, generate_secret()], utcnow())["X-Handover-Signature"] == expected
 
 
+def test_a_body_given_as_bytes_signs_as_its_text():
+    now, secret = utcnow(), generate_secret()
+    body = '{"action":"Send 48 000 € to Acme"}'
+    assert webhook_headers("msg_1", body.encode(), [secret], now) == webhook_headers("msg_1", body, [secret], now)
+
+
 def test_signing_refuses_naive_times_empty_ids_and_no_secret():
     with pytest.raises(ValueError, match="timezone-aware"):
         webhook_headers("dlv_1", "{}", [generate_secret()], datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="at least one secret"):
         webhook_headers("dlv_1", "{}", [], utcnow())
-    with pytest.raises(ValueError, match="msg_id"):
-        webhook_headers("dlv 1", "{}", [generate_secret()], utcnow())
+    for spaced in ("dlv 1", "dlv\t1", "dlv\u00a01", "dlv\u20281", "\n"):
+        with pytest.raises(ValueError, match="msg_id"):
+            webhook_headers(spaced, "{}", [generate_secret()], utcnow())
 
 
 @pytest.mark.parametrize("nbytes", [24, 32, 64])

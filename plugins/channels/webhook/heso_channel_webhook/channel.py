@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 import heso.channels.http as http
 from heso.channels.api import ChannelPlugin, DeliveryResult, Notification, isoformat, utcnow
 from heso_channel_webhook.schema import WebhookConfigSchema
@@ -49,8 +51,19 @@ class WebhookChannel(ChannelPlugin):
         allowed = config.get("allow_events")
         if allowed is not None and notification.event not in allowed:
             return DeliveryResult(ok=True, response_excerpt=f"not sent: {notification.event} is not in allow_events")
-        body = json.dumps(payload(notification), separators=(",", ":"), ensure_ascii=False)
+        body = encode(payload(notification))
         secrets = [secret for secret in (config["secret"], config.get("previous_secret")) if secret]
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                    **http.webhook_headers(notification.delivery_id, body, secrets, utcnow())}
-        return http.delivery_result(http.post(config["url"], body.encode(), headers))
+        return http.delivery_result(http.post(config["url"], body, headers))
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON. orjson writes it in a twentieth of ``json.dumps``'s time (it was a
+    sixteenth of a delivery's CPU); the few values it refuses (integers beyond 64 bits in a
+    decision's context) take the standard library's path. The bytes are signed as sent, so
+    the two spellings of one float (``1e+16`` / ``1e16``) are the same JSON to a receiver."""
+    try:
+        return orjson.dumps(document)
+    except orjson.JSONEncodeError:
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

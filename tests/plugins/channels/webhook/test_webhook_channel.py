@@ -105,6 +105,17 @@ def test_a_delivery_verifies_and_carries_both_payload_shapes(lan, httpserver):
     assert body["timestamp"].endswith("Z")
 
 
+def test_a_context_orjson_refuses_is_still_sent_and_verifies(lan, httpserver):
+    """Integers beyond 64 bits (valid JSON an agent may send in ``context``) take json.dumps's path."""
+    received = receiver(httpserver)
+    decision = {**DECISION, "context": {"big": 2**70, "unicode": "48 000 €", "float": 1e16}}
+    result = WebhookChannel().send(replace(notification(hook(httpserver)), decision=decision))
+    assert result.ok
+    (request,) = received
+    assert request.verified is True
+    assert json.loads(request.body)["decision"]["context"] == {"big": 2**70, "unicode": "48 000 €", "float": 1e16}
+
+
 def test_200_live_deliveries_all_verify(lan, httpserver):
     # The fixture's 1 s timeout is for the tests of receivers that hang; 200 sends on a loaded
     # CI machine met it once (a fresh-clone run), and this test is about the signatures.
