@@ -14,10 +14,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio.to_thread
-import blake3
-import rfc8785
 
 from heso.client import Decision, HesoClient, HesoError
+from heso.client.canonical import blake3_hex, canonical_json
 from heso.client.errors import from_envelope
 from heso.integrations.mcp.http import BatchClient, usable
 
@@ -28,8 +27,8 @@ POLL_CHUNK_SECONDS = 5.0
 
 
 def digest(value: Any) -> str:
-    """BLAKE3 hex of RFC 8785 canonical JSON (as the server's ``arguments_digest``)."""
-    return blake3.blake3(rfc8785.dumps(value)).hexdigest()
+    """BLAKE3 hex of RFC 8785 canonical JSON (as the server's ``arguments_digest``, with the same code)."""
+    return blake3_hex(canonical_json(value))
 
 
 def refusal(exc: HesoError) -> str:
