@@ -66,3 +66,24 @@ def test_an_error_on_the_connection_leaves_the_pool_usable(app):
         assert db.session.scalar(text("SELECT 3")) == 3
         db.session.rollback()
 
+
+
+def test_a_pooled_connection_keeps_one_cursor_until_it_reconnects(app):
+    _postgresql(app)
+    with app.app_context():
+        with oneshot.autocommit() as connection:
+            pooled = connection.connection
+            cursor = oneshot.kept_cursor(pooled)
+            assert oneshot.kept_cursor(pooled) is cursor  # made once, not per statement
+            with pytest.raises(Exception, match="division by zero"):
+                cursor.execute("SELECT 1/0")
+            assert oneshot.kept_cursor(pooled) is cursor  # an error leaves it usable
+            assert cursor.execute("SELECT 4").fetchone() == (4,)
+            cursor.close()
+            assert oneshot.kept_cursor(pooled) is not cursor  # a closed one is replaced
+            kept = oneshot.kept_cursor(pooled)
+            connection.invalidate()  # the pool reconnects it: a new driver connection, a new cursor
+        with oneshot.autocommit() as connection:
+            fresh = oneshot.kept_cursor(connection.connection)
+            assert fresh is not kept and fresh.connection is connection.connection.driver_connection
+            assert fresh.execute("SELECT 5").fetchone() == (5,)

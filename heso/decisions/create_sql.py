@@ -9,7 +9,8 @@ The statement is built from the tables with SQLAlchemy Core and compiled once pe
 columns, how many outbox rows); each create then hands the SQL and its parameters straight to
 psycopg on the pooled connection. SQLAlchemy's own execute path (the compiled cache's key for a
 statement with CTEs, the parameter processing, the result set-up) cost 70–90 µs of CPU more per
-create than the driver's execute of the same SQL (issue 18, in-process, paired). Errors still
+create than the driver's execute of the same SQL (issue 18, in-process, paired); the driver's
+cursor is the one kept for the pooled connection (:func:`heso.oneshot.kept_cursor`). Errors still
 come out as SQLAlchemy's exceptions (an ``IntegrityError`` for a duplicate idempotency key), and
 a connection the server dropped is invalidated, as ``Connection.execute`` would.
 """
@@ -69,7 +70,7 @@ def execute(connection: Connection, values: dict[str, Any], entry: dict[str, Any
     sql, sent = compiled.sql, compiled.parameters(params)
     dbapi = connection.dialect.loaded_dbapi
     try:
-        connection.connection.driver_connection.execute(sql, sent)  # type: ignore[union-attr]
+        oneshot.kept_cursor(connection.connection).execute(sql, sent)
     except dbapi.Error as exc:
         invalidated = connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
         if invalidated:
