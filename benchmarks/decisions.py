@@ -276,7 +276,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 def _read_proc(pid: str) -> tuple[int, float, float, str] | None:
     """(process group, CPU seconds of its own, of its reaped children, command line) of one
-    process, or None if it is gone."""
+    process, or None if it is gone. A kernel thread (no command line) is ``[its name]``."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             text = stat.read().decode(errors="replace")
@@ -286,7 +286,8 @@ def _read_proc(pid: str) -> tuple[int, float, float, str] | None:
         return None
     fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3
     utime, stime, cutime, cstime = (int(value) for value in fields[11:15])  # fields 14-17
-    return int(fields[2]), (utime + stime) / CLOCK_TICKS, (cutime + cstime) / CLOCK_TICKS, command or text.split()[1]
+    name = text[text.index("(") + 1:text.rindex(")")]
+    return int(fields[2]), (utime + stime) / CLOCK_TICKS, (cutime + cstime) / CLOCK_TICKS, command or f"[{name}]"
 
 
 def _machine_jiffies() -> tuple[int, int]:
@@ -325,13 +326,16 @@ class CpuMeter:
                 return f"{name} master" if pid == str(group) else f"{name} workers"
             return name
         if command.startswith("postgres:"):
-            if f" {self.database} " in command:
-                return "postgres backends (this database)"
+            if self.database in command.split():
+                return "postgres autovacuum (this database)" if "autovacuum" in command else \
+                    "postgres backends (this database)"
             if "walwriter" in command or "checkpointer" in command or "background writer" in command:
                 return "postgres wal writer, checkpointer, bgwriter"
             return "postgres, other (others' databases, autovacuum)"
         if command.startswith("redis-server"):
             return "redis-server"
+        if command.startswith("["):
+            return "kernel threads (disk and network work, e.g. the WAL's flushes)"
         return "other processes"
 
     def snapshot(self) -> CpuSnapshot:
