@@ -32,7 +32,8 @@ TOTAL = 256
 
 
 class Connection(Protocol):
-    sock: object | None
+    @property
+    def sock(self) -> object | None: ...
 
     def close(self) -> None: ...
 

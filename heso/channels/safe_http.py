@@ -14,7 +14,8 @@ could point at the metadata service, Redis or an admin page on the LAN. So (RELI
   were opened (:mod:`heso.channels.keepalive`).
 
 The Python anti-SSRF library (``advocate``) is archived and ``requests`` resolves the name
-again when it connects, so this is built on ``http.client`` with a pinned socket.
+again when it connects, so this is built on a pinned socket (the HTTP/1.1 exchange is
+:mod:`heso.channels.http11`'s).
 ``HESO_WEBHOOK_ALLOW_PRIVATE`` (CIDRs) opens the guard for self-hosted LANs; cloud metadata
 addresses stay closed whatever it says.
 """
@@ -22,7 +23,6 @@ addresses stay closed whatever it says.
 from __future__ import annotations
 
 import http.client
-import io
 import os
 import re
 import socket
@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import marshmallow as ma
 from flask import current_app, has_app_context
 
-from heso.channels import keepalive
+from heso.channels import http11, keepalive
 from heso.channels.base import DeliveryResult
 from heso.config import DEFAULTS
 
@@ -311,51 +311,22 @@ def _shared_tls_context() -> ssl.SSLContext:
     return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
-class _DeadlineReader(io.RawIOBase):
-    """The answer's bytes, each ``recv`` bounded by what is left of the request's deadline.
-
-    Bounding every read by the *remaining* time, not a fixed timeout, is what stops a receiver
-    dripping one byte at a time, without a watchdog thread per request.
-    """
-
-    def __init__(self, raw: io.RawIOBase, sock: socket.socket, connection: _PinnedConnection) -> None:
-        super().__init__()
-        # ``raw`` is the socket's makefile() reader: holding it keeps the socket open while the
-        # answer is read even if the connection closes its end (as http.client does on "close").
-        self._raw, self._sock, self._connection = raw, sock, connection
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int | None:
-        self._sock.settimeout(self._connection.remaining())
-        return self._raw.readinto(buffer)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-class _DeadlineResponse(http.client.HTTPResponse):
-    def __init__(self, sock: socket.socket, *args: Any, connection: _PinnedConnection, **kwargs: Any) -> None:
-        super().__init__(sock, *args, **kwargs)
-        self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock, connection))
-
-
-class _PinnedConnection(http.client.HTTPConnection):
-    """A keep-alive HTTP(S) connection to a vetted address: ``self.host`` only names it (Host, SNI).
+class _PinnedConnection:
+    """A keep-alive HTTP(S) connection to a vetted address: ``host`` only names it (Host, SNI).
 
     Every socket operation (connect, TLS handshake, send, each read) waits at most until
-    ``deadline``, which the caller sets per request.
+    ``deadline``, which the caller sets per request; bounding every read by the *remaining*
+    time, not a fixed timeout, is what stops a receiver dripping one byte at a time, without
+    a watchdog thread per request. The exchange itself is :mod:`heso.channels.http11`'s.
     """
 
     def __init__(self, target: _Target, allow: tuple[Network, ...]) -> None:
-        super().__init__(target.host, target.port)
-        self.default_port = DEFAULT_PORTS[target.scheme]  # so the Host header omits it
         self._target, self._allow = target, allow
+        self.sock: socket.socket | None = None
         self.deadline = 0.0
         self.address: str | None = None
-        self.response_class = partial(_DeadlineResponse, connection=self)  # type: ignore[assignment]
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        self.host_header = host if target.port == DEFAULT_PORTS[target.scheme] else f"{host}:{target.port}"
 
     def remaining(self) -> float:
         remaining = self.deadline - time.monotonic()
@@ -395,10 +366,18 @@ class _PinnedConnection(http.client.HTTPConnection):
                 raise
         self.sock = sock
 
-    def send(self, data: Any) -> None:
-        if self.sock is not None:
-            self.sock.settimeout(self.remaining())  # sendall's timeout bounds the whole call
-        super().send(data)
+    def exchange(self, request_target: str, body: bytes, headers: dict[str, str], max_bytes: int) -> http11.Answer:
+        """POST ``body``; the answer, read within the deadline up to ``max_bytes``."""
+        head = http11.request_head("POST", request_target, self.host_header, headers, len(body))
+        if self.sock is None:
+            self.connect()
+        assert self.sock is not None
+        return http11.exchange(self.sock, head, body, max_bytes, self.remaining)
+
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
 
 
 class _Refused(Exception):
@@ -466,17 +445,13 @@ def _exchange(connection: _PinnedConnection, key: Any, parsed: _Url, body: bytes
     connection.deadline = deadline
     keep = False
     try:
-        connection.request("POST", parsed.request_target, body=body, headers={"User-Agent": "HESO", **headers})
-        response = connection.getresponse()
-        data = response.read(max_bytes)
-        truncated = len(data) >= max_bytes and response.length != 0 and not response.isclosed()
-        keep = response.isclosed() and not response.will_close and not truncated
-        answer = _headers(response)
+        answer = connection.exchange(parsed.request_target, body, {"User-Agent": "HESO", **headers}, max_bytes)
+        keep = answer.reusable
         error = None
-        if 300 <= response.status < 400:
-            error = f"redirect ({response.status}) to {answer.get('location', '?')!r} not followed"
-        return _outcome(started, status_code=response.status, headers=answer, body_excerpt=data, error=error,
-                        truncated=truncated, address=connection.address)
+        if 300 <= answer.status < 400:
+            error = f"redirect ({answer.status}) to {answer.headers.get('location', '?')!r} not followed"
+        return _outcome(started, status_code=answer.status, headers=answer.headers, body_excerpt=answer.body,
+                        error=error, truncated=answer.truncated, address=connection.address)
     except _Refused as exc:
         return _outcome(started, error=f"refused: {exc}", refused=True, address=connection.address)
     except _STALE_ERRORS as exc:
@@ -493,14 +468,6 @@ def _exchange(connection: _PinnedConnection, key: Any, parsed: _Url, body: bytes
             keepalive.POOL.give(key, connection)
         else:
             keepalive.POOL.discard(connection)
-
-
-def _headers(response: http.client.HTTPResponse) -> dict[str, str]:
-    merged: dict[str, str] = {}
-    for name, value in response.getheaders():
-        key = name.lower()
-        merged[key] = f"{merged[key]}, {value}" if key in merged else value
-    return merged
 
 
 def _describe(exc: BaseException, target: _Url) -> str:
