@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import ARRAY, Integer, String, all_, bindparam, func, or_, select, update
 
+from heso import oneshot
 from heso.channels import outcomes_sql, registry
 from heso.channels.base import DeliveryResult, Notification
 from heso.channels.models import CALLBACK, ChannelConfig, Delivery, DeliveryAttempt
@@ -163,8 +164,11 @@ def _claim_batch(now: datetime, limit: int, held: list[str]) -> list[Any]:
         candidates = select(Delivery.id).where(_due(now), *([Delivery.id.not_in(held)] if held else [])).limit(limit)
         return _claim(now, Delivery.id.in_(candidates.scalar_subquery()))
     lease = timedelta(seconds=_lease_seconds())
-    claimed = db.session.execute(_CLAIM_BATCH, {"now": now, "lease_until": now + lease, "limit": limit,
-                                                "held": held}).all()
+    params = {"now": now, "lease_until": now + lease, "limit": limit, "held": held}
+    if oneshot.available():  # one statement, atomic alone: no BEGIN and COMMIT round trips
+        with oneshot.autocommit() as connection:
+            return list(connection.execute(_CLAIM_BATCH, params).all())
+    claimed = db.session.execute(_CLAIM_BATCH, params).all()
     db.session.commit()
     return list(claimed)
 
@@ -193,16 +197,20 @@ def build_notifications(deliveries: Sequence[Any]) -> dict[str, Notification]:
     return _prepare(deliveries)[0]
 
 
-def _prepare(deliveries: Sequence[Any]) -> tuple[dict[str, Notification], dict[str, str]]:
-    """Notifications by delivery id, and why a delivery must not be sent (its endpoint is disabled)."""
+def _prepare(deliveries: Sequence[Any], execute: Callable[[Any], Any] | None = None,
+             ) -> tuple[dict[str, Notification], dict[str, str]]:
+    """Notifications by delivery id, and why a delivery must not be sent (its endpoint is disabled).
+
+    ``execute`` runs the two reads (default: the session's)."""
     # Core rows, read by attribute as the ORM objects were (loading those was a sixth of a drain's
     # CPU); always as committed, since nothing is cached in a session.
+    execute = execute or db.session.execute
     decisions_table, configs_table = Decision.__table__, ChannelConfig.__table__
     decision_ids = list({delivery.decision_id for delivery in deliveries})
-    decisions = {decision.id: decision for decision in db.session.execute(
+    decisions = {decision.id: decision for decision in execute(
         select(decisions_table).where(among(decisions_table.c.id, decision_ids))).all()}
     keys = {(delivery.team_id, delivery.channel) for delivery in deliveries}
-    configs = {(row.team_id, row.channel): row for row in db.session.execute(
+    configs = {(row.team_id, row.channel): row for row in execute(
         select(configs_table).where(among(configs_table.c.team_id, list({team for team, _ in keys})),
                                     configs_table.c.channel.in_({channel for _, channel in keys})))}
     base_url = current_app.config["PUBLIC_URL"].rstrip("/")
@@ -269,7 +277,11 @@ def _endpoint(delivery: Any, notification: Notification) -> str:
 
 def _jobs(claimed: Sequence[Any]) -> list[Job]:
     """What to send for claimed rows; ends the read transaction (nothing is held while sending)."""
-    notifications, disabled = _prepare(claimed)
+    if oneshot.available():  # two reads, each consistent alone: no BEGIN and ROLLBACK round trips
+        with oneshot.autocommit() as connection:
+            notifications, disabled = _prepare(claimed, connection.execute)
+    else:
+        notifications, disabled = _prepare(claimed)
     jobs = [Job(delivery_id=delivery.id, team_id=delivery.team_id, decision_id=delivery.decision_id,
                 channel=delivery.channel, attempts=delivery.attempts, notification=notifications[delivery.id],
                 endpoint=_endpoint(delivery, notifications[delivery.id]), disabled=disabled.get(delivery.id))
@@ -381,7 +393,12 @@ def _record(sent: list[Sent]) -> list[str]:
     if not sent:
         return []
     outcomes = [_outcome_row(item) for item in sent]
-    if db.session.get_bind().dialect.name == "postgresql":
+    alone = not any(outcome["status"] in ("dead", "failed") or item.result.gone
+                    for item, outcome in zip(sent, outcomes, strict=True))
+    if alone and oneshot.available():  # nothing for the ledger: the one statement, atomic alone
+        with oneshot.autocommit() as connection:
+            recorded = outcomes_sql.record(outcomes, connection)
+    elif db.session.get_bind().dialect.name == "postgresql":
         recorded = outcomes_sql.record(outcomes)
     else:
         recorded = _record_row_by_row(outcomes)

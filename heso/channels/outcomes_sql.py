@@ -13,18 +13,19 @@ import json
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from heso.extensions import db
 from heso.timeutil import timestamptz_json
 
 
-def record(outcomes: list[dict[str, Any]]) -> set[str]:
+def record(outcomes: list[dict[str, Any]], connection: Connection | None = None) -> set[str]:
     """Insert an attempt row for every outcome; update each delivery whose row still holds the
     lease that attempt claimed (``status`` sending, ``attempts`` its number). Returns the ids
-    of the deliveries updated: the others' attempts were superseded. In the session's
-    transaction: the caller commits."""
+    of the deliveries updated: the others' attempts were superseded. On ``connection`` (one in
+    autocommit: the statement commits alone), else in the session's transaction (the caller commits)."""
     rows = json.dumps(outcomes, default=timestamptz_json)
-    return set(db.session.scalars(_RECORD, {"outcomes": rows}))
+    return set((connection or db.session).scalars(_RECORD, {"outcomes": rows}))
 
 
 #: What each outcome holds, as ``json_to_recordset`` reads it.

@@ -238,3 +238,39 @@ def _lease(app):
         lease = db.session.scalar(select(Delivery.lease_until))
         db.session.rollback()
         return lease
+
+
+def test_a_drain_whose_sends_succeed_opens_no_transaction_on_postgresql(app, client, team, receivers, monkeypatch):
+    """Its claim, its two reads and its record are single statements, each atomic alone: in
+    autocommit they save a BEGIN and a COMMIT (or ROLLBACK) round trip each, which were most of
+    what a drain's one thread waited on (issue 18). An answer for the ledger still commits with it."""
+    if not app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("autocommit is PostgreSQL's path; SQLite's writers queue on BEGIN IMMEDIATE")
+    import psycopg
+
+    ended: list[str] = []  # transactions ended (the pool's rollback of an idle connection sends nothing)
+
+    def counting(name: str):  # noqa: ANN202
+        original = getattr(psycopg.Connection, name)
+
+        def ending(connection):  # noqa: ANN001, ANN202
+            if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                ended.append(name)
+            return original(connection)
+        return ending
+
+    for name in ("commit", "rollback"):
+        monkeypatch.setattr(psycopg.Connection, name, counting(name))
+    refuses = {"status": 200}
+    receiver = receivers(lambda path, body, headers: (refuses["status"], b"no"))
+    webhook(client, team, receiver)
+    for _ in range(6):
+        create_decision(client, team, channel="webhook")
+    ended.clear()
+    assert drain(app) == {"delivered": 6}
+    assert ended == []
+    refuses["status"] = 410  # gone: the delivery.failed entry and the disabled endpoint commit with it
+    create_decision(client, team, channel="webhook")
+    ended.clear()
+    assert drain(app) == {"failed": 1}
+    assert ended == ["commit"]
