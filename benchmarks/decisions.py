@@ -20,6 +20,9 @@ cleaned up, and every child process stopped, however the run ends.
 process that served it (gunicorn master and workers, the RQ worker, this database's PostgreSQL
 backends, Redis, wrk) and of everything else, from ``/proc/<pid>/stat`` before and after the
 window, and how many of the cores were busy: where the two cores go, beyond one process's profile.
+``decisions_create_cpu_ratio`` is then the bare app's CPU per request over HESO's, each counting
+its run's own processes only: the throughput ratio on saturated cores without the neighbours'
+share, which moves less between runs on a shared machine than the measured one.
 
 Figures go to stdout as ``name=value`` lines, progress to stderr. See benchmarks/README.md.
 """
@@ -353,8 +356,9 @@ class CpuMeter:
         return CpuSnapshot(time.monotonic(), by_pid, children.ru_utime + children.ru_stime, _machine_jiffies())
 
     @staticmethod
-    def report(prefix: str, before: CpuSnapshot, after: CpuSnapshot, requests: int) -> None:
-        """``cpu_ms_per_request[role]`` lines, the machine's busy cores, and how much of that is accounted."""
+    def report(prefix: str, before: CpuSnapshot, after: CpuSnapshot, requests: int) -> float:
+        """``cpu_ms_per_request[role]`` lines, the machine's busy cores and the others' share of them;
+        returns the CPU milliseconds per request of the run's own processes (all but the neighbours')."""
         spent: Counter = Counter()
         for pid, (role, cpu) in after.by_pid.items():
             start = before.by_pid.get(pid)
@@ -366,9 +370,18 @@ class CpuMeter:
         for role, cpu in sorted(spent.items(), key=lambda item: -item[1]):
             figure(f"{prefix}cpu_ms_per_request[{role}]", 1000 * cpu / max(1, requests))
         figure(f"{prefix}cpu_ms_per_request[all processes]", 1000 * sum(spent.values()) / max(1, requests))
+        ours = sum(cpu for role, cpu in spent.items() if role not in NEIGHBOURS)
+        figure(f"{prefix}cpu_ms_per_request_ours", 1000 * ours / max(1, requests))
         figure(f"{prefix}machine_busy_cores", busy * cores, 2)
+        figure(f"{prefix}others_busy_cores", (sum(spent.values()) - ours) / seconds, 2)
         figure(f"{prefix}machine_cores", cores)
         figure(f"{prefix}window_seconds", seconds, 2)
+        return 1000 * ours / max(1, requests)
+
+
+#: Roles that are the neighbours' work, not the run's (kernel threads are counted as ours: most of
+#: their share during a run is its disk and network work).
+NEIGHBOURS = ("other processes", "postgres, other (others' databases, autovacuum)")
 
 
 # --- Load generation -----------------------------------------------------------------------
@@ -382,6 +395,7 @@ class LoadResult:
     seconds: float
     errors: Counter = field(default_factory=Counter)
     client_cpu_seconds: float | None = None
+    own_cpu_ms: float | None = None  # --cpu-breakdown: the run's own processes' CPU per request
 
     @property
     def rps(self) -> float:
@@ -561,7 +575,7 @@ def timed_run(label: str, port: int, headers: dict[str, str], args: argparse.Nam
         result = wrk_load(shutil.which("wrk") or "wrk", port, headers, args.seconds, args.concurrency, window)
         if meter is not None:
             run = label.split(": ", 1)[-1].replace(" #", "_").lower()
-            CpuMeter.report(f"{run}_", *snapshots, requests=result.ok + sum(result.errors.values()))
+            result.own_cpu_ms = CpuMeter.report(f"{run}_", *snapshots, requests=result.ok + sum(result.errors.values()))
     else:
         result = python_load(port, headers, args.seconds, args.concurrency)
     cpu = f", client used {result.client_cpu_seconds:.1f} CPU-s" if result.client_cpu_seconds else ""
@@ -601,6 +615,10 @@ def report_create(client: str, bare_1: LoadResult, heso: LoadResult, bare_2: Loa
     figure(f"{prefix}bare_rps", bare_rps)
     figure(f"{prefix}heso_rps", heso.rps)
     figure(f"{prefix}decisions_create_ratio", heso.rps / bare_rps)
+    if heso.own_cpu_ms and bare_1.own_cpu_ms and bare_2.own_cpu_ms:
+        # What the ratio is on two saturated cores without neighbours: the bare app's CPU per
+        # request over HESO's, each counting only its run's own processes.
+        figure(f"{prefix}decisions_create_cpu_ratio", (bare_1.own_cpu_ms + bare_2.own_cpu_ms) / 2 / heso.own_cpu_ms)
     figure(f"{prefix}bare_errors", sum(bare_1.errors.values()) + sum(bare_2.errors.values()))
     figure(f"{prefix}heso_errors", sum(heso.errors.values()))
     figure(f"{prefix}errors", sum(errors.values()))
