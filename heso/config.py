@@ -57,8 +57,10 @@ DEFAULTS: dict[str, Any] = {
     # A drain claims up to DELIVERY_BATCH_SIZE due deliveries at a time and sends up to
     # DELIVERY_CONCURRENCY of them at once (threads of the worker), at most
     # DELIVERY_ENDPOINT_CONCURRENCY to one endpoint (a team's channel, a callback's host), so a
-    # receiver that hangs holds only its own deliveries. Sizing: docs/operations.md.
-    "DELIVERY_BATCH_SIZE": 50,
+    # receiver that hangs holds only its own deliveries. Sizing: docs/operations.md. A claim and
+    # a record are a database round trip each, whatever their size: 200 a batch waits on them a
+    # quarter as often as 50 did (benchmarks/README.md, "Delivery").
+    "DELIVERY_BATCH_SIZE": 200,
     "DELIVERY_CONCURRENCY": 16,
     "DELIVERY_ENDPOINT_CONCURRENCY": 4,
     # Email channel: the SMTP server is the operator's, one per installation
