@@ -289,7 +289,8 @@ def record_results(principal: Principal, items: list[Any]) -> list[dict[str, Any
     recorded: dict[str, dict[str, Any]] = {}
     for found in db.session.execute(_calls(), {"team_id": principal.team_id, "ids": ids}) if ids else ():
         calls[found.execution_id] = found
-        if found.recorded is not None and found.event == f"{found.kind}.completed":
+        if (found.recorded is not None and found.recorded_team == principal.team_id
+                and found.event == f"{found.kind}.completed"):  # another team's entry for the same id: not ours
             recorded[found.execution_id] = found.recorded
     entries = []
     for index, data in loaded:
@@ -367,12 +368,19 @@ _RULE_KEYS = ("index", "id", "effect")  # RuleRefSchema
 @functools.cache
 def _calls() -> Select[Any]:
     """The batch's calls of this team, each with the result already recorded (if any), the calls
-    locked: two results for one call never both pass the checks. One query for the batch."""
+    locked: two results for one call never both pass the checks. One query for the batch.
+
+    The recorded entries are joined by subject id and event alone, their team compared by the
+    caller (``recorded_team``): with the team in the join, PostgreSQL derives ``team_id = :team``
+    for the ledger too, and without fresh statistics (a new or fast-growing ledger) it ANDed the
+    subject's index with a scan of *every* entry of the team on the ``(team_id, sealed, id)``
+    index, once per call: 22-58 ms for a batch of 60 at 4,200 entries, growing with the ledger;
+    1.6 ms by the subject's index alone."""
     recorded = LedgerEntry.__table__.alias("recorded")
     return (select(ExecutionRequest.execution_id, ExecutionRequest.kind, ExecutionRequest.outcome,
-                   ExecutionRequest.request, recorded.c.event, recorded.c.data.label("recorded"))
-            .outerjoin(recorded, and_(recorded.c.team_id == ExecutionRequest.team_id,
-                                      recorded.c.subject_id == ExecutionRequest.execution_id,
+                   ExecutionRequest.request, recorded.c.event, recorded.c.data.label("recorded"),
+                   recorded.c.team_id.label("recorded_team"))
+            .outerjoin(recorded, and_(recorded.c.subject_id == ExecutionRequest.execution_id,
                                       recorded.c.event.in_(("tool.completed", "execution.completed"))))
             .where(ExecutionRequest.team_id == bindparam("team_id"),
                    ExecutionRequest.execution_id.in_(bindparam("ids", expanding=True)))

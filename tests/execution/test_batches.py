@@ -191,6 +191,23 @@ def test_another_teams_call_id_is_a_new_call_never_a_resumed_one(app, client, te
     assert other.status_code == 404  # nothing of the first team's call shows through
 
 
+def test_another_teams_result_for_the_same_call_id_is_never_taken_for_ours(app, client, team, other_team):
+    """The recorded results are joined by call id alone and told apart by team (see _calls())."""
+    assert upload(client, other_team, BUNDLE).status_code == 201
+    authorize(client, team, echo("c1"), echo("c2"))
+    authorize(client, other_team, echo("c1"), echo("c2"))
+    theirs = results(client, other_team, {"execution_id": "c1", "result_hash": HASH},
+                     {"execution_id": "c2", "result_hash": HASH}).json
+    assert [item["replayed"] for item in theirs] == [False, False]
+    ours = results(client, team, {"execution_id": "c1", "result_hash": HASH},  # the same hash: new for us
+                   {"execution_id": "c2", "result_hash": "cd" * 32}).json  # another hash: no conflict
+    assert [(item["status"], item["replayed"]) for item in ours] == [(200, False), (200, False)]
+    assert dict(entries(app, team, "tool.completed"))["c2"]["result_hash"] == "cd" * 32
+    assert dict(entries(app, other_team, "tool.completed"))["c2"]["result_hash"] == HASH
+    again = results(client, team, {"execution_id": "c2", "result_hash": HASH}).json[0]
+    assert again["status"] == 409 and again["error"]["details"]["result_hash"] == "cd" * 32
+
+
 @pytest.mark.parametrize("body", [{}, {"results": []}, {"results": [{"execution_id": "c1", "result_hash": HASH}] * 101},
                                   {"results": {"execution_id": "c1"}}])
 def test_malformed_result_batches_are_422(client, team, body):
