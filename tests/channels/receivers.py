@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,7 +100,8 @@ class KeepAlive:
     request in flight) and runs in the connection's thread.
     """
 
-    def __init__(self, handler: Callable[[str, bytes, dict[str, str]], tuple[int, bytes]] | None = None) -> None:
+    def __init__(self, handler: Callable[[str, bytes, dict[str, str]], tuple[int, bytes]] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.handler = handler or (lambda path, body, headers: (200, b"ok"))
         self.connections = 0
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
@@ -138,6 +140,8 @@ class KeepAlive:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:  # HTTPS: each accepted connection's handshake, then the same handler
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -365,12 +365,12 @@ def tls(tmp_path_factory):
     context.load_cert_chain(folder / "leaf.pem", folder / "leaf.key")
     server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
     server.start()
-    yield server, str(folder / "ca.pem")
+    yield server, str(folder / "ca.pem"), context
     server.stop()
 
 
 def test_https_verifies_the_certificate_for_the_url_host(tls, monkeypatch):
-    server, ca = tls
+    server, ca, _ = tls
     server.clear()
     server.expect_request("/hook").respond_with_data("ok")
     untrusted = post(f"https://localhost:{server.port}/hook", b"{}", {}, allow_private=LOCAL)
@@ -403,3 +403,23 @@ def test_a_resolver_that_hangs_is_cut_at_the_dns_timeout(app, monkeypatch):
         assert refused.value.retryable
     finally:
         release.set()
+
+
+def test_https_connections_are_kept_alive_and_reused(tls, monkeypatch):
+    """One TLS handshake for several deliveries; once the receiver drops it, a new one is made
+    (the dropped one is noticed before sending, or the request goes once more on a new one)."""
+    _, ca, context = tls
+    monkeypatch.setenv("SSL_CERT_FILE", ca)
+    receiver = KeepAlive(tls=context)
+    try:
+        url = f"https://localhost:{receiver.port}/hook"
+        outcomes = [post(url, b'{"n": 1}', {}, allow_private=LOCAL) for _ in range(5)]
+        assert all(outcome.ok for outcome in outcomes), [outcome.error for outcome in outcomes]
+        assert len(receiver.requests) == 5 and receiver.connections == 1
+        receiver.drop_connections()
+        again = post(url, b'{"n": 2}', {}, allow_private=LOCAL)
+        assert again.ok, again.error
+        assert receiver.connections == 2 and receiver.requests[-1][2] == b'{"n": 2}'
+    finally:
+        receiver.close()
+        keepalive.POOL.clear()
