@@ -102,11 +102,12 @@ class _Reader:
 
     def _head(self) -> tuple[int, dict[str, str], bool]:
         while True:
-            end = self._buffer.find(b"\r\n\r\n")
-            size = 4
-            if end < 0:
-                end, size = self._buffer.find(b"\n\n"), 2
-            if end >= 0:
+            # The head ends at the first blank line, CRLF or bare LF (as http.client reads it),
+            # whichever comes first: a body may hold the other kind.
+            ends = [(end, size) for end, size in ((self._buffer.find(b"\r\n\r\n"), 4), (self._buffer.find(b"\n\n"), 2))
+                    if end >= 0]
+            if ends:
+                end, size = min(ends)
                 break
             if len(self._buffer) > MAX_HEAD_BYTES:
                 raise LineTooLong("header line")

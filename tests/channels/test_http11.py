@@ -105,6 +105,12 @@ def test_keep_alive_is_what_both_sides_agreed(written, reusable):
     assert answered(written)[0].reusable is reusable
 
 
+def test_a_bare_lf_head_ends_at_its_own_blank_line_whatever_the_body_holds():
+    answer, _ = answered(b"HTTP/1.1 200 OK\nContent-Length: 8\n\nab\r\n\r\ncd")
+    assert (answer.status, answer.headers, answer.body, answer.reusable) == (
+        200, {"content-length": "8"}, b"ab\r\n\r\ncd", True)
+
+
 def test_interim_answers_are_skipped_and_folded_headers_joined():
     answer, _ = answered(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
                          b"HTTP/1.1 429 Too Many\r\nRetry-After: 7\r\nX-Long: a\r\n  b\r\nContent-Length: 0\r\n\r\n")
