@@ -96,9 +96,8 @@ class _Reader:
             if not 100 <= status < 200:
                 break  # an interim answer (100 Continue, 103 Early Hints) is skipped
         body, complete, truncated = self._body(status, headers, max_bytes)
-        if not complete or self._buffer:  # unread body, or bytes nobody asked for
-            persistent = False
-        return Answer(status, headers, body, truncated, persistent and complete)
+        # Reusable: keep-alive agreed, the body read to its end, and no bytes nobody asked for.
+        return Answer(status, headers, body, truncated, persistent and complete and not self._buffer)
 
     def _head(self) -> tuple[int, dict[str, str], bool]:
         while True:
